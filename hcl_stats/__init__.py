@@ -1,0 +1,26 @@
+"""hcl_stats: Hierarchical Contrastive Learning for multimodal data, as a statistical method.
+
+Main entry points: :class:`Structure`, :func:`simulate`, :class:`HCL`, :mod:`hcl_stats.metrics`.
+"""
+__version__ = "0.1.0"
+
+from . import exceptions, metrics  # noqa: E402
+from .covariance import CovarianceStats, sample_covariance  # noqa: E402
+from .metrics import align  # noqa: E402
+from .model import HCL, HCLResults  # noqa: E402
+from .simulate import SimulatedData, simulate  # noqa: E402
+from .structure import Structure  # noqa: E402
+
+__all__ = [
+    "__version__",
+    "Structure",
+    "simulate",
+    "SimulatedData",
+    "HCL",
+    "HCLResults",
+    "align",
+    "metrics",
+    "exceptions",
+    "sample_covariance",
+    "CovarianceStats",
+]

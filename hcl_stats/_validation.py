@@ -1,0 +1,220 @@
+"""Input checks at the public boundary.
+
+Every message names the argument, what was expected and what was received, and is
+built as a single f-string.
+"""
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = [
+    "check_Xs",
+    "check_n_features",
+    "check_random_state",
+    "check_scalar",
+    "check_option",
+    "check_noise_var",
+    "validate_params",
+    "Interval",
+    "Options",
+]
+
+
+def _describe(x) -> str:
+    if isinstance(x, np.ndarray):
+        return f"an array of shape {x.shape} and dtype {x.dtype}"
+    r = repr(x)
+    if len(r) > 80:
+        r = r[:77] + "..."
+    return f"{r} (type {type(x).__name__})"
+
+
+def check_random_state(rng):
+    """Normalise ``rng`` (None, int, SeedSequence or Generator) to a Generator."""
+    if rng is None or isinstance(rng, (numbers.Integral, np.random.SeedSequence, np.random.Generator)):
+        if isinstance(rng, numbers.Integral) and not isinstance(rng, bool) and rng < 0:
+            raise ValueError(f"rng must be a non-negative integer seed; got {rng}.")
+        if isinstance(rng, bool):
+            raise ValueError(f"rng must be None, an int seed, a SeedSequence or a Generator; got {rng!r}.")
+        return np.random.default_rng(rng)
+    if isinstance(rng, np.random.BitGenerator):
+        return np.random.Generator(rng)
+    raise ValueError(
+        f"rng must be None, an int seed, a numpy SeedSequence or a numpy Generator; got {_describe(rng)}."
+    )
+
+
+def check_array(X, name: str, *, min_rows: int = 1, min_cols: int = 1) -> np.ndarray:
+    """Check one 2-D float array (finite, numeric) and return it as float64."""
+    if hasattr(X, "dtype") and hasattr(X, "shape") and not isinstance(X, np.ndarray):
+        # pandas DataFrame, memmap subclasses pass; other array-likes are converted
+        X = np.asarray(X)
+    if not isinstance(X, np.ndarray):
+        try:
+            X = np.asarray(X)
+        except Exception as exc:  # ragged lists etc.
+            raise ValueError(f"{name} must be a 2-D numeric array; got {_describe(X)} ({exc}).") from None
+    if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
+        raise ValueError(f"{name} must have a numeric dtype; got dtype {X.dtype}.")
+    if np.issubdtype(X.dtype, np.complexfloating):
+        raise ValueError(f"{name} must be real-valued; got dtype {X.dtype}.")
+    if X.ndim != 2:
+        hint = " Reshape a single feature with X.reshape(-1, 1)." if X.ndim == 1 else ""
+        raise ValueError(f"{name} must be 2-D of shape (n_samples, n_features); got {X.ndim}-D array of shape {X.shape}.{hint}")
+    if X.shape[0] < min_rows:
+        raise ValueError(f"{name} must have at least {min_rows} rows (samples); got shape {X.shape}.")
+    if X.shape[1] < min_cols:
+        raise ValueError(f"{name} must have at least {min_cols} columns (features); got shape {X.shape}.")
+    X = np.asarray(X, dtype=np.float64)
+    if not np.all(np.isfinite(X)):
+        n_nan = int(np.isnan(X).sum())
+        n_inf = int(np.isinf(X).sum())
+        raise ValueError(f"{name} must be finite; got {n_nan} NaN and {n_inf} infinite entries.")
+    return X
+
+
+def check_Xs(Xs, *, n_modalities: int | None = None, n_features=None, min_samples: int = 2,
+             name: str = "Xs") -> list[np.ndarray]:
+    """Check a multi-view data set ``Xs``: a list of (n_samples, p_m) arrays.
+
+    Returns a list of float64 arrays. Raises ``ValueError`` naming ``Xs`` (and the
+    offending modality) for a wrong number of modalities, mismatched row counts, NaN
+    or inf, non-numeric dtype, 1-D arrays, or fewer than ``min_samples`` rows.
+    """
+    if isinstance(Xs, np.ndarray) or not isinstance(Xs, Sequence) or isinstance(Xs, (str, bytes)):
+        raise ValueError(
+            f"{name} must be a list of 2-D arrays, one (n_samples, n_features_m) array per modality; got {_describe(Xs)}."
+        )
+    if len(Xs) == 0:
+        raise ValueError(f"{name} must contain at least one modality; got an empty list.")
+    if n_modalities is not None and len(Xs) != n_modalities:
+        raise ValueError(f"{name} must contain {n_modalities} modalities (one array each) to match the structure; got {len(Xs)}.")
+    out = [check_array(X, f"{name}[{m}]") for m, X in enumerate(Xs)]
+    rows = [X.shape[0] for X in out]
+    if len(set(rows)) > 1:
+        raise ValueError(f"{name}: every modality must have the same number of rows (samples); got row counts {rows}.")
+    if rows[0] < min_samples:
+        raise ValueError(f"{name} must have at least {min_samples} samples for this model; got {rows[0]}.")
+    if n_features is not None:
+        got = tuple(X.shape[1] for X in out)
+        if got != tuple(n_features):
+            raise ValueError(f"{name}: the modalities must have {tuple(n_features)} features (as at fit time); got {got}.")
+    return out
+
+
+def check_n_features(n_features, n_modalities: int | None = None, name: str = "n_features") -> tuple[int, ...]:
+    """Check a sequence of positive feature counts, one per modality."""
+    if isinstance(n_features, (numbers.Integral, str, bytes)) or not isinstance(n_features, (Sequence, np.ndarray)):
+        raise ValueError(f"{name} must be a sequence of positive integers, one per modality; got {_describe(n_features)}.")
+    vals = list(n_features)
+    if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in vals) or any(v < 1 for v in vals):
+        raise ValueError(f"{name} must contain positive integers; got {tuple(vals)!r}.")
+    if n_modalities is not None and len(vals) != n_modalities:
+        raise ValueError(f"{name} must have one entry per modality ({n_modalities}); got {len(vals)} entries {tuple(int(v) for v in vals)}.")
+    return tuple(int(v) for v in vals)
+
+
+def check_noise_var(noise_var, n_modalities: int, name: str = "noise_var") -> np.ndarray:
+    """A positive scalar or one positive value per modality -> array (n_modalities,)."""
+    arr = np.asarray(noise_var, dtype=float) if not isinstance(noise_var, (str, bytes)) else None
+    if arr is None or arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] != n_modalities):
+        raise ValueError(f"{name} must be a positive number or a sequence of {n_modalities} positive numbers (one per modality); got {_describe(noise_var)}.")
+    arr = np.broadcast_to(arr, (n_modalities,)).astype(float)
+    if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+        raise ValueError(f"{name} must be positive and finite; got {noise_var!r}.")
+    return arr
+
+
+class Interval:
+    """A numeric constraint ``[left, right]`` (``closed`` in {"both", "left", "right", "neither"})."""
+
+    def __init__(self, kind, left=None, right=None, closed="both"):
+        self.kind, self.left, self.right, self.closed = kind, left, right, closed
+
+    def is_satisfied_by(self, v) -> bool:
+        if isinstance(v, bool):
+            return False
+        if self.kind is int and not isinstance(v, numbers.Integral):
+            return False
+        if self.kind is float and not isinstance(v, numbers.Real):
+            return False
+        if isinstance(v, numbers.Real) and not np.isfinite(v) and not (self.right is None and v == np.inf):
+            return False
+        lo_ok = self.left is None or (v >= self.left if self.closed in ("both", "left") else v > self.left)
+        hi_ok = self.right is None or (v <= self.right if self.closed in ("both", "right") else v < self.right)
+        return bool(lo_ok and hi_ok)
+
+    def __str__(self):
+        kind = "an int" if self.kind is int else "a float"
+        lb = "[" if self.closed in ("both", "left") and self.left is not None else "("
+        rb = "]" if self.closed in ("both", "right") and self.right is not None else ")"
+        lo = "-inf" if self.left is None else self.left
+        hi = "inf" if self.right is None else self.right
+        return f"{kind} in {lb}{lo}, {hi}{rb}"
+
+
+class Options:
+    """A constraint to a fixed set of values."""
+
+    def __init__(self, *values):
+        self.values = values
+
+    def is_satisfied_by(self, v) -> bool:
+        return any(v == x and type(v) is type(x) or (v is x) for x in self.values)
+
+    def __str__(self):
+        return "one of {" + ", ".join(repr(v) for v in self.values) + "}"
+
+
+def _constraint_str(c) -> str:
+    if c is None:
+        return "None"
+    if c is bool:
+        return "a bool"
+    if c is callable:
+        return "a callable"
+    if isinstance(c, type):
+        return f"an instance of {c.__name__}"
+    return str(c)
+
+
+def _satisfies(c, v) -> bool:
+    if c is None:
+        return v is None
+    if c is bool:
+        return isinstance(v, (bool, np.bool_))
+    if c is callable:
+        return callable(v)
+    if isinstance(c, type):
+        return isinstance(v, c)
+    return c.is_satisfied_by(v)
+
+
+def validate_params(owner: str, params: dict, constraints: dict) -> None:
+    """Check ``params`` against a constraints table (scikit-learn style).
+
+    Message: "The 'alpha' parameter of HCL must be a float in [0, inf). Got -0.1 instead."
+    """
+    for key, cons in constraints.items():
+        if key not in params:
+            continue
+        v = params[key]
+        if any(_satisfies(c, v) for c in cons):
+            continue
+        allowed = " or ".join(_constraint_str(c) for c in cons)
+        raise ValueError(f"The {key!r} parameter of {owner} must be {allowed}. Got {v!r} instead.")
+
+
+def check_scalar(x, name: str, constraint: Interval):
+    if not constraint.is_satisfied_by(x):
+        raise ValueError(f"{name} must be {constraint}; got {x!r}.")
+    return x
+
+
+def check_option(x, name: str, options) -> str:
+    if x not in options:
+        raise ValueError(f"{name} must be one of {sorted(options)!r}; got {x!r}.")
+    return x

@@ -1,0 +1,387 @@
+"""`HCL`: the estimator (scikit-learn conventions) and `HCLResults`: what a fit found
+(statsmodels conventions: summary, history, convergence)."""
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+from scipy import linalg as sla
+
+from ._validation import Interval, Options, check_Xs, check_n_features, validate_params
+from .base import BaseEstimator
+from .covariance import CovarianceStats, sample_covariance
+from .estimation import METHODS
+from .exceptions import ConvergenceWarning, IdentifiabilityError, IdentifiabilityWarning, NotFittedError
+from .likelihood import loglik_from_cov, loglik_samples
+from .structure import Structure
+
+__all__ = ["HCL", "HCLResults"]
+
+
+class HCLResults:
+    """What an HCL fit found.
+
+    Attributes
+    ----------
+    structure, n_features, method, n_samples
+    loadings : ndarray (p, K)
+    noise_var : ndarray (n_modalities,), the mean noise variance of each modality's features
+    noise_var_features : ndarray (p,)
+    n_iter, converged, history : refinement trace (dict of arrays)
+    feature_var : ndarray (p,), the sample variance of each feature (for variance explained)
+    fit_time : seconds
+    """
+
+    def __init__(self, structure, n_features, loadings, noise_var_features, n_iter, converged, history,
+                 method, n_samples, feature_var, fit_time=None, info=None):
+        self.structure = structure
+        self.n_features = tuple(n_features)
+        self.loadings = loadings
+        self.noise_var_features = noise_var_features
+        rows = structure.row_slices(n_features)
+        self.noise_var = np.array([noise_var_features[r].mean() for r in rows])
+        self.n_iter = n_iter
+        self.converged = converged
+        self.history = history
+        self.method = method
+        self.n_samples = n_samples
+        self.feature_var = feature_var
+        self.fit_time = fit_time
+        self.info = info or {}
+
+    def variance_explained(self) -> np.ndarray:
+        """(n_modalities, n_subsets) share of each modality's total variance carried by each subset:
+        ||W_{m,S}||_F^2 / tr(Cov(x_m)); zero where the block is structurally absent."""
+        s = self.structure
+        rows = s.row_slices(self.n_features)
+        out = np.zeros((s.n_modalities, s.n_subsets))
+        for j, (sub, cs) in enumerate(s.column_slices.items()):
+            for m in sub:
+                out[m, j] = np.sum(self.loadings[rows[m], cs] ** 2) / np.sum(self.feature_var[rows[m]])
+        return out
+
+    def noise_share(self) -> np.ndarray:
+        rows = self.structure.row_slices(self.n_features)
+        return np.array([self.noise_var_features[r].sum() / self.feature_var[r].sum() for r in rows])
+
+    def _table_rows(self):
+        s = self.structure
+        ve = self.variance_explained()
+        header = ["modality"] + [s.label(sub) for sub in s.subsets] + ["noise var", "noise share"]
+        rows = []
+        ns = self.noise_share()
+        for m in range(s.n_modalities):
+            cells = [s.names[m]]
+            for j, sub in enumerate(s.subsets):
+                cells.append(f"{ve[m, j]:.3f}" if m in sub else ".")
+            cells += [f"{self.noise_var[m]:.4g}", f"{ns[m]:.3f}"]
+            rows.append(cells)
+        return header, rows
+
+    def _info_lines(self):
+        s = self.structure
+        conv = "yes" if self.converged else "no"
+        lines = [
+            ("Method", self.method),
+            ("Modalities", f"{s.n_modalities} ({', '.join(f'{n}: {p}' for n, p in zip(s.names, self.n_features))})"),
+            ("Subsets / factors", f"{s.n_subsets} / {s.n_factors}"),
+            ("Samples", "population" if self.n_samples is None else str(self.n_samples)),
+            ("Iterations", str(self.n_iter)),
+            ("Converged", conv),
+        ]
+        for key in ("objective", "loglik"):
+            if key in self.history and len(self.history[key]):
+                lines.append((f"Final {key}", f"{self.history[key][-1]:.6g}"))
+        if self.fit_time is not None:
+            lines.append(("Fit time (s)", f"{self.fit_time:.3f}"))
+        return lines
+
+    def summary(self) -> "Summary":
+        """Per block variance explained per modality, noise, convergence."""
+        header, rows = self._table_rows()
+        return Summary("HCL results: share of each modality's variance explained by each subset",
+                       self._info_lines(), header, rows)
+
+    def plot_structure(self, ax=None, cmap="viridis", annotate=True):
+        """Modality x subset heatmap of variance explained (structurally absent blocks blank)."""
+        from .plotting import plot_structure_heatmap
+
+        return plot_structure_heatmap(self.variance_explained(), self.structure, ax=ax, cmap=cmap,
+                                      annotate=annotate)
+
+
+class Summary:
+    """A printable summary table, also as Markdown, LaTeX and HTML."""
+
+    def __init__(self, title, info, header, rows):
+        self.title, self.info, self.header, self.rows = title, info, header, rows
+
+    def as_text(self) -> str:
+        w = [max(len(str(r[j])) for r in [self.header] + self.rows) for j in range(len(self.header))]
+        line = "=" * (sum(w) + 2 * len(w))
+        out = [self.title, line]
+        kw = max(len(k) for k, _ in self.info)
+        out += [f"{k.ljust(kw)} : {v}" for k, v in self.info]
+        out.append("-" * len(line))
+        out.append("  ".join(str(h).rjust(wj) for h, wj in zip(self.header, w)))
+        out += ["  ".join(str(c).rjust(wj) for c, wj in zip(r, w)) for r in self.rows]
+        out.append(line)
+        return "\n".join(out)
+
+    def as_markdown(self) -> str:
+        out = [f"**{self.title}**", ""]
+        out += [f"- {k}: {v}" for k, v in self.info]
+        out += ["", "| " + " | ".join(self.header) + " |", "|" + "---|" * len(self.header)]
+        out += ["| " + " | ".join(r) + " |" for r in self.rows]
+        return "\n".join(out)
+
+    def as_latex(self) -> str:
+        esc = lambda s: str(s).replace("_", r"\_").replace("{", r"\{").replace("}", r"\}")  # noqa: E731
+        out = [r"\begin{tabular}{l" + "r" * (len(self.header) - 1) + "}", r"\hline"]
+        out.append(" & ".join(esc(h) for h in self.header) + r" \\ \hline")
+        out += [" & ".join(esc(c) for c in r) + r" \\" for r in self.rows]
+        out += [r"\hline", r"\end{tabular}"]
+        return "\n".join(out)
+
+    def as_html(self) -> str:
+        head = "".join(f"<th>{h}</th>" for h in self.header)
+        body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in self.rows)
+        return f"<table><caption>{self.title}</caption><tr>{head}</tr>{body}</table>"
+
+    def __str__(self):
+        return self.as_text()
+
+    __repr__ = __str__
+
+
+class HCL(BaseEstimator):
+    """Hierarchical Contrastive Learning: the hierarchical multimodal factor model
+    x_m = sum_{S contains m} W_{m,S} z_S + e_m, fitted from the covariance.
+
+    Parameters
+    ----------
+    structure : Structure
+        Which subsets of the modalities share factors and at what rank.
+    method : str, default "paper"
+        "paper": the authors' estimator step for step (noise from the bottom eigenvalues,
+        Schur-complement initialisation, masked gradient refinement with their step schedule).
+        "init": the initialisation alone. Other registered methods are listed in
+        ``hcl_stats.estimation.METHODS``.
+    lr, lr_decay, decay_every, min_iter : paper-mode step schedule (1e-4, x0.1 every 10
+        iterations, stop test from iteration ``min_iter`` on).
+    max_iter : int, optional
+        Iteration limit (method default: 1000 for "paper").
+    tol : float, optional
+        Stopping tolerance (method default: 1e-6 absolute change of the objective for "paper").
+    identifiability : {"raise", "warn", "ignore"}, default "raise"
+        What to do when ``structure.check_identifiable(n_features)`` reports violated rank
+        conditions. Ranks larger than a modality's features are always an error.
+
+    Attributes
+    ----------
+    loadings_ : ndarray of shape (p, K)
+        Rows by modality, column blocks in ``structure.subsets`` order, zero off the support.
+    noise_var_ : ndarray of shape (n_modalities,)
+    n_iter_, converged_, history_ : refinement trace.
+    mean_ : ndarray of shape (p,)
+    n_features_ : tuple of int
+    results_ : HCLResults
+
+    Notes
+    -----
+    Identification: under uncorrelated latent factors and the rank conditions of
+    :meth:`Structure.check_identifiable`, W is identified up to one orthogonal rotation per
+    subset. Paper mode recovers every Gram block W_{m,S} W_{m,S}^T but does not align the
+    rotations of one subset across modalities (see hcl_method.md, section 4).
+
+    Examples
+    --------
+    >>> from hcl_stats import HCL, Structure, simulate
+    >>> s = Structure({(0, 1, 2): 2, (0, 1): 1, (0,): 1, (1,): 1, (2,): 2}, 3)
+    >>> data = simulate(s, (30, 40, 50), 2000, noise_var=0.5, rng=0)
+    >>> hcl = HCL(s).fit(data.Xs)
+    >>> hcl.loadings_.shape, hcl.transform(data.Xs).shape
+    ((120, 7), (2000, 7))
+    """
+
+    _parameter_constraints = {
+        "method": [str],
+        "lr": [Interval(float, 0, None, closed="neither")],
+        "lr_decay": [Interval(float, 0, 1, closed="right")],
+        "decay_every": [Interval(int, 1, None)],
+        "min_iter": [Interval(int, 0, None)],
+        "max_iter": [Interval(int, 1, None), None],
+        "tol": [Interval(float, 0, None), None],
+        "identifiability": [Options("raise", "warn", "ignore")],
+    }
+
+    def __init__(self, structure=None, method="paper", *, lr=1e-4, lr_decay=0.1, decay_every=10,
+                 min_iter=100, max_iter=None, tol=None, identifiability="raise"):
+        self.structure = structure
+        self.method = method
+        self.lr = lr
+        self.lr_decay = lr_decay
+        self.decay_every = decay_every
+        self.min_iter = min_iter
+        self.max_iter = max_iter
+        self.tol = tol
+        self.identifiability = identifiability
+
+    # -- options ------------------------------------------------------------------------
+    def _method_options(self) -> dict:
+        opts = {}
+        if self.method == "paper":
+            opts.update(lr=self.lr, lr_decay=self.lr_decay, decay_every=self.decay_every, min_iter=self.min_iter)
+        if self.max_iter is not None:
+            opts["max_iter"] = self.max_iter
+        if self.tol is not None:
+            opts["tol"] = self.tol
+        return opts
+
+    def _validate(self):
+        validate_params("HCL", self.get_params(), self._parameter_constraints)
+        if self.method not in METHODS:
+            raise ValueError(f"The 'method' parameter of HCL must be one of {sorted(METHODS)}. Got {self.method!r} instead.")
+
+    def _resolve_structure(self, n_features, Xs=None):
+        s = self.structure
+        if isinstance(s, Structure):
+            if s.n_modalities != len(n_features):
+                raise ValueError(
+                    f"Xs has {len(n_features)} modalities but the structure has n_modalities={s.n_modalities}."
+                )
+            return s
+        if isinstance(s, str) and s == "auto":
+            if Xs is None:
+                raise ValueError("structure='auto' selects the structure from data; it needs Xs, not only a covariance.")
+            from .selection import select_structure  # provided by the structure-selection module
+
+            return select_structure(Xs)
+        raise ValueError(f"The 'structure' parameter of HCL must be a Structure or 'auto'. Got {s!r} instead.")
+
+    def _check_structure_fits(self, structure, n_features, n_samples):
+        n_features = check_n_features(n_features, structure.n_modalities)
+        for s in structure.subsets:
+            for m in s:
+                if structure.rank(s) > n_features[m]:
+                    raise ValueError(
+                        f"structure: subset {s} has rank {structure.rank(s)} but modality {m} has only {n_features[m]} features (Xs[{m}].shape[1])."
+                    )
+        if n_samples is not None and n_samples <= structure.n_factors:
+            raise ValueError(
+                f"Xs must have more samples than the number of factors K = {structure.n_factors} of the structure; got n_samples = {n_samples}."
+            )
+        problems = structure.check_identifiable(n_features)
+        if problems and self.identifiability != "ignore":
+            msg = "structure violates the identifiability conditions for n_features=" f"{n_features}: " + "; ".join(problems)
+            if self.identifiability == "raise":
+                raise IdentifiabilityError(msg + " (pass identifiability='warn' to fit anyway).")
+            warnings.warn(msg, IdentifiabilityWarning, stacklevel=3)
+
+    # -- fitting ------------------------------------------------------------------------
+    def fit(self, Xs, y=None):
+        """Fit the model to ``Xs``, a list of (n_samples, p_m) arrays (one per modality).
+
+        Returns
+        -------
+        self
+        """
+        self._validate()
+        n_mod = self.structure.n_modalities if isinstance(self.structure, Structure) else None
+        Xs = check_Xs(Xs, n_modalities=n_mod, min_samples=2)
+        stats = sample_covariance(Xs)
+        return self._fit_stats(stats, Xs)
+
+    def fit_covariance(self, cov, n_features, n_samples=None, mean=None):
+        """Fit from a covariance matrix (p, p) of the stacked modalities, e.g. a population
+        covariance (``n_samples=None``) or one accumulated out of core."""
+        self._validate()
+        n_features = check_n_features(n_features)
+        cov = np.asarray(cov, dtype=float)
+        p = sum(n_features)
+        if cov.shape != (p, p):
+            raise ValueError(f"cov must have shape (p, p) = ({p}, {p}) for n_features={n_features}; got {cov.shape}.")
+        if not np.all(np.isfinite(cov)):
+            raise ValueError("cov must be finite; got NaN or infinite entries.")
+        if not np.allclose(cov, cov.T, rtol=1e-10, atol=1e-12 * max(1.0, np.abs(cov).max())):
+            raise ValueError("cov must be symmetric.")
+        mean = np.zeros(p) if mean is None else np.asarray(mean, float)
+        stats = CovarianceStats(cov=0.5 * (cov + cov.T), mean=mean, n_samples=n_samples, n_features=n_features)
+        return self._fit_stats(stats, None)
+
+    def _fit_stats(self, stats, Xs):
+        t0 = time.perf_counter()
+        structure = self._resolve_structure(stats.n_features, Xs)
+        self._check_structure_fits(structure, stats.n_features, stats.n_samples)
+        res = METHODS[self.method](stats, structure, **self._method_options())
+        fit_time = time.perf_counter() - t0
+        if not res.converged and self.method != "init":
+            warnings.warn(
+                f"HCL(method={self.method!r}) stopped after {res.n_iter} iterations without meeting its "
+                f"stopping criterion; increase max_iter or tol.", ConvergenceWarning, stacklevel=2)
+        self.structure_ = structure
+        self.n_features_ = tuple(stats.n_features)
+        self.n_samples_ = stats.n_samples
+        self.mean_ = stats.mean
+        self.loadings_ = res.loadings
+        self.noise_var_features_ = np.asarray(res.noise_var, dtype=float)
+        self.n_iter_ = res.n_iter
+        self.converged_ = res.converged
+        self.history_ = res.history
+        self.results_ = HCLResults(structure, stats.n_features, res.loadings, self.noise_var_features_,
+                                   res.n_iter, res.converged, res.history, self.method, stats.n_samples,
+                                   np.diag(stats.cov).copy(), fit_time=fit_time, info=res.info)
+        self.noise_var_ = self.results_.noise_var
+        self._cov_ = stats.cov if stats.n_samples is None or Xs is None else None
+        return self
+
+    # -- using the fit --------------------------------------------------------------------
+    def _check_fitted(self):
+        if not hasattr(self, "loadings_"):
+            raise NotFittedError("This HCL instance is not fitted yet; call fit(Xs) first.")
+
+    def _check_Xs_fitted(self, Xs):
+        self._check_fitted()
+        return check_Xs(Xs, n_modalities=self.structure_.n_modalities, n_features=self.n_features_, min_samples=1)
+
+    def encoder(self) -> np.ndarray:
+        """The paper's linear encoder C_hat = (W^T W)^{-1} W^T, shape (K, p)."""
+        self._check_fitted()
+        W = self.loadings_
+        G = W.T @ W
+        try:
+            return sla.solve(G, W.T, assume_a="pos")
+        except (sla.LinAlgError, ValueError):
+            return np.linalg.pinv(W)
+
+    def transform(self, Xs) -> np.ndarray:
+        """The paper's representation z_hat = C_hat (x - mean), shape (n_samples, K)."""
+        Xs = self._check_Xs_fitted(Xs)
+        X = np.hstack(Xs) - self.mean_
+        return X @ self.encoder().T
+
+    def fit_transform(self, Xs, y=None):
+        return self.fit(Xs, y).transform(Xs)
+
+    def score_samples(self, Xs) -> np.ndarray:
+        """Gaussian log-likelihood of each sample under the fitted model."""
+        Xs = self._check_Xs_fitted(Xs)
+        X = np.hstack(Xs) - self.mean_
+        return loglik_samples(X, self.loadings_, self.noise_var_features_)
+
+    def score(self, Xs, y=None) -> float:
+        """Average Gaussian log-likelihood per sample."""
+        return float(np.mean(self.score_samples(Xs)))
+
+    def loglik_covariance(self, cov) -> float:
+        self._check_fitted()
+        return loglik_from_cov(np.asarray(cov, float), self.loadings_, self.noise_var_features_)
+
+    def summary(self):
+        self._check_fitted()
+        return self.results_.summary()
+
+    def plot_structure(self, ax=None, **kwargs):
+        self._check_fitted()
+        return self.results_.plot_structure(ax=ax, **kwargs)
