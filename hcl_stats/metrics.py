@@ -73,17 +73,19 @@ def relative_gram_errors(W_hat, W_true, structure, n_features) -> dict:
 def overall_gram_error(W_hat, W_true, relative: bool = False) -> float:
     """||W_hat W_hat^T - W W^T||_F (divided by ||W W^T||_F when ``relative``).
 
-    Computed through K x K products, never forming p x p matrices:
-    ||A A^T - B B^T||^2 = ||A^T A||^2 + ||B^T B||^2 - 2 ||A^T B||^2.
+    Never forms a p x p matrix: with the thin QR [W, W_hat] = Q R, the difference equals
+    Q (R_1 R_1^T - R_2 R_2^T) Q^T, whose norm is that of the small (2K x 2K) middle factor.
+    (The shortcut through ||A^T A||^2 + ||B^T B||^2 - 2||A^T B||^2 cancels catastrophically
+    and cannot resolve errors below sqrt(machine epsilon).)
     """
     B, A = _check_pair(W_hat, W_true)
-    AA = A.T @ A
-    BB = B.T @ B
-    AB = A.T @ B
-    sq = np.sum(AA * AA) + np.sum(BB * BB) - 2.0 * np.sum(AB * AB)
-    e = float(np.sqrt(max(sq, 0.0)))
+    K = A.shape[1]
+    R = np.linalg.qr(np.hstack([A, B]), mode="r")
+    R1, R2 = R[:, :K], R[:, K:]
+    e = float(np.linalg.norm(R1 @ R1.T - R2 @ R2.T))
     if relative:
-        e /= float(np.sqrt(np.sum(AA * AA)))
+        AA = A.T @ A
+        e /= float(np.linalg.norm(AA))  # ||W W^T||_F = ||W^T W||_F
     return e
 
 
