@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import linalg as sla
+from scipy.sparse import linalg as spla
 
 from .linalg import sym
 
@@ -18,17 +19,24 @@ __all__ = ["spectral_init", "naive_svd"]
 
 
 def _top_abs_eigh(A, q):
-    """Top-q eigenpairs of a symmetric matrix by |eigenvalue| (as an SVD of it would give)."""
+    """Top-q eigenpairs of a symmetric matrix by |eigenvalue| (as an SVD of it would give).
+
+    Large matrices with few wanted pairs use Lanczos (ARPACK, as the authors' ``svds``) from a
+    fixed start vector, so the result is deterministic; small ones, or a Lanczos run that does
+    not converge, use the dense symmetric solver.
+    """
     n = A.shape[0]
     q = int(min(q, n))
     if q <= 0:
         return np.zeros(0), np.zeros((n, 0))
-    if 4 * q < n:
-        w_hi, V_hi = sla.eigh(A, subset_by_index=[n - q, n - 1], driver="evr")
-        w_lo, V_lo = sla.eigh(A, subset_by_index=[0, q - 1], driver="evr")
-        w = np.concatenate([w_hi, w_lo])
-        V = np.hstack([V_hi, V_lo])
-    else:
+    w = V = None
+    if n >= 200 and 10 * q < n:
+        try:
+            w, V = spla.eigsh(A, k=q, which="LM", v0=np.full(n, 1.0 / np.sqrt(n)), tol=0.0,
+                              maxiter=50 * n)
+        except (spla.ArpackNoConvergence, spla.ArpackError):
+            w = V = None
+    if w is None:
         w, V = sla.eigh(A)
     order = np.argsort(-np.abs(w), kind="stable")[:q]
     return w[order], V[:, order]
