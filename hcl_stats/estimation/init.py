@@ -10,47 +10,15 @@ for step (truncation ranks 6r then 3r, then Rec of the residual diagonal blocks)
 from __future__ import annotations
 
 import numpy as np
-from scipy import linalg as sla
-from scipy.sparse import linalg as spla
 
-from .linalg import sym
+from .linalg import rec, sym, top_abs_eigh
 
-__all__ = ["spectral_init", "naive_svd"]
-
-
-def _top_abs_eigh(A, q):
-    """Top-q eigenpairs of a symmetric matrix by |eigenvalue| (as an SVD of it would give).
-
-    Large matrices with few wanted pairs use Lanczos (ARPACK, as the authors' ``svds``) from a
-    fixed start vector, so the result is deterministic; small ones, or a Lanczos run that does
-    not converge, use the dense symmetric solver.
-    """
-    n = A.shape[0]
-    q = int(min(q, n))
-    if q <= 0:
-        return np.zeros(0), np.zeros((n, 0))
-    w = V = None
-    if n >= 200 and 10 * q < n:
-        try:
-            w, V = spla.eigsh(A, k=q, which="LM", v0=np.full(n, 1.0 / np.sqrt(n)), tol=0.0,
-                              maxiter=50 * n)
-        except (spla.ArpackNoConvergence, spla.ArpackError):
-            w = V = None
-    if w is None:
-        w, V = sla.eigh(A)
-    order = np.argsort(-np.abs(w), kind="stable")[:q]
-    return w[order], V[:, order]
-
-
-def rec(A, r):
-    """Rec(A, r) = U_r diag(s_r)^(1/2) from the top-r singular pairs of the symmetric A."""
-    w, V = _top_abs_eigh(sym(A), r)
-    return V * np.sqrt(np.abs(w))
+__all__ = ["spectral_init", "naive_svd", "rec"]
 
 
 def _pinv_factor(A_TT, q):
     """(V, w) with pinv_q(A_TT) = V diag(1/w) V^T, rank-q truncated by |eigenvalue|."""
-    w, V = _top_abs_eigh(sym(A_TT), q)
+    w, V = top_abs_eigh(sym(A_TT), q)
     tol = max(A_TT.shape) * np.finfo(float).eps * (np.abs(w).max() if w.size else 0.0)
     keep = np.abs(w) > tol
     return V[:, keep], w[keep]

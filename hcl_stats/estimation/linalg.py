@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import linalg as sla
+from scipy.sparse import linalg as spla
 
-__all__ = ["top_eigh", "rec", "truncated_pinv", "psd_rank_approx", "sym"]
+__all__ = ["top_eigh", "top_abs_eigh", "rec", "psd_rank_approx", "sym"]
 
 
 def sym(A: np.ndarray) -> np.ndarray:
@@ -21,50 +22,37 @@ def top_eigh(A: np.ndarray, k: int):
     return w[::-1], V[:, ::-1]
 
 
-def rec(A: np.ndarray, r: int) -> np.ndarray:
-    """Rec(A, r) = U_r diag(s_r)^(1/2), from the top-r singular pairs of A (the authors' step).
+def top_abs_eigh(A, q):
+    """Top-q eigenpairs of a symmetric matrix by |eigenvalue| (as an SVD of it would give).
 
-    For a symmetric A the top singular pairs are the eigenpairs of largest |eigenvalue|;
-    as in the authors' code (np.linalg.svd of a symmetric matrix) a negative eigenvalue of
-    large modulus contributes its modulus.
+    Large matrices with few wanted pairs use Lanczos (ARPACK, as the authors' ``svds``) from a
+    fixed start vector, so the result is deterministic; small ones, or a Lanczos run that does
+    not converge, use the dense symmetric solver.
     """
-    A = sym(A)
-    w, V = sla.eigh(A)
-    order = np.argsort(-np.abs(w))[:r]
-    return V[:, order] * np.sqrt(np.abs(w[order]))
+    n = A.shape[0]
+    q = int(min(q, n))
+    if q <= 0:
+        return np.zeros(0), np.zeros((n, 0))
+    w = V = None
+    if n >= 200 and 10 * q < n:
+        try:
+            w, V = spla.eigsh(A, k=q, which="LM", v0=np.full(n, 1.0 / np.sqrt(n)), tol=0.0,
+                              maxiter=50 * n)
+        except (spla.ArpackNoConvergence, spla.ArpackError):
+            w = V = None
+    if w is None:
+        w, V = sla.eigh(A)
+    order = np.argsort(-np.abs(w), kind="stable")[:q]
+    return w[order], V[:, order]
+
+
+def rec(A, r):
+    """Rec(A, r) = U_r diag(s_r)^(1/2) from the top-r singular pairs of the symmetric A."""
+    w, V = top_abs_eigh(sym(A), r)
+    return V * np.sqrt(np.abs(w))
 
 
 def psd_rank_approx(A: np.ndarray, r: int) -> np.ndarray:
     """Best rank-r positive semidefinite approximation factor F (A ~ F F^T) in Frobenius norm."""
     w, V = top_eigh(sym(A), r)
     return V * np.sqrt(np.clip(w, 0.0, None))
-
-
-def truncated_pinv(A: np.ndarray, q: int) -> np.ndarray:
-    """Rank-q truncated pseudo-inverse of a symmetric matrix (top-q eigenpairs by modulus,
-    as the SVD-based pinv of the authors' code)."""
-    A = sym(A)
-    q = int(min(q, A.shape[0]))
-    if q <= 0:
-        return np.zeros_like(A)
-    w, V = sla.eigh(A)
-    order = np.argsort(-np.abs(w))[:q]
-    w, V = w[order], V[:, order]
-    tol = max(A.shape) * np.finfo(float).eps * (np.abs(w).max() if w.size else 0.0)
-    keep = np.abs(w) > tol
-    return (V[:, keep] / w[keep]) @ V[:, keep].T
-
-
-def schur_complement(A_mm, A_mT, A_TT, q):
-    """A_mm - A_mT pinv_q(A_TT) A_Tm, without forming more than needed."""
-    A_TT = sym(A_TT)
-    q = int(min(q, A_TT.shape[0]))
-    if q <= 0:
-        return A_mm.copy()
-    w, V = sla.eigh(A_TT)
-    order = np.argsort(-np.abs(w))[:q]
-    w, V = w[order], V[:, order]
-    tol = max(A_TT.shape) * np.finfo(float).eps * (np.abs(w).max() if w.size else 0.0)
-    keep = np.abs(w) > tol
-    B = A_mT @ V[:, keep]
-    return sym(A_mm - (B / w[keep]) @ B.T)
