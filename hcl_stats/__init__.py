@@ -8,6 +8,7 @@ from . import exceptions, metrics  # noqa: E402
 from .covariance import CovarianceStats, sample_covariance  # noqa: E402
 from .metrics import align  # noqa: E402
 from .model import HCL, HCLResults  # noqa: E402
+from .selection import SelectionResult, select_structure  # noqa: E402
 from .simulate import SimulatedData, simulate  # noqa: E402
 from .structure import Structure  # noqa: E402
 
@@ -23,4 +24,6 @@ __all__ = [
     "exceptions",
     "sample_covariance",
     "CovarianceStats",
+    "select_structure",
+    "SelectionResult",
 ]
