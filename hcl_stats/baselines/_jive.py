@@ -1,0 +1,188 @@
+"""JIVE (Lock et al. 2013): joint and individual variation explained, iterative algorithm."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .._validation import Interval, Options, check_random_state, check_Xs, validate_params
+from ..structure import Structure
+from ._common import MultiViewLoadingsMixin
+
+__all__ = ["JIVE"]
+
+
+def _svd_k(A, k):
+    if k <= 0:
+        return np.zeros((A.shape[0], 0)), np.zeros(0), np.zeros((0, A.shape[1]))
+    U, s, Vt = np.linalg.svd(A, full_matrices=False)
+    return U[:, :k], s[:k], Vt[:k]
+
+
+def _jive_iterate(Zs, r_joint, r_indiv, tol, max_iter):
+    n = Zs[0].shape[0]
+    A = [np.zeros_like(Z) for Z in Zs]
+    prev = np.inf
+    UJ = np.zeros((n, 0))
+    converged = False
+    it = 0
+    for it in range(1, max_iter + 1):
+        J_in = np.hstack([Z - a for Z, a in zip(Zs, A)])
+        UJ, sJ, VJt = _svd_k(J_in, r_joint)
+        J = (UJ * sJ) @ VJt
+        bounds = np.cumsum([0] + [Z.shape[1] for Z in Zs])
+        Js = [J[:, bounds[m]:bounds[m + 1]] for m in range(len(Zs))]
+        A = []
+        for Z, Jm, r in zip(Zs, Js, r_indiv):
+            R = Z - Jm
+            R = R - UJ @ (UJ.T @ R)  # individual scores orthogonal to the joint scores
+            Ui, si, Vit = _svd_k(R, r)
+            A.append((Ui * si) @ Vit)
+        resid = sum(float(np.sum((Z - Jm - a) ** 2)) for Z, Jm, a in zip(Zs, Js, A))
+        if abs(prev - resid) <= tol * max(1.0, resid):
+            converged = True
+            break
+        prev = resid
+    return Js, A, UJ, it, converged
+
+
+def _perm_rank(Zs_or_X, rng, n_perm, alpha):
+    """Permutation test for the number of components (Lock et al. 2013): singular values of the
+    data against the (1 - alpha) quantile of those of data whose columns (or, for a list of views,
+    whose views' rows) are permuted independently."""
+    if isinstance(Zs_or_X, list):
+        X = np.hstack(Zs_or_X)
+        perm = lambda: np.hstack([Z[rng.permutation(Z.shape[0])] for Z in Zs_or_X])  # noqa: E731
+    else:
+        X = Zs_or_X
+        perm = lambda: np.column_stack([X[rng.permutation(X.shape[0]), j] for j in range(X.shape[1])])  # noqa: E731
+    s = np.linalg.svd(X, compute_uv=False)
+    null = np.array([np.linalg.svd(perm(), compute_uv=False) for _ in range(n_perm)])
+    thr = np.quantile(null, 1.0 - alpha, axis=0)
+    exceed = s > thr
+    return int(np.argmin(exceed)) if not exceed.all() else len(s)
+
+
+class JIVE(MultiViewLoadingsMixin):
+    """JIVE: each modality = joint part (shared by all) + individual part + noise (Lock et al. 2013).
+
+    Only the global and modality-specific levels exist: partial sharing cannot be represented.
+
+    Parameters
+    ----------
+    joint_rank : int or "permutation"
+        Rank of the joint part.
+    individual_ranks : int, sequence of int, or "permutation"
+        Rank of each individual part (one int for all, or one per modality).
+        "permutation" (for either): the permutation test of Lock et al. (singular values above the
+        95% quantile of those of row-permuted data; the joint rank from the stacked views with each
+        view's rows permuted separately, the individual ranks from each view after removing the
+        joint scores' span, with its columns permuted). The test is run once, not iterated.
+    scale_views : bool, default True
+        Centre and scale every modality to unit Frobenius norm before fitting (as JIVE);
+        loadings are reported in the original units.
+    tol, max_iter : stop on a relative change of the residual sum of squares below ``tol``.
+    n_permutations, alpha : the permutation test (default 50 permutations, alpha = 0.05).
+    random_state : seed for the permutations.
+
+    Attributes
+    ----------
+    loadings_ : ndarray of shape (p, K)
+        In the HCL layout of ``structure_`` = {all modalities: joint rank, (m,): r_m}: the joint
+        loadings are the right singular vectors of the joint matrix times singular value /
+        sqrt(n - 1), the individual ones likewise from each individual matrix; so
+        loadings_ @ loadings_.T estimates the signal covariance.
+    joint_, individual_ : list of ndarray (n_samples, p_m), the fitted matrices (data units).
+    joint_rank_, individual_ranks_ : the ranks used.
+    structure_, mean_, n_features_, n_iter_, converged_
+    """
+
+    _parameter_constraints = {
+        "scale_views": [bool],
+        "tol": [Interval(float, 0, None, closed="neither")],
+        "max_iter": [Interval(int, 1, None)],
+        "n_permutations": [Interval(int, 1, None)],
+        "alpha": [Interval(float, 0, 1, closed="neither")],
+    }
+
+    def __init__(self, joint_rank=1, individual_ranks=1, *, scale_views=True, tol=1e-8, max_iter=1000,
+                 n_permutations=50, alpha=0.05, random_state=None):
+        self.joint_rank = joint_rank
+        self.individual_ranks = individual_ranks
+        self.scale_views = scale_views
+        self.tol = tol
+        self.max_iter = max_iter
+        self.n_permutations = n_permutations
+        self.alpha = alpha
+        self.random_state = random_state
+
+    def fit(self, Xs, y=None):
+        validate_params("JIVE", self.get_params(), self._parameter_constraints)
+        validate_params("JIVE", {"joint_rank": self.joint_rank},
+                        {"joint_rank": [Interval(int, 0, None), Options("permutation")]})
+        Xs = check_Xs(Xs)
+        M = len(Xs)
+        n = Xs[0].shape[0]
+        ir = self.individual_ranks
+        if not (ir == "permutation" if isinstance(ir, str) else True):
+            raise ValueError(f"The 'individual_ranks' parameter of JIVE must be a non-negative int, a sequence of {M} non-negative ints or 'permutation'. Got {ir!r} instead.")
+        if not isinstance(ir, str):
+            if isinstance(ir, numbers.Integral) and not isinstance(ir, bool) and ir >= 0:
+                ir = [int(ir)] * M
+            elif (isinstance(ir, (list, tuple, np.ndarray)) and len(ir) == M
+                  and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 0 for v in ir)):
+                ir = [int(v) for v in ir]
+            else:
+                raise ValueError(f"The 'individual_ranks' parameter of JIVE must be a non-negative int, a sequence of {M} non-negative ints or 'permutation'. Got {self.individual_ranks!r} instead.")
+        means = [X.mean(axis=0) for X in Xs]
+        Zc = [X - mu for X, mu in zip(Xs, means)]
+        scales = np.array([float(np.linalg.norm(Z)) or 1.0 for Z in Zc]) if self.scale_views else np.ones(M)
+        Zs = [Z / s for Z, s in zip(Zc, scales)]
+        rng = check_random_state(self.random_state)
+        rj = self.joint_rank
+        if rj == "permutation":
+            rj = _perm_rank(Zs, rng, self.n_permutations, self.alpha)
+        if isinstance(ir, str):
+            UJ = np.linalg.svd(np.hstack(Zs), full_matrices=False)[0][:, :rj]
+            ir = [_perm_rank(Z - UJ @ (UJ.T @ Z), rng, self.n_permutations, self.alpha) for Z in Zs]
+        if rj + max(ir) > n:
+            raise ValueError(f"JIVE ranks too large: joint_rank + individual rank ({rj} + {max(ir)}) must be at most n_samples = {n}.")
+        for m, (Z, r) in enumerate(zip(Zs, ir)):
+            if r > Z.shape[1]:
+                raise ValueError(f"The 'individual_ranks' parameter of JIVE must be at most the {Z.shape[1]} features of modality {m}. Got {r} instead.")
+        Js, As, UJ, n_iter, converged = _jive_iterate(Zs, rj, ir, self.tol, self.max_iter)
+        ranks = {}
+        if rj > 0:
+            ranks[tuple(range(M))] = rj
+        for m, r in enumerate(ir):
+            if r > 0:
+                ranks[(m,)] = ranks.get((m,), 0) + r if M > 1 else r
+        if not ranks:
+            raise ValueError("JIVE: joint_rank and individual_ranks are all 0; nothing to fit.")
+        if M == 1 and rj > 0 and ir[0] > 0:
+            raise ValueError("JIVE with one modality: give either joint_rank or individual_ranks, not both.")
+        structure = Structure(ranks, M)
+        n_feat = tuple(X.shape[1] for X in Xs)
+        rows = structure.row_slices(n_feat)
+        W = np.zeros((sum(n_feat), structure.n_factors))
+        denom = np.sqrt(max(n - 1, 1))
+        if rj > 0:
+            Jfull = np.hstack([J * s for J, s in zip(Js, scales)])
+            _, sj, Vjt = _svd_k(Jfull, rj)
+            W[:, structure.column_slice(tuple(range(M)))] = (Vjt.T * sj) / denom
+        for m, (a, s, r) in enumerate(zip(As, scales, ir)):
+            if r > 0:
+                _, si, Vit = _svd_k(a * s, r)
+                W[rows[m], structure.column_slice((m,))] = (Vit.T * si) / denom
+        self.loadings_ = W
+        self.structure_ = structure
+        self.joint_ = [J * s for J, s in zip(Js, scales)]
+        self.individual_ = [a * s for a, s in zip(As, scales)]
+        self.joint_rank_ = rj
+        self.individual_ranks_ = tuple(ir)
+        self.mean_ = np.concatenate(means)
+        self.n_features_ = n_feat
+        self.n_samples_ = n
+        self.n_iter_ = n_iter
+        self.converged_ = converged
+        return self
