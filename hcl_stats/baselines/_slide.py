@@ -132,6 +132,15 @@ def _path_patterns(Xs, r_max, lambdas, tol, max_iter):
             XV = sum(Xm @ V for Xm, V in zip(Xs, Vs))
             if not np.any(XV):
                 break
+            # Columns with every group at zero would get arbitrary directions from the polar
+            # factor; give them a tiny power-iteration direction X X^T u_k instead, so they keep
+            # tracking the strongest signal not yet taken by the active columns.
+            dead = ~np.any(np.vstack(Vs), axis=0)
+            if dead.any():
+                P = X @ (X.T @ U[:, dead])
+                live = np.linalg.norm(XV[:, ~dead]) if (~dead).any() else 1.0
+                P *= 1e-6 * live / max(float(np.linalg.norm(P)), 1e-300)
+                XV[:, dead] = P
             U = polar(XV)
             fit = sum(np.sum((Xm - U @ V.T) ** 2) for Xm, V in zip(Xs, Vs))
             obj = 0.5 * fit + pen
@@ -197,7 +206,7 @@ def _scale_views(Xs, how):
     return [X / s for X, s in zip(Xc, scales)], means, np.array(scales)
 
 
-def select_structure_slide(Xs, *, max_rank=None, n_lambda=30, lambda_min_ratio=0.05, n_row_folds=3,
+def select_structure_slide(Xs, *, max_rank=None, n_lambda=40, lambda_min_ratio=0.01, n_row_folds=3,
                            n_col_folds=3, random_state=0, tol=1e-6, max_iter=1000, names=None,
                            return_info=False):
     """SLIDE's structure selection: a group-lasso path over lambda, then bi-cross-validation.

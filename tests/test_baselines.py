@@ -1,0 +1,142 @@
+"""Classical baselines: API contract, reductions (NaiveSVD = eigendecomposition), recovery on clear
+cases over several seeds (SLIDE given the structure, JIVE), structure selection, validation."""
+import numpy as np
+import pytest
+
+from hcl_stats import Structure, simulate
+from hcl_stats.base import clone
+from hcl_stats.baselines import JIVE, SLIDE, NaiveSVD, PerModalityPCA, select_structure_slide
+from hcl_stats.exceptions import NotFittedError
+from hcl_stats.metrics import sin_theta
+
+S3 = Structure({(0, 1, 2): 1, (0, 1): 1, (0,): 1, (1,): 1, (2,): 1}, 3)
+JIVE_S = Structure({(0, 1, 2): 2, (0,): 1, (1,): 2, (2,): 1}, 3)
+
+
+def _data(structure, seed, n=800, p=(30, 25, 20), noise=0.2, loadings="paper"):
+    return simulate(structure, p, n, noise_var=noise, rng=seed, loadings=loadings)
+
+
+@pytest.mark.parametrize("Est, kwargs", [
+    (NaiveSVD, dict(n_components=3)),
+    (PerModalityPCA, dict(n_components=2)),
+    (SLIDE, dict(structure=S3, random_state=0)),
+    (JIVE, dict(joint_rank=1, individual_ranks=1)),
+])
+def test_api_contract(Est, kwargs):
+    d = _data(S3, 0, n=200)
+    est = Est(**kwargs)
+    assert est.get_params()[next(iter(kwargs))] is kwargs[next(iter(kwargs))]
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        est.transform(d.Xs)
+    assert est.fit(d.Xs) is est
+    p = sum(d.n_features)
+    assert est.loadings_.ndim == 2 and est.loadings_.shape[0] == p and est.loadings_.dtype == np.float64
+    Z = est.transform(d.Xs)
+    assert Z.shape == (200, est.loadings_.shape[1])
+    np.testing.assert_allclose(est.fit_transform(d.Xs), Z)
+    c = clone(est)
+    assert not hasattr(c, "loadings_") and c.get_params() == est.get_params()
+    if hasattr(est, "structure_") and est.structure_ is not None:
+        mask = est.structure_.support_mask(d.n_features)
+        assert not np.any(est.loadings_[~mask])
+    with pytest.raises(ValueError, match="the modalities must have"):
+        est.transform([X[:, :-1] for X in d.Xs])
+
+
+def test_naive_svd_is_the_eigendecomposition():
+    d = _data(S3, 1, n=300)
+    est = NaiveSVD(S3).fit(d.Xs)
+    C = np.cov(np.hstack(d.Xs), rowvar=False)
+    w, V = np.linalg.eigh(C)
+    K = S3.n_factors
+    W = V[:, ::-1][:, :K] * np.sqrt(w[::-1][:K])
+    np.testing.assert_allclose(est.eigenvalues_, w[::-1][:K], rtol=1e-10)
+    np.testing.assert_allclose(est.loadings_ @ est.loadings_.T, W @ W.T, atol=1e-10)
+    assert est.loadings_.shape == (sum(d.n_features), K)
+
+
+def test_per_modality_pca_blocks():
+    d = _data(S3, 2, n=300)
+    est = PerModalityPCA([1, 2, 3]).fit(d.Xs)
+    assert est.structure_ == Structure({(0,): 1, (1,): 2, (2,): 3}, 3)
+    rows = est.structure_.row_slices(d.n_features)
+    C1 = np.cov(d.Xs[1], rowvar=False)
+    w, V = np.linalg.eigh(C1)
+    B = est.loadings_[rows[1], est.structure_.column_slice((1,))]
+    np.testing.assert_allclose(B @ B.T, (V[:, -2:] * w[-2:]) @ V[:, -2:].T, atol=1e-10)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_slide_given_structure_recovers(seed):
+    # clear case: signal 1.0 per factor direction, noise 0.05, n = 2000
+    d = _data(S3, seed, n=2000, noise=0.05)
+    est = SLIDE(S3, random_state=seed).fit(d.Xs)
+    assert est.converged_
+    err = sin_theta(est.loadings_, d.loadings, S3, d.n_features)
+    assert max(err.values()) < 0.15, err
+    # loadings on the covariance scale: block Gram matrices close to the truth
+    for m, s in S3.blocks():
+        rows = S3.row_slices(d.n_features)[m]
+        B, A = est.loadings_[rows, S3.column_slice(s)], d.loadings[rows, S3.column_slice(s)]
+        assert np.linalg.norm(B @ B.T - A @ A.T) / np.linalg.norm(A @ A.T) < 0.3
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_jive_recovers_joint_and_individual(seed):
+    d = _data(JIVE_S, seed, n=1500, noise=0.05)
+    est = JIVE(2, [1, 2, 1], scale_views=False).fit(d.Xs)
+    assert est.structure_ == JIVE_S and est.converged_
+    err = sin_theta(est.loadings_, d.loadings, JIVE_S, d.n_features)
+    assert max(err.values()) < 0.15, err
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_jive_permutation_ranks(seed):
+    s = Structure({(0, 1, 2): 1, (0,): 1, (1,): 2, (2,): 1}, 3)
+    d = _data(s, seed, n=600, noise=0.05)
+    est = JIVE(1, "permutation", n_permutations=20, random_state=0).fit(d.Xs)
+    assert est.joint_rank_ == 1 and est.individual_ranks_ == (1, 2, 1)
+
+
+def test_slide_selection_clear_case():
+    s = Structure({(0, 1): 1, (0,): 1, (1,): 1}, 2)
+    hits = 0
+    for seed in range(3):
+        d = simulate(s, (20, 15), 400, noise_var=0.05, rng=seed)
+        hits += select_structure_slide(d.Xs, random_state=0) == s
+    assert hits >= 2
+
+
+def test_slide_auto_stores_selection():
+    s = Structure({(0, 1): 1, (0,): 1, (1,): 1}, 2)
+    d = simulate(s, (20, 15), 300, noise_var=0.05, rng=0)
+    est = SLIDE("auto", random_state=0).fit(d.Xs)
+    assert est.structure_ in est.selection_["candidates"]
+    assert len(est.selection_["bcv_errors"]) == len(est.selection_["candidates"])
+
+
+@pytest.mark.parametrize("est, match", [
+    (SLIDE("full"), "The 'structure' parameter of SLIDE must be a hcl_stats.Structure or 'auto'. Got 'full' instead."),
+    (SLIDE(S3, tol=-1.0), "The 'tol' parameter of SLIDE must be a float in \\(0, inf\\). Got -1.0 instead."),
+    (SLIDE(S3, view_scaling="l2"), "The 'view_scaling' parameter of SLIDE must be None or one of"),
+    (NaiveSVD(0), "The 'n_components' parameter of NaiveSVD must be an int in \\[1, inf\\). Got 0 instead."),
+    (NaiveSVD(10_000), "must be at most the total number of features p = 75. Got 10000 instead."),
+    (PerModalityPCA([1, 2]), "must be a positive int or a sequence of 3 positive ints"),
+    (PerModalityPCA(40), "must be in \\[1, 30\\] for modality 0"),
+    (JIVE(-1), "The 'joint_rank' parameter of JIVE must be an int in \\[0, inf\\). Got -1 instead."),
+    (JIVE(1, "many"), "The 'individual_ranks' parameter of JIVE must be a non-negative int"),
+    (JIVE(1, [1, 1]), "The 'individual_ranks' parameter of JIVE must be a non-negative int"),
+])
+def test_validation_messages(est, match):
+    d = _data(S3, 0, n=100)
+    with pytest.raises(ValueError, match=match):
+        est.fit(d.Xs)
+
+
+def test_slide_structure_mismatch():
+    d = _data(S3, 0, n=100)
+    with pytest.raises(ValueError, match="Xs must contain 3 modalities"):
+        SLIDE(S3).fit(d.Xs[:2])  # noqa
+    with pytest.raises(ValueError, match="Xs\\[1\\] must be finite"):
+        SLIDE(S3).fit([d.Xs[0], np.full_like(d.Xs[1], np.nan), d.Xs[2]])
