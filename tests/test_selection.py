@@ -1,0 +1,182 @@
+"""Structure selection: exact recovery over seeds, the evidence, refusals and input checks."""
+import itertools
+import warnings
+
+import numpy as np
+import pytest
+from scipy import linalg as sla
+
+from hcl_stats import HCL, SelectionResult, Structure, select_structure, simulate
+from hcl_stats.exceptions import DataWarning
+from hcl_stats.selection import (_cca_null_threshold, _moebius_estimates, _reconcile, modality_signal_rank,
+                                 tracy_widom1_quantile)
+
+S3 = Structure({(0, 1, 2): 2, (0, 1): 2, (1, 2): 1, (0,): 2, (1,): 2, (2,): 2}, 3)
+P3 = (100, 80, 60)
+S4 = Structure({(0, 1, 2, 3): 1, (0, 1, 2): 2, (1, 3): 1, (2, 3): 2, (0,): 3, (1,): 1, (3,): 2}, 4)
+P4 = (40, 30, 30, 25)
+
+
+def _data(structure, p, n, seed, **kw):
+    return simulate(structure, p, n, noise_var=1.0, rng=seed, loadings="gaussian", **kw)
+
+
+# -- recovery ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", range(5))
+def test_exact_selection_three_modalities(seed):
+    data = _data(S3, P3, 600, seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a clean case raises no warning
+        assert select_structure(data.Xs) == S3
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_exact_selection_four_modalities_absent_subsets_unequal_ranks(seed):
+    data = _data(S4, P4, 500, seed)
+    assert select_structure(data.Xs) == S4
+
+
+def test_exact_selection_two_and_five_modalities():
+    S2 = Structure({(0, 1): 3, (1,): 2}, 2)  # modality 0 has no specific factor
+    assert select_structure(_data(S2, (20, 25), 400, 0).Xs) == S2
+    S5 = Structure({(0, 1, 2, 3, 4): 1, (0, 1): 1, (2, 3, 4): 2, (0, 4): 1, (1,): 1, (2,): 1, (3,): 2}, 5)
+    assert select_structure(_data(S5, (20, 20, 25, 20, 30), 500, 1).Xs) == S5
+
+
+def test_population_statistics_are_inverted_exactly():
+    """From the exact d_m and h(m, T) of random structures (M = 2..6) the Moebius inversion
+    and the reconciliation give back every rank, with zero residual."""
+    rng = np.random.default_rng(7)
+    for M in range(2, 7):
+        subsets = [s for k in range(1, M + 1) for s in itertools.combinations(range(M), k)]
+        for _ in range(3):
+            ranks = {s: int(rng.integers(1, 3)) for s in subsets if rng.random() < 0.4}
+            for m in range(M):
+                ranks.setdefault((m,), 1) if not any(m in s for s in ranks) else None
+            d = [sum(r for s, r in ranks.items() if m in s) for m in range(M)]
+            h = {}
+            for m in range(M):
+                others = [i for i in range(M) if i != m]
+                for k in range(1, M):
+                    for T in itertools.combinations(others, k):
+                        h[(m, T)] = sum(r for s, r in ranks.items() if m in s and set(s) & set(T))
+            moeb = _moebius_estimates(M, d, h)
+            for S, ests in moeb.items():
+                assert set(ests.values()) == {ranks.get(S, 0)}
+            got, pred, obs = _reconcile(M, d, h)
+            assert {s: r for s, r in got.items() if r} == ranks
+            assert np.array_equal(pred, obs)
+
+
+def test_inconsistent_statistics_are_reconciled_and_reported():
+    # d = (2, 2); h(0, {1}) = 1 but h(1, {0}) = 2: no structure gives both
+    ranks, pred, obs = _reconcile(2, [2, 2], {(0, (1,)): 1, (1, (0,)): 2})
+    assert np.abs(pred - obs).sum() == 1
+    assert all(r >= 0 for r in ranks.values())
+    assert sum(r for s, r in ranks.items() if 0 in s) >= 1 and sum(r for s, r in ranks.items() if 1 in s) >= 1
+
+
+# -- evidence ---------------------------------------------------------------------------------
+def test_details_and_summary_print_the_evidence():
+    data = _data(S3, P3, 600, 11)
+    s, res = select_structure(data.Xs, return_details=True, names=["rna", "atac", "prot"])
+    assert isinstance(res, SelectionResult) and res.structure is s
+    assert s == S3.with_names(["rna", "atac", "prot"])
+    assert res.consistent and res.residual == 0 and res.inconsistencies == []
+    assert res.signal_ranks == (6, 7, 5)
+    assert res.ranks[(0, 2)] == 0 and res.ranks[(0, 1)] == 2
+    assert res.moebius[(0, 1, 2)] == {0: 2, 1: 2, 2: 2}
+    t = res.canonical_tests[(0, (1, 2))]
+    assert t.rank == 4 and t.schur_rank == 2 and t.dims == (6, 12)
+    assert np.all(t.canonical_corr[:4] > t.thresholds[:4]) and t.canonical_corr[4] <= t.thresholds[4]
+    mt = res.modality_tests[2]
+    assert np.all(mt.eigenvalues[:5] > mt.thresholds[:5]) and mt.eigenvalues[5] <= mt.thresholds[5]
+    assert abs(mt.noise_var_selected - 1.0) < 0.05
+    text = str(res.summary())
+    for piece in ("Step 1", "Step 2", "Step 3", "Moebius", "{rna,atac,prot}", "Consistent       : yes", "noise edge"):
+        assert piece in text, piece
+    assert "| {rna,atac} | partial |" in res.summary().as_markdown()
+
+
+# -- refusals ---------------------------------------------------------------------------------
+def test_pure_noise_modality_is_refused():
+    rng = np.random.default_rng(3)
+    data = _data(Structure({(0, 1): 2, (0,): 1, (1,): 1}, 2), (30, 30), 400, 0)
+    Xs = data.Xs + [rng.standard_normal((400, 20))]
+    with pytest.raises(ValueError, match=r"no factor detected above the noise level in modalities \[2\]"):
+        select_structure(Xs)
+
+
+def test_too_few_samples_for_the_factors_is_refused():
+    data = simulate(Structure({(0,): 5, (1,): 5}, 2), (50, 50), 8, noise_var=0.01, rng=0, loadings="gaussian")
+    with pytest.raises(ValueError, match=r"n_samples = 8, too few for the \d+ factors"):
+        select_structure(data.Xs)
+
+
+def test_null_calibration_of_the_rank_tests():
+    rng = np.random.default_rng(5)
+    false = sum(modality_signal_rank(2.0 * rng.standard_normal((300, 40)), alpha=0.05)[0].rank > 0 for _ in range(60))
+    assert false <= 9  # about 3 expected at alpha = 0.05
+    hits = 0
+    thr = _cca_null_threshold(3, 6, 299, 0.05, tracy_widom1_quantile(0.05))
+    for _ in range(200):
+        X, Y = rng.standard_normal((300, 3)), rng.standard_normal((300, 6))
+        X, Y = X - X.mean(0), Y - Y.mean(0)
+        hits += sla.svdvals(np.linalg.qr(X)[0].T @ np.linalg.qr(Y)[0])[0] ** 2 > thr
+    assert hits <= 20  # about 10 expected
+
+
+def test_tracy_widom_quantiles():
+    assert abs(tracy_widom1_quantile(0.05) - 0.9793) < 1e-9
+    assert abs(tracy_widom1_quantile(0.01) - 2.0234) < 1e-9
+    q = [tracy_widom1_quantile(a) for a in (0.1, 0.03, 0.005, 1e-3, 1e-4)]
+    assert np.all(np.diff(q) > 0) and 3.1 < q[3] < 3.5
+
+
+def test_rank_hitting_its_limit_warns():
+    data = _data(Structure({(0, 1): 3, (0,): 2, (1,): 2}, 2), (30, 30), 500, 2)
+    with pytest.warns(DataWarning, match="rank hit its limit 3"):
+        s = select_structure(data.Xs, max_rank=3)
+    assert s.n_factors <= 6
+
+
+# -- input validation -------------------------------------------------------------------------
+@pytest.mark.parametrize("kwargs, msg", [
+    ({"alpha": 0.0}, r"The 'alpha' parameter of select_structure must be a float in \(0, 0.1\]. Got 0.0 instead."),
+    ({"alpha": 0.5}, r"'alpha' parameter .* Got 0.5 instead"),
+    ({"alpha": "0.01"}, r"'alpha' parameter .* Got '0.01' instead"),
+    ({"max_rank": 0}, r"The 'max_rank' parameter of select_structure must be a positive int or None. Got 0 instead."),
+    ({"return_details": "yes"}, r"'return_details' parameter of select_structure must be a bool. Got 'yes' instead."),
+    ({"names": ["a", "b"]}, r"names must have one entry per modality \(3\); got 2 entries"),
+])
+def test_parameter_messages(kwargs, msg):
+    data = _data(S3, P3, 100, 0)
+    with pytest.raises(ValueError, match=msg):
+        select_structure(data.Xs, **kwargs)
+
+
+def test_data_messages():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match=r"Xs must be a list of 2-D arrays"):
+        select_structure(rng.standard_normal((10, 3)))
+    with pytest.raises(ValueError, match=r"every modality must have the same number of rows"):
+        select_structure([rng.standard_normal((10, 3)), rng.standard_normal((9, 3))])
+    with pytest.raises(ValueError, match=r"Xs\[1\] must have at least 2 features .* got shape \(50, 1\)"):
+        select_structure([rng.standard_normal((50, 3)), rng.standard_normal((50, 1))])
+    with pytest.raises(ValueError, match=r"at most 8 modalities .* got 9"):
+        select_structure([rng.standard_normal((50, 3))] * 9)
+    with pytest.raises(ValueError, match=r"Xs must have at least 5 samples"):
+        select_structure([rng.standard_normal((4, 3)), rng.standard_normal((4, 3))])
+    X = rng.standard_normal((50, 3))
+    X[0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"Xs\[0\] must be finite"):
+        select_structure([X, rng.standard_normal((50, 3))])
+
+
+# -- the estimator ----------------------------------------------------------------------------
+def test_hcl_auto_structure_fits():
+    data = _data(S4, P4, 500, 3)
+    hcl = HCL(structure="auto", method="init").fit(data.Xs)
+    assert hcl.structure_ == S4
+    assert hcl.loadings_.shape == (sum(P4), S4.n_factors)
+    assert np.all(hcl.loadings_[~S4.support_mask(P4)] == 0)
