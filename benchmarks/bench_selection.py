@@ -109,8 +109,18 @@ def run_gfa(data, truth, seed):
     return out
 
 
+def run_slide(data, truth, seed):
+    from hcl_stats.baselines import select_structure_slide
+
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s = select_structure_slide(data.Xs, random_state=seed)
+    return {"slide_time": time.perf_counter() - t0, "slide_exact": bool(s == truth)}
+
+
 def design(name, truth, n_features, n_samples, n_seeds, gfa_seeds, base_seed, *, noise=1.0,
-           loadings="gaussian", scale=1.0, fit_time=False, log=print):
+           loadings="gaussian", scale=1.0, fit_time=False, slide_seeds=0, log=print):
     recs = []
     for r, ss in enumerate(_seeds(base_seed, n_seeds)):
         data = simulate(truth, n_features, n_samples, noise, rng=ss, loadings=loadings, loading_scale=scale)
@@ -120,6 +130,8 @@ def design(name, truth, n_features, n_samples, n_seeds, gfa_seeds, base_seed, *,
             rec["select_fit_time"] = run_select_and_fit(data)
         if r < gfa_seeds:
             rec.update(run_gfa(data, truth, seed=r))
+        if r < slide_seeds:
+            rec.update(run_slide(data, truth, seed=r))
         recs.append(rec)
         if gfa_seeds and r < gfa_seeds:
             log(f"  [{name}] replicate {r}: select exact={rec['exact']} ({rec['select_time']:.3f} s), "
@@ -159,6 +171,11 @@ def _summ(d):
                    **{f"gfa_exact@{t:g}": sum(r[f"gfa_exact@{t:g}"] for r in g) for t in GFA_THRESHOLDS},
                    sel_exact_on_gfa_seeds=sum(r["exact"] for r in g),
                    sel_median_on_gfa_seeds=float(np.median([r["select_time"] for r in g])))
+    sl = [r for r in recs if "slide_time" in r]
+    if sl:
+        row.update(slide_seeds=len(sl), slide_exact=sum(r["slide_exact"] for r in sl),
+                   slide_median=float(np.median([r["slide_time"] for r in sl])),
+                   sel_exact_on_slide_seeds=sum(r["exact"] for r in sl))
     misses = Counter(json.dumps(r["selected"], sort_keys=True) if r["selected"] else (r["error"] or "")[:80]
                      for r in recs if not r["exact"])
     row["misses"] = misses.most_common(3)
@@ -187,6 +204,8 @@ def main(argv=None):
     ap.add_argument("--seeds", type=int, default=100, help="data sets per main design (default 100)")
     ap.add_argument("--gfa-seeds", type=int, default=100, help="of those, how many GFA also fits (main design)")
     ap.add_argument("--gfa-seeds-other", type=int, default=20, help="GFA fits for the n = 500 and M = 4 designs")
+    ap.add_argument("--slide-seeds", type=int, default=20,
+                    help="SLIDE selection (hcl_stats.baselines.select_structure_slide) on the main design")
     ap.add_argument("--sweep-seeds", type=int, default=20, help="data sets per difficulty-sweep design")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "selection"))
     args = ap.parse_args(argv)
@@ -203,7 +222,8 @@ def main(argv=None):
         env = _env()
         designs = []
         print("main design (baselines.md), n = 1000")
-        designs.append(design("M=3 baselines.md", S3, P3, 1000, args.seeds, g_main, 1000, fit_time=True))
+        designs.append(design("M=3 baselines.md", S3, P3, 1000, args.seeds, g_main, 1000, fit_time=True,
+                              slide_seeds=args.slide_seeds))
         print("n = 500")
         designs.append(design("M=3 baselines.md", S3, P3, 500, args.seeds, g_other, 1001))
         print("M = 4")
@@ -259,6 +279,11 @@ def _markdown(env, rows, srows, refused, n_null, wall, have_gfa):
             out.append(f"- {r['design']}, n = {r['n']}: select_structure exact {r['sel_exact_on_gfa_seeds']}/{r['gfa_seeds']}, "
                        f"GFA {r['gfa_exact@0.01']}/{r['gfa_seeds']}; median time {r['sel_median_on_gfa_seeds']:.3f} s vs "
                        f"{r['gfa_median']:.2f} s ({ratio:.0f}x faster)")
+        if "slide_seeds" in r:
+            out.append(f"- {r['design']}, n = {r['n']}: SLIDE selection (group-lasso path + 3x3 bi-cross-validation, "
+                       f"`hcl_stats.baselines.select_structure_slide`) exact {r['slide_exact']}/{r['slide_seeds']}, "
+                       f"median {r['slide_median']:.2f} s; select_structure {r['sel_exact_on_slide_seeds']}/{r['slide_seeds']} "
+                       "on the same data sets")
     if not have_gfa:
         out.append("- GFA skipped: cca-zoo not importable.")
     out += ["", "## Difficulty sweep and other designs (select_structure only)", "",
