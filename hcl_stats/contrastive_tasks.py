@@ -1,0 +1,233 @@
+"""Data generators of the contrastive benchmarks (numpy only: usable without torch).
+
+- :func:`factorcl_synthetic`: FactorCL's synthetic task with observation noise (finite mutual
+  information) and a controllable share of unique information in the label.
+- :func:`trifeature_vectors`: a vector analogue of bimodal Trifeature for redundancy (R),
+  uniqueness (U) and synergy (Syn), following the COrAL / CoMM protocol (biased pre-training set
+  for synergy, unbiased labelled sets).
+- :func:`hierarchical_task`: the linear hierarchical model of :func:`hcl_stats.simulate` with
+  three modalities and a downstream response, split into train / validation / test.
+- :func:`gaussian_mutual_information`: exact I(X1; X2) of a jointly Gaussian pair.
+
+Every generator takes one ``rng`` (seed, SeedSequence or Generator) and draws its fixed maps
+and its samples from separate child streams, so the maps of a seed do not depend on sizes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._validation import check_random_state
+
+__all__ = ["Split", "TaskData", "factorcl_synthetic", "trifeature_vectors", "hierarchical_task",
+           "gaussian_mutual_information", "factorcl_covariance"]
+
+
+@dataclass
+class Split:
+    """One split: ``Xs`` (list of (n, p_m) arrays), labels ``y`` (dict task -> (n,) array, may be
+    empty) and the true latents (dict name -> (n, d) array, may be empty)."""
+
+    Xs: list
+    y: dict = field(default_factory=dict)
+    latents: dict = field(default_factory=dict)
+
+    @property
+    def n_samples(self):
+        return self.Xs[0].shape[0]
+
+
+@dataclass
+class TaskData:
+    """A benchmark task: ``pretrain`` (unlabelled training data for the representation, with
+    its labels when a supervised method may use them), ``train``/``val``/``test`` labelled
+    splits for the probes, and ``info`` (the generator's parameters and fixed maps)."""
+
+    pretrain: Split
+    train: Split
+    val: Split
+    test: Split
+    info: dict = field(default_factory=dict)
+
+
+def _split_rows(split: Split, idx) -> Split:
+    return Split([X[idx] for X in split.Xs], {k: v[idx] for k, v in split.y.items()},
+                 {k: v[idx] for k, v in split.latents.items()})
+
+
+def _check_pos_int(v, name):
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        raise ValueError(f"{name} must be a positive integer; got {v!r}.")
+    return int(v)
+
+
+# ---------------------------------------------------------------------------------------
+# FactorCL synthetic
+# ---------------------------------------------------------------------------------------
+def factorcl_covariance(mix, d_shared=10, latent_sd=0.5, noise_sd=1.0):
+    """Joint covariance of (x1, x2) in :func:`factorcl_synthetic` from its mixing matrices
+    ``mix = (U1, U2)`` (each (d_shared + d_unique, p)); the first ``d_shared`` latent rows are shared."""
+    U1, U2 = (np.asarray(U, dtype=np.float64) for U in mix)
+    v = latent_sd ** 2
+    S11 = v * U1.T @ U1 + noise_sd ** 2 * np.eye(U1.shape[1])
+    S22 = v * U2.T @ U2 + noise_sd ** 2 * np.eye(U2.shape[1])
+    S12 = v * U1[:d_shared].T @ U2[:d_shared]
+    return np.block([[S11, S12], [S12.T, S22]])
+
+
+_FCL_DIMS = {"d_shared": 10, "d_unique": 6}
+
+
+def gaussian_mutual_information(cov, p1) -> float:
+    """I(X1; X2) in nats for a jointly Gaussian (X1, X2) with covariance ``cov`` whose first
+    ``p1`` coordinates are X1: 1/2 (log det S11 + log det S22 - log det S)."""
+    cov = np.asarray(cov, dtype=np.float64)
+    ld = lambda A: np.linalg.slogdet(A)[1]  # noqa: E731
+    return 0.5 * (ld(cov[:p1, :p1]) + ld(cov[p1:, p1:]) - ld(cov))
+
+
+def factorcl_synthetic(n_samples=6000, unique_share=0.5, n_label_coords=6, n_features=100, noise_sd=1.0,
+                       latent_sd=0.5, val_fraction=0.2, test_fraction=0.2, rng=None) -> TaskData:
+    """FactorCL's synthetic task (official code) with observation noise added.
+
+    Latents w_s (10-d, shared), w_1, w_2 (6-d each), iid N(0, latent_sd^2); modality i =
+    [w_s, w_i] U_i + N(0, noise_sd^2 I) with a fixed U_i ~ U[0, 1] of shape (16, n_features).
+    Label y = 1[mean of the chosen latent coordinates >= 0], with ``n_label_coords`` coordinates
+    of which k_u come from each of w_1 and w_2 and the rest from w_s;
+    k_u = round(unique_share * n_label_coords / 2), so the realised share of unique coordinates
+    is 2 k_u / n_label_coords (reported in ``info["unique_share"]``). The noise makes
+    I(X1; X2) finite: ``info["mi_x1x2"]`` is its exact value (Gaussian formula).
+
+    The rows are split into pretrain = train (1 - val - test), val and test; the representation
+    may be trained on ``pretrain`` (with labels for the supervised FactorCL) and the probe is
+    fitted on ``train``, tuned on ``val``, scored on ``test``.
+    """
+    n = _check_pos_int(n_samples, "n_samples")
+    k = _check_pos_int(n_label_coords, "n_label_coords")
+    if not 0.0 <= float(unique_share) <= 1.0:
+        raise ValueError(f"unique_share must be in [0, 1]; got {unique_share!r}.")
+    d_s, d_u = _FCL_DIMS["d_shared"], _FCL_DIMS["d_unique"]
+    k_u = int(round(float(unique_share) * k / 2))
+    k_s = k - 2 * k_u
+    if k_u > d_u or k_s > d_s:
+        raise ValueError(f"n_label_coords={k} with unique_share={unique_share} needs {k_s} shared and {k_u} unique coordinates per modality; at most {d_s} and {d_u} exist.")
+    rng = check_random_state(rng)
+    r_map, r_lat, r_noise, r_split = rng.spawn(4)
+    U = [r_map.uniform(0.0, 1.0, size=(d_s + d_u, n_features)) for _ in range(2)]
+    ws = latent_sd * r_lat.standard_normal((n, d_s))
+    wu = [latent_sd * r_lat.standard_normal((n, d_u)) for _ in range(2)]
+    Xs = [np.hstack([ws, wu[i]]) @ U[i] + noise_sd * r_noise.standard_normal((n, n_features)) for i in range(2)]
+    coords = np.hstack([ws[:, :k_s], wu[0][:, :k_u], wu[1][:, :k_u]])
+    y = (coords.mean(axis=1) >= 0).astype(np.int64)
+    full = Split(Xs, {"label": y}, {"shared": ws, "unique1": wu[0], "unique2": wu[1]})
+    perm = r_split.permutation(n)
+    n_val, n_test = int(round(val_fraction * n)), int(round(test_fraction * n))
+    te, va, tr = perm[:n_test], perm[n_test:n_test + n_val], perm[n_test + n_val:]
+    train = _split_rows(full, tr)
+    cov = factorcl_covariance(U, d_s, latent_sd, noise_sd)
+    info = {"unique_share": 2 * k_u / k, "k_shared": k_s, "k_unique": k_u, "noise_sd": noise_sd,
+            "latent_sd": latent_sd, "mi_x1x2": gaussian_mutual_information(cov, n_features), "mix": U}
+    return TaskData(train, train, _split_rows(full, va), _split_rows(full, te), info)
+
+
+# ---------------------------------------------------------------------------------------
+# vector Trifeature
+# ---------------------------------------------------------------------------------------
+def _random_net(rng, d_in, d_hidden, d_out):
+    W1 = rng.standard_normal((d_in, d_hidden)) / np.sqrt(d_in)
+    b1 = 0.5 * rng.standard_normal(d_hidden)
+    W2 = rng.standard_normal((d_hidden, d_out)) / np.sqrt(d_hidden)
+    return W1, b1, W2
+
+
+def _apply_net(net, E):
+    W1, b1, W2 = net
+    H = np.tanh(E @ W1 + b1)
+    out = H @ W2
+    return out / np.sqrt(max(np.mean(np.sum(W2 ** 2, axis=0)), 1e-12))
+
+
+def trifeature_vectors(n_pretrain=6000, n_train=2000, n_val=1000, n_test=2000, n_classes=8, n_features=24,
+                       embed_dim=6, noise_sd=0.3, rng=None) -> TaskData:
+    """A vector analogue of bimodal Trifeature (redundancy, uniqueness, synergy).
+
+    Each modality m = 1, 2 is an "image" with three attributes in {0, ..., n_classes - 1}: shape,
+    texture and colour. The attributes of a modality go through fixed random class embeddings
+    (``embed_dim`` each) and a fixed random two-layer tanh map (one per modality) to
+    ``n_features`` features, plus N(0, noise_sd^2) noise. The two modalities share the shape
+    (R); the texture of modality 1 is unique to it (U1); the synergy label is
+    Syn = 1[colour_2 == pi(texture_1)] for a fixed random bijection pi.
+
+    Protocol (CoMM / COrAL): the representation is trained on ``pretrain``, a BIASED set where
+    every pair satisfies colour_2 = pi(texture_1); the probes use unbiased labelled sets
+    (``train``, ``val``, ``test``) in which shape, texture and colour are independent except
+    that half of the pairs are drawn with colour_2 = pi(texture_1), so that Syn is balanced
+    (balanced accuracy = accuracy up to sampling). Labels: ``y["R"]`` = shape, ``y["U"]`` =
+    texture of modality 1, ``y["Syn"]``.
+    """
+    for v, nm in [(n_pretrain, "n_pretrain"), (n_train, "n_train"), (n_val, "n_val"), (n_test, "n_test"),
+                  (n_classes, "n_classes"), (n_features, "n_features"), (embed_dim, "embed_dim")]:
+        _check_pos_int(v, nm)
+    if n_classes < 2:
+        raise ValueError(f"n_classes must be at least 2; got {n_classes}.")
+    rng = check_random_state(rng)
+    r_map, r_pre, r_tr, r_va, r_te = rng.spawn(5)
+    C = n_classes
+    emb = {a: r_map.standard_normal((C, embed_dim)) for a in ("shape", "texture", "colour")}
+    nets = [_random_net(r_map, 3 * embed_dim, 4 * n_features, n_features) for _ in range(2)]
+    pi = r_map.permutation(C)
+
+    def draw(r, n, biased):
+        shape = r.integers(0, C, n)
+        tex = [r.integers(0, C, n) for _ in range(2)]
+        col = [r.integers(0, C, n) for _ in range(2)]
+        if biased:
+            syn = np.ones(n, dtype=np.int64)
+        else:
+            syn = (r.uniform(size=n) < 0.5).astype(np.int64)
+        # colour_2: pi(texture_1) when syn, otherwise any other colour
+        other = (pi[tex[0]] + r.integers(1, C, n)) % C
+        col[1] = np.where(syn == 1, pi[tex[0]], other)
+        Xs = []
+        for m in range(2):
+            E = np.hstack([emb["shape"][shape], emb["texture"][tex[m]], emb["colour"][col[m]]])
+            Xs.append(_apply_net(nets[m], E) + noise_sd * r.standard_normal((n, n_features)))
+        y = {"R": shape, "U": tex[0], "Syn": syn}
+        lat = {"shape": shape[:, None], "texture1": tex[0][:, None], "colour2": col[1][:, None]}
+        return Split(Xs, y, lat)
+
+    info = {"n_classes": C, "bijection": pi, "noise_sd": noise_sd}
+    return TaskData(draw(r_pre, n_pretrain, True), draw(r_tr, n_train, False), draw(r_va, n_val, False),
+                    draw(r_te, n_test, False), info)
+
+
+# ---------------------------------------------------------------------------------------
+# the linear hierarchical model
+# ---------------------------------------------------------------------------------------
+def hierarchical_task(structure=None, n_features=(30, 40, 50), n_pretrain=5000, n_train=1000, n_val=500,
+                      n_test=2000, noise_var=1.0, response="linear", rng=None) -> TaskData:
+    """Three-modality data from the hierarchical linear model (:func:`hcl_stats.simulate`), one set
+    of loadings, split into pretrain / train / val / test; ``y["y"]`` is the downstream response
+    and ``latents`` holds every structure's true block z_S (keys: subsets).
+
+    Default structure: {123} x2, {12} x2, {13} x2, {23} x2, specific x2 each (K = 14).
+    """
+    from .simulate import simulate
+    from .structure import Structure
+
+    structure = Structure.full(3, 2) if structure is None else structure
+    sizes = [_check_pos_int(v, nm) for v, nm in [(n_pretrain, "n_pretrain"), (n_train, "n_train"),
+                                                   (n_val, "n_val"), (n_test, "n_test")]]
+    n = sum(sizes)
+    data = simulate(structure, n_features, n, noise_var, rng=rng, response=response)
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    cols = structure.column_slices
+    splits = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        sl = slice(int(a), int(b))
+        lat = {s: data.latents[sl, cs] for s, cs in cols.items()}
+        splits.append(Split([X[sl] for X in data.Xs], {"y": data.y[sl]}, lat))
+    info = {"structure": structure, "loadings": data.loadings, "beta": data.beta, "noise_var": data.noise_var,
+            "n_features": data.n_features, "response": response, "covariance": data.covariance()}
+    return TaskData(*splits, info)

@@ -1,0 +1,92 @@
+"""Reference points: Cross (CLIP-style InfoNCE between modalities) and Cross+Self (plus SimCLR
+within each modality on augmented views)."""
+from __future__ import annotations
+
+import itertools
+
+import torch
+from torch import nn
+
+from .._validation import Interval
+from ._train import DeepContrastive, augment, clip_loss, mlp, nt_xent
+
+__all__ = ["Cross", "CrossSelf"]
+
+
+class _CrossNet(nn.Module):
+    def __init__(self, n_features, hidden, dim, proj_dim):
+        super().__init__()
+        self.enc = nn.ModuleList([mlp(p, hidden, dim) for p in n_features])
+        self.proj = nn.ModuleList([mlp(dim, [dim], proj_dim) for _ in n_features])
+
+
+class Cross(DeepContrastive):
+    """CLIP-style cross-modal contrastive learning: one MLP encoder and projection head per
+    modality, symmetric InfoNCE (temperature ``tau``) between the projections of every pair of
+    modalities of the same sample. Representation: the concatenated encoder outputs
+    [f_1(x_1), ..., f_M(x_M)] (pre-projection), shape (n_samples, M * dim).
+
+    Parameters
+    ----------
+    hidden : tuple of int, default (128, 128)
+    dim : int, default 32
+        Encoder output size per modality.
+    proj_dim : int, default 32
+    tau : float, default 0.1
+    epochs, batch_size, lr, weight_decay, patience, val_fraction, random_state, verbose :
+        see :class:`~hcl_stats.deep._train.DeepContrastive`.
+    """
+
+    _extra_constraints = {"dim": [Interval(int, 1, None)], "proj_dim": [Interval(int, 1, None)],
+                          "tau": [Interval(float, 0, None, closed="neither")]}
+    self_weight = 0.0
+
+    def __init__(self, *, hidden=(128, 128), dim=32, proj_dim=32, tau=0.1, epochs=50, batch_size=128, lr=1e-3,
+                 weight_decay=1e-4, patience=5, val_fraction=0.2, random_state=0, verbose=False):
+        self.hidden = hidden
+        self.dim = dim
+        self.proj_dim = proj_dim
+        self.tau = tau
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.patience = patience
+        self.val_fraction = val_fraction
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _build(self, n_features, n_classes):
+        return _CrossNet(n_features, list(self.hidden), self.dim, self.proj_dim)
+
+    def _loss(self, net, xs, y, gen, epoch):
+        z = [net.proj[m](net.enc[m](x)) for m, x in enumerate(xs)]
+        loss = sum(clip_loss(z[a], z[b], self.tau) for a, b in itertools.combinations(range(len(xs)), 2))
+        return loss
+
+    def _embed(self, net, xs):
+        return torch.cat([net.enc[m](x) for m, x in enumerate(xs)], 1)
+
+
+class CrossSelf(Cross):
+    """Cross + Self: the Cross objective on augmented views plus a SimCLR NT-Xent term within each
+    modality between two augmentations (feature masking ``aug_mask`` and noise ``aug_noise``)."""
+
+    _extra_constraints = {**Cross._extra_constraints, "aug_mask": [Interval(float, 0, 1, closed="left")],
+                          "aug_noise": [Interval(float, 0, None)]}
+
+    def __init__(self, *, hidden=(128, 128), dim=32, proj_dim=32, tau=0.1, aug_mask=0.3, aug_noise=0.2, epochs=50,
+                 batch_size=128, lr=1e-3, weight_decay=1e-4, patience=5, val_fraction=0.2, random_state=0, verbose=False):
+        super().__init__(hidden=hidden, dim=dim, proj_dim=proj_dim, tau=tau, epochs=epochs, batch_size=batch_size,
+                         lr=lr, weight_decay=weight_decay, patience=patience, val_fraction=val_fraction,
+                         random_state=random_state, verbose=verbose)
+        self.aug_mask = aug_mask
+        self.aug_noise = aug_noise
+
+    def _loss(self, net, xs, y, gen, epoch):
+        va = [augment(x, gen, self.aug_mask, self.aug_noise) for x in xs]
+        vb = [augment(x, gen, self.aug_mask, self.aug_noise) for x in xs]
+        za = [net.proj[m](net.enc[m](x)) for m, x in enumerate(va)]
+        zb = [net.proj[m](net.enc[m](x)) for m, x in enumerate(vb)]
+        loss = sum(clip_loss(za[a], zb[b], self.tau) for a, b in itertools.combinations(range(len(xs)), 2))
+        return loss + sum(nt_xent(za[m], zb[m], self.tau) for m in range(len(xs)))
