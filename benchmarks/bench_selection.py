@@ -69,17 +69,17 @@ def gfa_structure(weights, n_modalities, threshold):
         return None
 
 
-def run_select(data, truth):
-    t0 = time.perf_counter()
+def run_select(Xs, truth, noise="isotropic"):
+    t0, c0 = time.perf_counter(), time.process_time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            s = select_structure(data.Xs)
+            s = select_structure(Xs, noise=noise)
             err = None
         except ValueError as exc:
             s, err = None, str(exc)
-    t_sel = time.perf_counter() - t0
-    rec = {"select_time": t_sel, "exact": bool(s == truth), "error": err,
+    t_sel, c_sel = time.perf_counter() - t0, time.process_time() - c0
+    rec = {"select_time": t_sel, "select_cpu": c_sel, "exact": bool(s == truth), "error": err,
            "selected": None if s is None else {",".join(map(str, k)): v for k, v in s.ranks.items()}}
     return rec, s
 
@@ -95,12 +95,12 @@ def run_select_and_fit(data):
 def run_gfa(data, truth, seed):
     from cca_zoo.probabilistic import GFA
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         g = GFA(n_components=15, random_state=seed, n_posterior_samples=1).fit(data.Xs)
-    t = time.perf_counter() - t0
-    out = {"gfa_time": t, "gfa_n_components": int(g.n_components_), "gfa_n_iter": int(g.n_iter_)}
+    t, c = time.perf_counter() - t0, time.process_time() - c0
+    out = {"gfa_time": t, "gfa_cpu": c, "gfa_n_components": int(g.n_components_), "gfa_n_iter": int(g.n_iter_)}
     for thr in GFA_THRESHOLDS:
         s = gfa_structure(g.weights_, truth.n_modalities, thr)
         out[f"gfa_exact@{thr:g}"] = bool(s == truth)
@@ -112,19 +112,26 @@ def run_gfa(data, truth, seed):
 def run_slide(data, truth, seed):
     from hcl_stats.baselines import select_structure_slide
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         s = select_structure_slide(data.Xs, random_state=seed)
-    return {"slide_time": time.perf_counter() - t0, "slide_exact": bool(s == truth)}
+    return {"slide_time": time.perf_counter() - t0, "slide_cpu": time.process_time() - c0,
+            "slide_exact": bool(s == truth)}
 
 
 def design(name, truth, n_features, n_samples, n_seeds, gfa_seeds, base_seed, *, noise=1.0,
-           loadings="gaussian", scale=1.0, fit_time=False, slide_seeds=0, log=print):
+           loadings="gaussian", scale=1.0, fit_time=False, slide_seeds=0, hetero=0.0, select_noise="isotropic",
+           log=print):
+    """hetero > 0: every feature gets extra N(0, v_j) noise, v_j ~ Uniform(0, hetero) (diagonal noise)."""
     recs = []
     for r, ss in enumerate(_seeds(base_seed, n_seeds)):
         data = simulate(truth, n_features, n_samples, noise, rng=ss, loadings=loadings, loading_scale=scale)
-        rec, _ = run_select(data, truth)
+        Xs = data.Xs
+        if hetero > 0:
+            rng = np.random.default_rng(ss.spawn(1)[0])
+            Xs = [X + rng.standard_normal(X.shape) * np.sqrt(rng.uniform(0.0, hetero, X.shape[1])) for X in Xs]
+        rec, _ = run_select(Xs, truth, noise=select_noise)
         rec["replicate"] = r
         if fit_time:
             rec["select_fit_time"] = run_select_and_fit(data)
@@ -135,9 +142,10 @@ def design(name, truth, n_features, n_samples, n_seeds, gfa_seeds, base_seed, *,
         recs.append(rec)
         if gfa_seeds and r < gfa_seeds:
             log(f"  [{name}] replicate {r}: select exact={rec['exact']} ({rec['select_time']:.3f} s), "
-                f"GFA exact={rec['gfa_exact@0.01']} ({rec['gfa_time']:.1f} s)")
+                f"GFA exact={rec['gfa_exact@0.01']} ({rec['gfa_time']:.1f} s wall, {rec['gfa_cpu']:.1f} s CPU)", flush=True)
     return {"name": name, "truth": repr(truth), "n_features": list(n_features), "n_samples": n_samples,
-            "noise_var": noise, "loadings": loadings, "loading_scale": scale, "records": recs}
+            "noise_var": noise, "loadings": loadings, "loading_scale": scale, "hetero": hetero,
+            "select_noise": select_noise, "records": recs}
 
 
 def null_design(n_seeds, base_seed):
@@ -161,13 +169,17 @@ def _summ(d):
     ex = sum(r["exact"] for r in recs)
     ts = np.array([r["select_time"] for r in recs])
     row = {"design": d["name"], "n": d["n_samples"], "p": d["n_features"], "seeds": n, "exact": ex,
-           "sel_median": float(np.median(ts)), "sel_range": (float(ts.min()), float(ts.max()))}
+           "sel_median": float(np.median(ts)), "sel_range": (float(ts.min()), float(ts.max())),
+           "sel_cpu_median": float(np.median([r["select_cpu"] for r in recs]))}
     if "select_fit_time" in recs[0]:
         row["selfit_median"] = float(np.median([r["select_fit_time"] for r in recs]))
     g = [r for r in recs if "gfa_time" in r]
     if g:
         gt = np.array([r["gfa_time"] for r in g])
-        row.update(gfa_seeds=len(g), gfa_median=float(np.median(gt)), gfa_range=(float(gt.min()), float(gt.max())),
+        row.update(gfa_seeds=len(g), gfa_median=float(np.median(gt)),
+                   gfa_cpu_median=float(np.median([r["gfa_cpu"] for r in g])),
+                   sel_cpu_median_on_gfa_seeds=float(np.median([r["select_cpu"] for r in g])),
+                   gfa_iter_median=float(np.median([r["gfa_n_iter"] for r in g])), gfa_range=(float(gt.min()), float(gt.max())),
                    **{f"gfa_exact@{t:g}": sum(r[f"gfa_exact@{t:g}"] for r in g) for t in GFA_THRESHOLDS},
                    sel_exact_on_gfa_seeds=sum(r["exact"] for r in g),
                    sel_median_on_gfa_seeds=float(np.median([r["select_time"] for r in g])))
@@ -175,6 +187,7 @@ def _summ(d):
     if sl:
         row.update(slide_seeds=len(sl), slide_exact=sum(r["slide_exact"] for r in sl),
                    slide_median=float(np.median([r["slide_time"] for r in sl])),
+                   slide_cpu_median=float(np.median([r["slide_cpu"] for r in sl])),
                    sel_exact_on_slide_seeds=sum(r["exact"] for r in sl))
     misses = Counter(json.dumps(r["selected"], sort_keys=True) if r["selected"] else (r["error"] or "")[:80]
                      for r in recs if not r["exact"])
@@ -221,7 +234,7 @@ def main(argv=None):
     with threadpool_limits(limits=1):
         env = _env()
         designs = []
-        print("main design (baselines.md), n = 1000")
+        print("main design (baselines.md), n = 1000", flush=True)
         designs.append(design("M=3 baselines.md", S3, P3, 1000, args.seeds, g_main, 1000, fit_time=True,
                               slide_seeds=args.slide_seeds))
         print("n = 500")
@@ -238,6 +251,9 @@ def main(argv=None):
                             loadings="paper", noise=0.1))
         sweep.append(design("M=6", S6, P6, 1000, args.sweep_seeds, 0, 2003))
         sweep.append(design("M=3 baselines.md, small n", S3, P3, 200, args.sweep_seeds, 0, 2004))
+        for mode in ("isotropic", "diagonal"):
+            sweep.append(design(f"M=3, noise 0.25 + per-feature U(0, 1) variances, noise='{mode}'", S3, P3, 1000,
+                                args.sweep_seeds, 0, 2005, noise=0.25, hetero=1.0, select_noise=mode))
         refused = null_design(args.sweep_seeds, 3000)
     wall = time.time() - t_start
     rows = [_summ(d) for d in designs]
@@ -258,7 +274,9 @@ def _markdown(env, rows, srows, refused, n_null, wall, have_gfa):
            f"scipy {env['scipy']}, cca-zoo {env['cca_zoo']}",
            f"- {env['platform']}, {env['cpus']} CPUs (shared); BLAS limited to one thread: "
            + "; ".join(env["threadpools_during_run"]),
-           f"- total wall time {wall:.0f} s", "",
+           f"- total wall time {wall:.0f} s. The machine (2 cores) was shared with other jobs during the run: wall times "
+           "are inflated by contention, so process CPU times are reported beside them (one BLAS thread, so CPU time "
+           "is close to the time on an idle core).", "",
            "Data: `simulate(structure, p, n, noise_var=1, loadings='gaussian')` (iid N(0,1) loadings on the active "
            "blocks) unless stated; replicate r of a design uses `SeedSequence(base).spawn(seeds)[r]`. Exact = every "
            "subset and every rank right. `select_structure` defaults (alpha = 1e-3). GFA: cca-zoo `GFA(n_components=15)`, "
@@ -276,22 +294,24 @@ def _markdown(env, rows, srows, refused, n_null, wall, have_gfa):
     for r in rows:
         if "gfa_seeds" in r:
             ratio = r["gfa_median"] / r["sel_median_on_gfa_seeds"]
+            cratio = r["gfa_cpu_median"] / r["sel_cpu_median_on_gfa_seeds"]
             out.append(f"- {r['design']}, n = {r['n']}: select_structure exact {r['sel_exact_on_gfa_seeds']}/{r['gfa_seeds']}, "
-                       f"GFA {r['gfa_exact@0.01']}/{r['gfa_seeds']}; median time {r['sel_median_on_gfa_seeds']:.3f} s vs "
-                       f"{r['gfa_median']:.2f} s ({ratio:.0f}x faster)")
+                       f"GFA {r['gfa_exact@0.01']}/{r['gfa_seeds']}; median wall time {r['sel_median_on_gfa_seeds']:.3f} s vs "
+                       f"{r['gfa_median']:.2f} s ({ratio:.0f}x less), median CPU time {r['sel_cpu_median_on_gfa_seeds']:.3f} s vs "
+                       f"{r['gfa_cpu_median']:.2f} s ({cratio:.0f}x less); GFA median iterations {r['gfa_iter_median']:.0f}")
         if "slide_seeds" in r:
             out.append(f"- {r['design']}, n = {r['n']}: SLIDE selection (group-lasso path + 3x3 bi-cross-validation, "
                        f"`hcl_stats.baselines.select_structure_slide`) exact {r['slide_exact']}/{r['slide_seeds']}, "
-                       f"median {r['slide_median']:.2f} s; select_structure {r['sel_exact_on_slide_seeds']}/{r['slide_seeds']} "
+                       f"median {r['slide_median']:.2f} s wall ({r['slide_cpu_median']:.2f} s CPU); select_structure {r['sel_exact_on_slide_seeds']}/{r['slide_seeds']} "
                        "on the same data sets")
     if not have_gfa:
         out.append("- GFA skipped: cca-zoo not importable.")
     out += ["", "## Difficulty sweep and other designs (select_structure only)", "",
-            "| design | n | p | seeds | exact | median time | most frequent misses |", "|---|---|---|---|---|---|---|"]
+            "| design | n | p | seeds | exact | median time (CPU) | most frequent misses |", "|---|---|---|---|---|---|---|"]
     for r in srows:
         miss = "; ".join(f"{m} (x{c})" for m, c in r["misses"]) or "-"
         out.append(f"| {r['design']} | {r['n']} | {tuple(r['p'])} | {r['seeds']} | {r['exact']}/{r['seeds']} | "
-                   f"{r['sel_median']:.3f} s | {miss} |")
+                   f"{r['sel_median']:.3f} s ({r['sel_cpu_median']:.3f} s) | {miss} |")
     out += ["", f"Pure noise (n = 500, p = {P3}): select_structure refused (ValueError: no factor above the noise) "
             f"in {refused} of {n_null} data sets.", ""]
     out += ["Misses in the main designs (most frequent selected structures):", ""]

@@ -52,7 +52,7 @@ from .exceptions import DataWarning, IdentifiabilityWarning
 from .structure import Structure
 
 __all__ = ["select_structure", "SelectionResult", "ModalityRankTest", "CanonicalRankTest",
-           "modality_signal_rank", "tracy_widom1_quantile"]
+           "modality_signal_rank", "modality_signal_rank_diagonal", "tracy_widom1_quantile"]
 
 MAX_MODALITIES = 8
 
@@ -126,6 +126,10 @@ class ModalityRankTest:
     thresholds : threshold of each test k = 0 .. (the (k+1)-th eigenvalue must exceed it)
     noise_var : noise variance estimated under each tested k
     rank : d_m, the number of consecutive eigenvalues above their thresholds
+    feature_noise_var : with ``noise="diagonal"``, the estimated noise variance of each feature
+        (the data were divided by its square root before the test; eigenvalues and noise_var are
+        then on that whitened scale)
+    rounds : with ``noise="diagonal"``, the rank found in each whitening round
     """
 
     modality: int
@@ -135,6 +139,8 @@ class ModalityRankTest:
     noise_var: np.ndarray
     rank: int
     max_rank: int
+    feature_noise_var: np.ndarray | None = None
+    rounds: tuple = ()
 
     @property
     def noise_var_selected(self) -> float:
@@ -175,6 +181,57 @@ def modality_signal_rank(X, alpha: float = 1e-3, max_rank: int | None = None, mo
     test = ModalityRankTest(modality=modality, n_features=p, eigenvalues=lam[:n_show].copy(),
                             thresholds=np.array(thr), noise_var=np.array(nv), rank=rank, max_rank=kmax)
     return test, U[:, :rank]
+
+
+def _paf_noise(S: np.ndarray, k: int, n_iter: int = 30) -> np.ndarray:
+    """Feature noise variances of a rank-k principal-axis factor analysis of S."""
+    d = np.diag(S).copy()
+    psi = d.copy()
+    if k == 0:
+        return psi
+    floor = 1e-3 * d
+    for _ in range(n_iter):
+        w, V = sla.eigh(S - np.diag(psi), subset_by_index=[S.shape[0] - k, S.shape[0] - 1])
+        L = V * np.sqrt(np.clip(w, 0.0, None))
+        new = np.maximum(d - np.sum(L * L, axis=1), floor)
+        if np.max(np.abs(new - psi)) <= 1e-8 * np.max(d):
+            psi = new
+            break
+        psi = new
+    return psi
+
+
+def modality_signal_rank_diagonal(X, alpha: float = 1e-3, max_rank: int | None = None, modality: int = 0,
+                                  max_rounds: int = 10):
+    """Signal rank of one modality whose noise variance differs across features (diagonal noise).
+
+    Alternates (a) the rank-k principal-axis factor analysis estimate psi of the feature noise
+    variances and (b) the isotropic test of :func:`modality_signal_rank` on the data whitened by
+    psi^(-1/2), starting from the isotropic rank, until the rank repeats (at most ``max_rounds``).
+    Returns ``(test, U)`` as :func:`modality_signal_rank`, ``U`` from the whitened data.
+    """
+    X = np.asarray(X, dtype=float)
+    n, p = X.shape
+    Xc = X - X.mean(axis=0)
+    S = (Xc.T @ Xc) / (n - 1)
+    test, U = modality_signal_rank(Xc, alpha=alpha, max_rank=max_rank, modality=modality)
+    k = test.rank
+    rounds = [k]
+    psi = np.diag(S).copy()
+    seen = {k}
+    for _ in range(max_rounds):
+        psi = _paf_noise(S, min(k, p - 1))
+        test, U = modality_signal_rank(Xc / np.sqrt(psi), alpha=alpha, max_rank=max_rank, modality=modality)
+        rounds.append(test.rank)
+        if test.rank == k or test.rank in seen and test.rank < k:
+            k = test.rank
+            break
+        seen.add(test.rank)
+        k = test.rank
+    test = ModalityRankTest(modality=test.modality, n_features=test.n_features, eigenvalues=test.eigenvalues,
+                            thresholds=test.thresholds, noise_var=test.noise_var, rank=test.rank,
+                            max_rank=test.max_rank, feature_noise_var=psi, rounds=tuple(rounds))
+    return test, U
 
 
 # ------------------------------------------------------------------------------------------
@@ -327,6 +384,8 @@ class SelectionResult:
     n_features : tuple of int
     alpha : float
         Level of every sequential test.
+    noise : str
+        The within-modality noise model of step 1 ("isotropic" or "diagonal").
     modality_tests : list of ModalityRankTest
         Step 1, one per modality (d_m = ``modality_tests[m].rank``).
     canonical_tests : dict (m, T) -> CanonicalRankTest
@@ -347,6 +406,7 @@ class SelectionResult:
     n_samples: int
     n_features: tuple
     alpha: float
+    noise: str
     modality_tests: list
     canonical_tests: dict
     moebius: dict
@@ -386,6 +446,8 @@ class SelectionSummary:
             ("Samples", str(r.n_samples)),
             ("Modalities", ", ".join(f"{names[m]}: {p}" for m, p in enumerate(r.n_features))),
             ("Test level alpha", _fmt(r.alpha)),
+            ("Noise model", r.noise + (" (step 1 on data whitened by per-feature noise estimates)"
+                                        if r.noise == "diagonal" else " (one noise variance per modality)")),
             ("Selected", ", ".join(f"{self.result._label(S)}: {k}" for S, k in r.ranks.items() if k > 0)
              + f"  (K = {r.structure.n_factors})"),
             ("Consistent", "yes (residual 0)" if r.consistent else f"no (residual {r.residual})"),
@@ -483,7 +545,7 @@ def _check_max_rank(max_rank):
     return int(max_rank)
 
 
-def select_structure(Xs, *, alpha=1e-3, max_rank=None, names=None, return_details=False):
+def select_structure(Xs, *, alpha=1e-3, max_rank=None, noise="isotropic", names=None, return_details=False):
     """Select the structure (which subsets of modalities carry factors, and their ranks) from data.
 
     Parameters
@@ -496,6 +558,12 @@ def select_structure(Xs, *, alpha=1e-3, max_rank=None, names=None, return_detail
         Smaller values ask for stronger evidence before adding a factor.
     max_rank : int, optional
         Largest signal rank tested per modality (default: p_m - 1, or n_samples - 2).
+    noise : {"isotropic", "diagonal"}, default "isotropic"
+        Noise model within a modality for step 1. "isotropic" (the model of hcl_method.md): one
+        noise variance per modality. "diagonal": one per feature (e.g. real data with features on
+        different scales); the modality is whitened by a principal-axis factor-analysis estimate
+        of the feature noise variances, alternating with the rank test until the rank repeats.
+        Steps 2 and 3 do not depend on it (cross-covariances carry no noise).
     names : sequence of str, optional
         Modality names for the returned structure and the summary.
     return_details : bool, default False
@@ -544,6 +612,8 @@ def select_structure(Xs, *, alpha=1e-3, max_rank=None, names=None, return_detail
     Xs = check_Xs(Xs, min_samples=5)
     alpha = _check_alpha(alpha)
     max_rank = _check_max_rank(max_rank)
+    if noise not in ("isotropic", "diagonal"):
+        raise ValueError(f"The 'noise' parameter of select_structure must be one of {{'isotropic', 'diagonal'}}. Got {noise!r} instead.")
     if not isinstance(return_details, (bool, np.bool_)):
         raise ValueError(f"The 'return_details' parameter of select_structure must be a bool. Got {return_details!r} instead.")
     M = len(Xs)
@@ -563,7 +633,8 @@ def select_structure(Xs, *, alpha=1e-3, max_rank=None, names=None, return_detail
     for m, X in enumerate(Xs):
         if X.shape[1] < 2:
             raise ValueError(f"Xs[{m}] must have at least 2 features to separate signal from noise; got shape {X.shape}.")
-        t, U = modality_signal_rank(X, alpha=alpha, max_rank=max_rank, modality=m)
+        rank_test = modality_signal_rank if noise == "isotropic" else modality_signal_rank_diagonal
+        t, U = rank_test(X, alpha=alpha, max_rank=max_rank, modality=m)
         mtests.append(t)
         Us.append(U)
     empty = [m for m, t in enumerate(mtests) if t.rank == 0]
@@ -622,7 +693,7 @@ def select_structure(Xs, *, alpha=1e-3, max_rank=None, names=None, return_detail
         warnings.warn("select_structure: " + "; ".join(data_notes), DataWarning, stacklevel=2)
     if not return_details:
         return struct
-    res = SelectionResult(structure=struct, n_samples=n, n_features=n_features, alpha=alpha,
+    res = SelectionResult(structure=struct, n_samples=n, n_features=n_features, alpha=alpha, noise=noise,
                           modality_tests=mtests, canonical_tests=ctests, moebius=moeb, ranks=ranks,
                           residual=residual, inconsistencies=incons, warnings=notes)
     return struct, res
