@@ -1,16 +1,32 @@
 """Sufficient statistics: the sample mean and covariance of the stacked modalities.
 
 Every covariance-based estimator in hcl_stats works from a :class:`CovarianceStats`.
+Three ways to get one:
+
+- :func:`sample_covariance` for in-memory ``Xs`` (one symmetric rank-n update);
+- :func:`covariance_from_chunks` for data larger than memory: an iterable of row chunks
+  (each chunk a list of per-modality arrays), accumulated in one numerically stable pass
+  (Chan et al. pairwise merging of means and centred cross-products);
+- :func:`covariance_stats` dispatches on the input: in-memory lists, lists of ``numpy.memmap``
+  (read in row chunks), lists of Dask arrays (X^T X computed by dask, imported lazily) or an
+  iterable of chunks. :meth:`hcl_stats.HCL.fit` uses it.
+
+Memory: the accumulator holds one (p, p) float64 matrix (upper triangle updated in place by
+BLAS ``dsyrk``/``dger``), the mean, and one centred chunk (chunk_size, p).
 """
 from __future__ import annotations
 
+import numbers
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg import blas
 
-from ._validation import check_Xs
+from ._validation import _describe, check_array, check_Xs
 
-__all__ = ["CovarianceStats", "sample_covariance"]
+__all__ = ["CovarianceStats", "sample_covariance", "CovarianceAccumulator", "covariance_from_chunks",
+           "covariance_from_memmaps", "covariance_from_dask", "covariance_stats"]
 
 
 @dataclass(frozen=True)
@@ -40,3 +56,212 @@ def sample_covariance(Xs) -> CovarianceStats:
     cov /= n - 1
     cov = 0.5 * (cov + cov.T)
     return CovarianceStats(cov=cov, mean=mean, n_samples=n, n_features=tuple(x.shape[1] for x in Xs))
+
+
+class CovarianceAccumulator:
+    """One-pass, numerically stable accumulation of the mean and centred cross-products.
+
+    Each chunk is centred at its own mean, its cross-product ``Xc^T Xc`` is added with BLAS
+    ``dsyrk`` and the two partial results are merged with Chan, Golub and LeVeque's pairwise
+    formula: for parts (n_a, mean_a, C_a) and (n_b, mean_b, C_b),
+    ``C = C_a + C_b + n_a n_b / (n_a + n_b) * d d^T`` with ``d = mean_b - mean_a``. No raw
+    uncentred sums are formed, so large means do not cancel digits.
+
+    Parameters
+    ----------
+    n_features : sequence of int, optional
+        Feature counts per modality; taken from the first chunk when omitted.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X1, X2 = rng.standard_normal((100, 3)), rng.standard_normal((100, 2))
+    >>> acc = CovarianceAccumulator()
+    >>> for i in range(0, 100, 30):
+    ...     acc.update([X1[i:i + 30], X2[i:i + 30]])
+    >>> np.allclose(acc.stats().cov, np.cov(np.hstack([X1, X2]).T))
+    True
+    """
+
+    def __init__(self, n_features=None):
+        self.n_features = None if n_features is None else tuple(int(v) for v in n_features)
+        self.n = 0
+        self._mean = None
+        self._C = None  # Fortran-ordered (p, p); upper triangle is maintained
+        self._n_chunks = 0
+
+    def _check_chunk(self, chunk):
+        name = f"chunk {self._n_chunks}"
+        if isinstance(chunk, np.ndarray) or not isinstance(chunk, Sequence) or isinstance(chunk, (str, bytes)):
+            raise ValueError(
+                f"chunks: each chunk must be a list of 2-D arrays, one (n_rows, n_features_m) array per modality; {name} is {_describe(chunk)}."
+            )
+        arrs = [check_array(X, f"chunks: {name}[{m}]") for m, X in enumerate(chunk)]
+        got = tuple(a.shape[1] for a in arrs)
+        if self.n_features is None:
+            self.n_features = got
+        elif got != self.n_features:
+            raise ValueError(f"chunks: every chunk must have per-modality feature counts {self.n_features}; {name} has {got}.")
+        rows = [a.shape[0] for a in arrs]
+        if len(set(rows)) > 1:
+            raise ValueError(f"chunks: the modalities of {name} must have the same number of rows; got row counts {rows}.")
+        return arrs
+
+    def update(self, chunk):
+        """Add a chunk: a list of (n_rows, p_m) arrays, one per modality."""
+        arrs = self._check_chunk(chunk)
+        X = np.hstack(arrs) if len(arrs) > 1 else arrs[0]
+        self._update_stacked(X)
+        self._n_chunks += 1
+        return self
+
+    def _update_stacked(self, X):
+        nb = X.shape[0]
+        if nb == 0:
+            return
+        p = X.shape[1]
+        mean_b = X.mean(axis=0)
+        Xc = X - mean_b
+        if self._C is None:
+            self._C = np.zeros((p, p), order="F")
+            self._mean = np.zeros(p)
+        # C += Xc^T Xc (upper triangle); Xc.T is Fortran-contiguous, no copy
+        self._C = blas.dsyrk(1.0, Xc.T, beta=1.0, c=self._C, trans=0, lower=0, overwrite_c=1)
+        na = self.n
+        n = na + nb
+        if na > 0:
+            d = mean_b - self._mean
+            self._C = blas.dger(na * nb / n, d, d, a=self._C, overwrite_a=1)
+            self._mean += d * (nb / n)
+        else:
+            self._mean[:] = mean_b
+        self.n = n
+
+    def stats(self) -> CovarianceStats:
+        """The accumulated :class:`CovarianceStats` (unbiased covariance, divided by n - 1)."""
+        if self.n < 2:
+            raise ValueError(f"chunks must contain at least 2 rows in total to estimate a covariance; got {self.n}.")
+        C = np.triu(self._C)
+        C = C + np.triu(C, 1).T
+        C /= self.n - 1
+        return CovarianceStats(cov=np.ascontiguousarray(C), mean=self._mean.copy(), n_samples=int(self.n),
+                               n_features=tuple(self.n_features))
+
+
+def covariance_from_chunks(chunks, n_features=None) -> CovarianceStats:
+    """Mean and unbiased covariance of data given as an iterable of row chunks, in one pass.
+
+    Parameters
+    ----------
+    chunks : iterable of list of ndarray
+        Each chunk is a list of (n_rows_chunk, p_m) arrays, one per modality (the ``Xs``
+        convention for a block of rows). A generator is consumed once; chunks may have
+        different numbers of rows.
+    n_features : sequence of int, optional
+        Expected feature counts per modality (checked against every chunk).
+
+    Returns
+    -------
+    CovarianceStats
+
+    Notes
+    -----
+    Memory: one (p, p) accumulator plus one centred copy of the current chunk. Time: the
+    ``dsyrk`` rank-k updates, n p^2 flops in total, plus p^2 per chunk for the merge.
+    """
+    if isinstance(chunks, (np.ndarray, str, bytes)) or not isinstance(chunks, Iterable):
+        raise ValueError(f"chunks must be an iterable of chunks (each a list of per-modality arrays); got {_describe(chunks)}.")
+    acc = CovarianceAccumulator(n_features)
+    for chunk in chunks:
+        acc.update(chunk)
+    if acc.n_features is None:
+        raise ValueError("chunks must contain at least one chunk; got an empty iterable.")
+    return acc.stats()
+
+
+def _row_chunks(Xs, chunk_size):
+    n = Xs[0].shape[0]
+    for start in range(0, n, chunk_size):
+        yield [np.asarray(X[start:start + chunk_size], dtype=np.float64) for X in Xs]
+
+
+def default_chunk_size(n_total_features: int, target_bytes: float = 64e6) -> int:
+    """Rows per chunk so that one float64 chunk takes about ``target_bytes`` (at least 256 rows)."""
+    return max(256, int(target_bytes // (8 * max(int(n_total_features), 1))))
+
+
+def covariance_from_memmaps(Xs, chunk_size=None) -> CovarianceStats:
+    """Covariance of a list of on-disk arrays (``numpy.memmap``, ``numpy.load(mmap_mode='r')``,
+    h5py datasets, ...), read ``chunk_size`` rows at a time."""
+    _check_row_counts(Xs, "Xs")
+    p = sum(int(X.shape[1]) for X in Xs)
+    cs = default_chunk_size(p) if chunk_size is None else _check_chunk_size(chunk_size)
+    return covariance_from_chunks(_row_chunks(Xs, cs), n_features=[int(X.shape[1]) for X in Xs])
+
+
+def covariance_from_dask(Xs) -> CovarianceStats:
+    """Covariance of a list of Dask arrays (one per modality): the mean and the centred
+    cross-product ``Xc^T Xc`` are computed by dask in one graph (dask is imported here)."""
+    try:
+        import dask
+        import dask.array as da
+    except ImportError as exc:  # pragma: no cover - exercised only without dask
+        raise ImportError("Fitting Dask arrays needs dask: pip install 'dask[array]' (or hcl_stats[dist]).") from exc
+    _check_row_counts(Xs, "Xs")
+    X = da.hstack([da.asarray(x).astype(np.float64) for x in Xs])
+    n = int(X.shape[0])
+    if n < 2:
+        raise ValueError(f"Xs must have at least 2 samples; got {n}.")
+    mean = X.mean(axis=0)
+    Xc = X - mean
+    G = Xc.T @ Xc
+    finite = da.isfinite(X).all()
+    mean, G, finite = dask.compute(mean, G, finite)
+    if not bool(finite):
+        raise ValueError("Xs must be finite; got NaN or infinite entries in the Dask arrays.")
+    cov = np.asarray(G, dtype=float) / (n - 1)
+    cov = 0.5 * (cov + cov.T)
+    return CovarianceStats(cov=cov, mean=np.asarray(mean, float), n_samples=n,
+                           n_features=tuple(int(x.shape[1]) for x in Xs))
+
+
+def _check_row_counts(Xs, name):
+    for m, X in enumerate(Xs):
+        if len(getattr(X, "shape", ())) != 2:
+            raise ValueError(f"{name}[{m}] must be 2-D of shape (n_samples, n_features); got {_describe(X)}.")
+    rows = [int(X.shape[0]) for X in Xs]
+    if len(set(rows)) > 1:
+        raise ValueError(f"{name}: every modality must have the same number of rows (samples); got row counts {rows}.")
+
+
+def _check_chunk_size(chunk_size):
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, numbers.Integral) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive integer; got {chunk_size!r}.")
+    return int(chunk_size)
+
+
+def _is_dask(X) -> bool:
+    return type(X).__module__.split(".")[0] == "dask"
+
+
+def covariance_stats(Xs, chunk_size=None):
+    """Dispatch on the type of ``Xs`` and return ``(stats, Xs_in_memory_or_None)``.
+
+    - list of Dask arrays -> :func:`covariance_from_dask`;
+    - list containing a ``numpy.memmap`` -> :func:`covariance_from_memmaps` (never loaded whole);
+    - list/tuple of in-memory arrays -> :func:`sample_covariance` (the checked arrays are returned);
+    - any other iterable (generator, iterator, custom reader) -> :func:`covariance_from_chunks`.
+    """
+    if isinstance(Xs, Sequence) and not isinstance(Xs, (str, bytes)) and len(Xs) > 0:
+        if all(_is_dask(X) for X in Xs):
+            return covariance_from_dask(Xs), None
+        if any(isinstance(X, np.memmap) for X in Xs):
+            return covariance_from_memmaps(Xs, chunk_size), None
+        Xs = check_Xs(Xs, min_samples=2)
+        return sample_covariance(Xs), Xs
+    if isinstance(Xs, Iterable) and not isinstance(Xs, (np.ndarray, str, bytes)):
+        return covariance_from_chunks(Xs), None
+    # let check_Xs produce the usual message
+    check_Xs(Xs, min_samples=2)
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -50,3 +50,5 @@ def register_method(name: str):
 
 # import for registration side effects
 from . import paper  # noqa: E402,F401
+from . import ml  # noqa: E402,F401
+from . import als  # noqa: E402,F401

@@ -1,0 +1,272 @@
+"""Gaussian maximum likelihood for the block-sparse factor model by EM, from the covariance only.
+
+Model: Sigma = W W^T + Psi, W (p, K) zero off ``structure.support_mask``, Psi diagonal, with one
+value per modality (``noise="modality"``, default), per feature (``"feature"``) or one shared
+value (``"isotropic"``).
+
+EM (Rubin and Thayer 1982) needs only the sample covariance S. With Wp = Psi^{-1} W,
+M_k = I + W^T Wp and beta = M_k^{-1} Wp^T (= W^T Sigma^{-1}):
+
+- E-step: A = S beta^T = (S Wp) M_k^{-1}  (p x K; the one O(p^2 K) product),
+  B = E[z z^T] averaged = M_k^{-1} + beta A (K x K).
+- M-step for W: the expected complete-data log-likelihood separates over features; feature j of
+  modality m regresses on the columns C_m of the subsets containing m:
+  W[j, C_m] = A[j, C_m] B[C_m, C_m]^{-1} (exact, a per-modality regression on the structure's
+  columns). With a penalty (:mod:`.sparse`) this is a convex row-wise lasso / group lasso.
+- M-step for Psi: d_j = S_jj - 2 W_j A_j^T + W_j B W_j^T, averaged over the modality's features,
+  over all features, or kept per feature.
+
+Each iteration costs O(p^2 K + p K^2). The log-likelihood of the current iterate comes with the
+E-step at no extra cost (Woodbury; the same formula as :func:`hcl_stats.likelihood.loglik_from_cov`).
+The default acceleration is SQUAREM (Varadhan and Roland 2008, scheme S3) with a monotone
+safeguard: an extrapolated point is kept only when its log-likelihood is at least that of the
+two plain EM steps it started from, so the recorded log-likelihood never decreases.
+
+Stopping: the relative increase of the log-likelihood is below ``tol`` AND the scaled norm of the
+masked gradient ||P_mask(dl/dW)||_F ||W||_F / p is below ``gtol`` (both; the gradient is
+(Sigma^{-1} S Sigma^{-1} - Sigma^{-1}) W = Sigma^{-1} A - beta^T, O(p K^2) from the E-step).
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import linalg as sla
+
+from . import EstimationResult, register_method
+from .init import spectral_init
+from .noise import bottom_eigenvalue_noise
+from .shrinkage import shrunk_signal_factor
+from .sparse import column_groups, penalised_rows, penalty_value, row_alpha_max
+
+__all__ = ["fit_ml", "em_fit", "NOISE_MODELS"]
+
+NOISE_MODELS = ("modality", "feature", "isotropic")
+_LOG2PI = np.log(2.0 * np.pi)
+
+
+class _Layout:
+    """Row slices and per-modality column sets of the structure."""
+
+    def __init__(self, structure, n_features):
+        self.structure = structure
+        self.n_features = tuple(n_features)
+        self.rows = structure.row_slices(n_features)
+        mask = structure.support_mask(n_features)
+        self.mask = mask
+        self.cols = [np.flatnonzero(mask[r.start]) for r in self.rows]
+        self.groups = [column_groups(structure, c) for c in self.cols]
+
+
+def _estep(S, W, psi):
+    """Sufficient statistics of the E-step and the average log-likelihood of (W, psi)."""
+    p, K = W.shape
+    Wp = W / psi[:, None]
+    Mk = np.eye(K) + W.T @ Wp
+    cM = sla.cho_factor(Mk, lower=True)
+    SWp = S @ Wp
+    A = sla.cho_solve(cM, SWp.T).T                          # S beta^T
+    beta_T = sla.cho_solve(cM, Wp.T).T                      # Sigma^{-1} W  (p, K)
+    Minv = sla.cho_solve(cM, np.eye(K))
+    B = Minv + beta_T.T @ SWp @ Minv
+    B = 0.5 * (B + B.T)
+    logdet = 2.0 * np.sum(np.log(np.diag(cM[0]))) + np.sum(np.log(psi))
+    trace = np.sum(np.diag(S) / psi) - np.sum(Wp * A)       # tr(Sigma^{-1} S)
+    ll = -0.5 * (p * _LOG2PI + logdet + trace)
+    return A, B, beta_T, Wp, cM, ll
+
+
+def _gradient(A, beta_T, Wp, cM, psi, mask):
+    # Sigma^{-1} A = Psi^{-1} A - Wp M^{-1} Wp^T A
+    SiA = A / psi[:, None] - Wp @ sla.cho_solve(cM, Wp.T @ A)
+    return (SiA - beta_T) * mask
+
+
+def _mstep(S_diag, A, B, W, psi, lay, noise, alpha, l1_ratio, psi_floor):
+    Wn = np.zeros_like(W)
+    for m, r in enumerate(lay.rows):
+        C = lay.cols[m]
+        Bcc = B[np.ix_(C, C)]
+        Am = A[r][:, C]
+        if alpha > 0:
+            groups, gw = lay.groups[m]
+            X, _, _ = penalised_rows(Bcc, Am, alpha * psi[r], groups, gw, l1_ratio, X0=W[r][:, C])
+            Wn[r.start:r.stop, C] = X
+        else:
+            Wn[r.start:r.stop, C] = sla.solve(Bcc, Am.T, assume_a="pos").T
+    d = S_diag - 2.0 * np.sum(Wn * A, axis=1) + np.sum((Wn @ B) * Wn, axis=1)
+    if noise == "feature":
+        psi_n = d
+    elif noise == "isotropic":
+        psi_n = np.full_like(d, d.mean())
+    else:
+        psi_n = np.empty_like(d)
+        for r in lay.rows:
+            psi_n[r] = d[r].mean()
+    return Wn, np.maximum(psi_n, psi_floor)
+
+
+def em_fit(S, W0, psi0, lay, *, noise="modality", max_iter=1000, tol=1e-9, gtol=1e-6, accelerate="squarem",
+           alpha=0.0, l1_ratio=1.0, psi_floor=None):
+    """EM (optionally SQUAREM-accelerated) from (W0, psi0). Returns a dict with W, psi, history."""
+    p = S.shape[0]
+    S_diag = np.diag(S).copy()
+    if psi_floor is None:
+        psi_floor = 1e-10 * max(float(S_diag.mean()), 1e-300)
+    W = np.array(W0, dtype=float) * lay.mask
+    psi = np.maximum(np.asarray(psi0, float), psi_floor)
+    penalised = alpha > 0
+    pen = (lambda Wx: alpha * penalty_value(Wx, lay.structure, lay.n_features, l1_ratio)) if penalised else (lambda Wx: 0.0)
+
+    def em_step(Wc, psic, stats=None):
+        if stats is None:
+            stats = _estep(S, Wc, psic)
+        A, B = stats[0], stats[1]
+        return _mstep(S_diag, A, B, Wc, psic, lay, noise, alpha, l1_ratio, psi_floor)
+
+    loglik, objective, kkt_trace, n_estep = [], [], [], 0
+    stats = _estep(S, W, psi)
+    n_estep += 1
+    converged = False
+    it = 0
+    for it in range(1, max_iter + 1):
+        ll0 = stats[5]
+        obj0 = ll0 - pen(W)
+        loglik.append(ll0)
+        objective.append(obj0)
+        if penalised:
+            kkt = np.nan
+        else:
+            G = _gradient(stats[0], stats[2], stats[3], stats[4], psi, lay.mask)
+            kkt = float(np.linalg.norm(G) * np.linalg.norm(W) / p)
+        kkt_trace.append(kkt)
+        if len(objective) > 1:
+            rel = (objective[-1] - objective[-2]) / max(abs(objective[-1]), 1.0)
+            small_change = rel <= tol
+            if penalised:
+                ok = small_change and step_change <= np.sqrt(tol)
+            else:
+                ok = small_change and kkt <= gtol
+            if ok:
+                converged = True
+                break
+        W1, psi1 = em_step(W, psi, stats)
+        if accelerate == "squarem":
+            st1 = _estep(S, W1, psi1)
+            n_estep += 1
+            W2, psi2 = em_step(W1, psi1, st1)
+            st2 = _estep(S, W2, psi2)
+            n_estep += 1
+            obj2 = st2[5] - pen(W2)
+            rW, rp = W1 - W, psi1 - psi
+            vW, vp = W2 - 2 * W1 + W, psi2 - 2 * psi1 + psi
+            nr = np.sqrt(np.sum(rW**2) + np.sum(rp**2))
+            nv = np.sqrt(np.sum(vW**2) + np.sum(vp**2))
+            Wn, psin, stn = W2, psi2, st2
+            if nv > 0 and nr > 0:
+                a = -nr / nv
+                for _ in range(6):
+                    if a > -1.0:
+                        break
+                    We = W - 2 * a * rW + a * a * vW
+                    pe = psi - 2 * a * rp + a * a * vp
+                    if np.all(pe > psi_floor):
+                        ste = _estep(S, We, pe)
+                        n_estep += 1
+                        if ste[5] - pen(We) >= obj2:
+                            Ws, ps = em_step(We, pe, ste)   # stabilising EM step
+                            sts = _estep(S, Ws, ps)
+                            n_estep += 1
+                            Wn, psin, stn = Ws, ps, sts
+                            break
+                    a = 0.5 * (a - 1.0)
+        else:
+            Wn, psin = W1, psi1
+            stn = _estep(S, Wn, psin)
+            n_estep += 1
+        step_change = float(np.linalg.norm(Wn - W) / max(np.linalg.norm(W), 1e-300))
+        W, psi, stats = Wn, psin, stn
+    return {"W": W, "psi": psi, "n_iter": it, "converged": converged,
+            "history": {"loglik": np.asarray(loglik), "objective": np.asarray(objective),
+                        "kkt": np.asarray(kkt_trace)},
+            "n_estep": n_estep, "stats": stats}
+
+
+def _start(stats, structure, shrinkage):
+    """Noise estimate, the covariance EM works on, and the spectral start."""
+    K = structure.n_factors
+    sigma2 = bottom_eigenvalue_noise(stats.cov, K)
+    info = {"sigma2_init": sigma2}
+    if shrinkage:
+        F, sinfo = shrunk_signal_factor(stats.cov, sigma2, stats.n_samples, K)
+        S_W = F @ F.T
+        S = S_W.copy()
+        S[np.diag_indices_from(S)] += sigma2
+        info["shrinkage"] = sinfo
+    else:
+        S = stats.cov
+        S_W = stats.cov.copy()
+        S_W[np.diag_indices_from(S_W)] -= sigma2
+    return sigma2, S, S_W, info
+
+
+def _check_options(noise, accelerate, alpha, l1_ratio):
+    if noise not in NOISE_MODELS:
+        raise ValueError(f"The 'noise' parameter of HCL must be one of {NOISE_MODELS}. Got {noise!r} instead.")
+    if accelerate not in ("squarem", None):
+        raise ValueError(f"The 'accelerate' parameter of HCL must be 'squarem' or None. Got {accelerate!r} instead.")
+    if not (np.isscalar(alpha) and alpha >= 0):
+        raise ValueError(f"The 'alpha' parameter of HCL must be a float in [0, inf). Got {alpha!r} instead.")
+    if not (np.isscalar(l1_ratio) and 0 <= l1_ratio <= 1):
+        raise ValueError(f"The 'l1_ratio' parameter of HCL must be a float in [0, 1]. Got {l1_ratio!r} instead.")
+
+
+@register_method("ml")
+def fit_ml(stats, structure, *, noise="modality", max_iter=1000, tol=1e-9, gtol=1e-6, accelerate="squarem",
+           alpha=0.0, l1_ratio=1.0, shrinkage=False, alpha_scale="relative", init=None, **_):
+    """Gaussian ML by (SQUAREM-accelerated) EM from the spectral initialisation.
+
+    Parameters
+    ----------
+    noise : {"modality", "feature", "isotropic"}
+    alpha : float
+        Penalty level. With ``alpha_scale="relative"`` (default) it is a fraction of
+        ``alpha_max`` (the smallest penalty zeroing every loading at the first penalised
+        M-step from the unpenalised ML fit, :func:`.sparse.row_alpha_max`); with "absolute"
+        it is used as is. 0: plain ML.
+    l1_ratio : float in [0, 1]
+        1: elementwise L1; 0: row-group L2 (features not loading on a subset); between: both.
+    shrinkage : bool
+        Fit the covariance ``F F^T + sigma2 I`` whose signal part is the spiked-model optimal
+        eigenvalue shrinkage of S_n (:mod:`.shrinkage`) instead of S_n.
+    init : ndarray (p, K), optional
+        Starting loadings (default: the spectral initialisation).
+    """
+    _check_options(noise, accelerate, alpha, l1_ratio)
+    if alpha_scale not in ("relative", "absolute"):
+        raise ValueError(f"The 'alpha_scale' parameter must be 'relative' or 'absolute'. Got {alpha_scale!r} instead.")
+    lay = _Layout(structure, stats.n_features)
+    sigma2, S, S_W, info = _start(stats, structure, shrinkage)
+    W0 = spectral_init(S_W, structure, stats.n_features) if init is None else np.asarray(init, float)
+    psi0 = np.full(S.shape[0], max(sigma2, 1e-8 * float(np.mean(np.diag(S)))))
+    kw = dict(noise=noise, max_iter=max_iter, tol=tol, gtol=gtol, accelerate=accelerate, l1_ratio=l1_ratio)
+    out = em_fit(S, W0, psi0, lay, alpha=0.0, **kw)
+    info.update(init=W0, n_estep=out["n_estep"])
+    if alpha > 0:
+        a_max = alpha_max_ml(out, lay, l1_ratio)
+        a_abs = alpha * a_max if alpha_scale == "relative" else alpha
+        unpen = out
+        out = em_fit(S, unpen["W"], unpen["psi"], lay, alpha=a_abs, **kw)
+        info.update(alpha_max=a_max, alpha_abs=a_abs, n_estep=info["n_estep"] + out["n_estep"],
+                    unpenalised_history=unpen["history"])
+    return EstimationResult(loadings=out["W"], noise_var=out["psi"], n_iter=out["n_iter"],
+                            converged=out["converged"], history=out["history"], info=info)
+
+
+def alpha_max_ml(out, lay, l1_ratio):
+    """alpha_max at an EM fit ``out``: the smallest alpha whose M-step zeroes every loading."""
+    A = out["stats"][0]
+    psi = out["psi"]
+    a = 0.0
+    for m, r in enumerate(lay.rows):
+        groups, gw = lay.groups[m]
+        a = max(a, row_alpha_max(A[r][:, lay.cols[m]], psi[r], groups, gw, l1_ratio))
+    return a
