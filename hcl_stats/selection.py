@@ -31,6 +31,10 @@ Method (three steps, all on the centred data)
    deviation (a small integer program; when the statistics are consistent this is exactly the
    Moebius inversion, with zero residual). Disagreements are reported, not hidden.
 
+With ``noise="diagonal"`` step 1 runs on each modality whitened by per-feature noise variances
+estimated by principal-axis factor analysis, alternating with the rank test until the rank
+repeats (for data whose features have different noise levels); steps 2 and 3 are unchanged.
+
 Assumptions: the model of hcl_method.md (uncorrelated latents, noise independent across
 modalities and isotropic within a modality) and generic loadings (every block W_{m,S} and every
 stacked W_{T, .} of full column rank). Under these, all counts above are population ranks and the

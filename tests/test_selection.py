@@ -98,6 +98,24 @@ def test_details_and_summary_print_the_evidence():
     assert "| {rna,atac} | partial |" in res.summary().as_markdown()
 
 
+def test_diagonal_noise_mode_handles_heteroscedastic_features():
+    """Feature noise variances 0.25 + U(0, 1): the isotropic edge sees spurious factors, the
+    diagonal mode (whitening by factor-analysis noise estimates) recovers the structure."""
+    hits_iso = hits_diag = 0
+    for seed in range(3):
+        data = simulate(S3, P3, 600, noise_var=0.25, rng=seed, loadings="gaussian")
+        rng = np.random.default_rng(100 + seed)
+        Xs = [X + rng.standard_normal(X.shape) * np.sqrt(rng.uniform(0, 1, X.shape[1])) for X in data.Xs]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            hits_iso += select_structure(Xs) == S3
+        s, res = select_structure(Xs, noise="diagonal", return_details=True)
+        hits_diag += s == S3
+        assert res.noise == "diagonal" and res.modality_tests[0].feature_noise_var.shape == (P3[0],)
+    assert hits_diag == 3 and hits_iso == 0
+    assert "Noise model      : diagonal" in str(res.summary())
+
+
 # -- refusals ---------------------------------------------------------------------------------
 def test_pure_noise_modality_is_refused():
     rng = np.random.default_rng(3)
@@ -148,6 +166,7 @@ def test_rank_hitting_its_limit_warns():
     ({"max_rank": 0}, r"The 'max_rank' parameter of select_structure must be a positive int or None. Got 0 instead."),
     ({"return_details": "yes"}, r"'return_details' parameter of select_structure must be a bool. Got 'yes' instead."),
     ({"names": ["a", "b"]}, r"names must have one entry per modality \(3\); got 2 entries"),
+    ({"noise": "full"}, r"The 'noise' parameter of select_structure must be one of \{'isotropic', 'diagonal'\}. Got 'full' instead."),
 ])
 def test_parameter_messages(kwargs, msg):
     data = _data(S3, P3, 100, 0)
