@@ -1,0 +1,223 @@
+"""Tables (Markdown and LaTeX), theory-check verdicts and ``REPORT.md``, assembled only from
+stored results (rows in ``<out>/results/*.jsonl``, theory verdicts in ``<out>/results/theory.json``)."""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .aggregate import aggregate, evaluate_checks, status_counts, x_key
+from .config import StudyConfig
+from .figures import FIGURE_FUNCTIONS, method_label, save
+from .runner import ResultStore, load_rows
+
+__all__ = ["study_tables", "table_markdown", "table_latex", "write_study_outputs", "write_report",
+           "run_theory_checks", "normalise_theory_results", "KEY_METRICS"]
+
+KEY_METRICS = {
+    "recovery": [("rel_gram[*]", "mean per-block relative Gram error"), ("rel_overall", "overall relative Gram error")],
+    "downstream": [("param_error", "parameter error ||beta_hat - beta|| (aligned)"),
+                   ("excess_risk_pop", "excess risk over the Bayes predictor")],
+    "selection": [("support_recall", "recall of the relevant structures"),
+                  ("support_precision", "precision of the selected structures"),
+                  ("support_exact", "exact recovery of the relevant structures")],
+}
+_EST = {"cls": "CLS", "group_lasso": "GL-CV", None: ""}
+
+
+def _fmt(m, se):
+    if m is None or not math.isfinite(m):
+        return "-"
+    s = f"{m:.3g}"
+    if se is not None and math.isfinite(se):
+        s += f" ({se:.2g})"
+    return s
+
+
+def study_tables(cfg: StudyConfig, rows):
+    """[(title, header, body rows)] : one table per key metric, rows = grid values, columns =
+    method (x estimator), cells = mean (standard error) over replicates; plus a timing table."""
+    x = x_key(cfg)
+    tables = []
+    for metric, title in KEY_METRICS[cfg.kind]:
+        agg = aggregate(rows, metric, x)
+        cols = [k for k in ((m, e) for m in cfg.methods for e in (cfg.downstream.get("estimators") or [None])) if k in agg]
+        if not cols:
+            continue
+        xs = sorted({float(v) for a in agg.values() for v in a["x"]})
+        header = [x] + [method_label(m, rows) + (f" / {_EST[e]}" if e else "") for m, e in cols]
+        body = []
+        for xv in xs:
+            line = [f"{xv:g}"]
+            for k in cols:
+                a = agg[k]
+                idx = np.nonzero(a["x"] == xv)[0]
+                line.append(_fmt(float(a["mean"][idx[0]]), float(a["se"][idx[0]])) if idx.size else "-")
+            body.append(line)
+        tables.append((f"{title}: mean (standard error) over replicates", header, body))
+    # timing
+    times = {}
+    for r in rows:
+        if r.get("status") == "ok" and r.get("fit_time") is not None and math.isfinite(r["fit_time"]):
+            times.setdefault(r["method"], {})[r["task"]] = r["fit_time"]
+    if times:
+        header = ["method", "mean fit time (s)", "max fit time (s)", "fits"]
+        body = [[method_label(m, rows), f"{np.mean(list(v.values())):.3g}", f"{np.max(list(v.values())):.3g}", str(len(v))]
+                for m, v in times.items()]
+        tables.append(("fit time per replicate (one core, BLAS pinned to one thread)", header, body))
+    return tables
+
+
+def table_markdown(title, header, body):
+    out = [f"*{title}*", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(r) + " |" for r in body]
+    return "\n".join(out)
+
+
+def table_latex(title, header, body):
+    esc = lambda s: str(s).replace("_", r"\_").replace("%", r"\%").replace("&", r"\&").replace("||", r"$\|$")  # noqa: E731
+    out = [r"\begin{table}[ht]", r"\centering", r"\caption{" + esc(title) + "}",
+           r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}", r"\hline",
+           " & ".join(esc(h) for h in header) + r" \\ \hline"]
+    out += [" & ".join(esc(c) for c in r) + r" \\" for r in body]
+    out += [r"\hline", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(out)
+
+
+def write_study_outputs(cfg: StudyConfig, out_dir):
+    """Figures (PNG + PDF) and tables (Markdown + LaTeX) of one study from its stored rows.
+    Returns a dict with the paths, tables, checks and provenance (None if there are no rows)."""
+    out_dir = Path(out_dir)
+    store = ResultStore(out_dir, cfg.name)
+    rows = load_rows(out_dir, cfg)
+    if not rows:
+        return None
+    figs = []
+    for name in cfg.figures:
+        fig = FIGURE_FUNCTIONS[name](cfg, rows)
+        figs.append(save(fig, out_dir / "figures" / f"{cfg.name}_{name}"))
+    tables = study_tables(cfg, rows)
+    tdir = out_dir / "tables"
+    tdir.mkdir(parents=True, exist_ok=True)
+    (tdir / f"{cfg.name}.md").write_text("\n\n".join(table_markdown(*t) for t in tables) + "\n")
+    (tdir / f"{cfg.name}.tex").write_text("\n\n".join(table_latex(*t) for t in tables) + "\n")
+    checks = evaluate_checks(cfg, rows)
+    return {"cfg": cfg, "rows": rows, "figures": figs, "tables": tables, "checks": checks,
+            "provenance": store.read_provenance(), "status": status_counts(rows)}
+
+
+def normalise_theory_results(res):
+    """Normalise what ``hcl_stats.theory.run_checks`` returns to a list of dicts with keys
+    name, verdict ("PASS"/"FAIL"), detail."""
+    items = res.items() if isinstance(res, dict) else ((getattr(r, "name", None) or (r.get("name") if isinstance(r, dict) else str(r)), r) for r in res)
+    out = []
+    for name, r in items:
+        if isinstance(r, (bool, np.bool_)):
+            passed, detail = bool(r), ""
+        elif isinstance(r, dict):
+            passed = r.get("passed", r.get("ok", r.get("verdict") in ("PASS", True)))
+            detail = r.get("detail", r.get("message", r.get("summary", "")))
+            if not detail:
+                detail = ", ".join(f"{k}={v}" for k, v in r.items() if k not in ("passed", "ok", "name") and not isinstance(v, (list, dict, np.ndarray)))[:300]
+        else:
+            passed = getattr(r, "passed", getattr(r, "ok", None))
+            detail = str(getattr(r, "detail", getattr(r, "message", r)))
+        out.append({"name": str(name), "verdict": "PASS" if passed else "FAIL", "detail": str(detail)[:400]})
+    return out
+
+
+def run_theory_checks(names=None, quick=True, out_dir=None):
+    """Run ``hcl_stats.theory.run_checks`` (all of ``CHECKS`` by default) and store the verdicts in
+    ``<out_dir>/results/theory.json``. Returns (verdicts, error message or None)."""
+    try:
+        from .. import theory
+    except ImportError as exc:
+        verdicts, err = [], f"hcl_stats.theory is not importable ({exc})"
+    else:
+        names = list(names) if names else list(getattr(theory, "CHECKS", {}))
+        t0 = time.perf_counter()
+        try:
+            verdicts, err = normalise_theory_results(theory.run_checks(names, quick=quick)), None
+        except Exception as exc:
+            verdicts, err = [], f"hcl_stats.theory.run_checks failed: {type(exc).__name__}: {exc}"
+        for v in verdicts:
+            v["quick"] = quick
+        wall = time.perf_counter() - t0
+    if out_dir is not None:
+        p = Path(out_dir) / "results"
+        p.mkdir(parents=True, exist_ok=True)
+        (p / "theory.json").write_text(json.dumps({"verdicts": verdicts, "error": err, "quick": quick,
+                                                   "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                                                   "wall_time": locals().get("wall")}, indent=1))
+    return verdicts, err
+
+
+def _prov_lines(prov):
+    if not prov:
+        return []
+    runs = prov.get("runs", [])
+    total = sum(r.get("wall_time", 0) for r in runs)
+    last = runs[-1] if runs else {}
+    return [f"- package {prov.get('package_version')}, git commit `{prov.get('git_commit')}`, config hash `{prov.get('config_hash')}`",
+            f"- seeds: {prov['seeds']['scheme']} (seed = {prov['seeds']['seed']})",
+            f"- {len(runs)} run(s), {total:.0f} s of wall time in all; last: {last.get('backend')}, "
+            f"{last.get('n_tasks_run')} tasks in {last.get('wall_time', 0):.0f} s on {last.get('host')}"]
+
+
+def write_report(configs, out_dir, command, title="hcl_stats simulation report"):
+    """Figures, tables and ``REPORT.md`` for ``configs`` from the rows stored under ``out_dir``."""
+    out_dir = Path(out_dir)
+    studies = []
+    missing = []
+    for cfg in configs:
+        s = write_study_outputs(cfg, out_dir)
+        (studies.append(s) if s else missing.append(cfg.name))
+    theory_path = out_dir / "results" / "theory.json"
+    theory = json.loads(theory_path.read_text()) if theory_path.exists() else None
+    from .. import __version__
+
+    L = [f"# {title}", "",
+         f"Generated {time.strftime('%Y-%m-%d %H:%M %Z')} by hcl_stats {__version__} from the stored results in "
+         f"`{out_dir}/results/` (figures are drawn only from those rows). Regenerate everything with:", "",
+         f"    {command}", ""]
+    L += ["## Verdicts", "", "| study | check | verdict | detail |", "|---|---|---|---|"]
+    for s in studies:
+        for c in s["checks"]:
+            L.append(f"| {s['cfg'].name} | {c['name']} | **{c['verdict']}** | {c['detail']} |")
+    if theory:
+        for v in theory.get("verdicts", []):
+            L.append(f"| theory ({'quick' if v.get('quick') else 'full'}) | {v['name']} | **{v['verdict']}** | {v['detail']} |")
+        if theory.get("error"):
+            L.append(f"| theory | (all) | **N/A** | {theory['error']} |")
+    else:
+        L.append("| theory | (all) | **N/A** | not run: `hcl-stats verify` stores its verdicts in results/theory.json |")
+    L.append("")
+    if missing:
+        L += [f"Studies without stored results (not run yet): {', '.join(missing)}.", ""]
+    for s in studies:
+        cfg = s["cfg"]
+        pts = cfg.grid_points()
+        n_rows = len(s["rows"])
+        L += [f"## {cfg.name}: {cfg.description}", "",
+              f"- config `{cfg.path}` (kind {cfg.kind}); {cfg.replicates} replicates per grid point; "
+              f"grid: {', '.join(f'{k} in {v}' for k, v in cfg.grid.items())}; fixed: "
+              f"{', '.join(f'{k} = {v}' for k, v in cfg.design.items())}",
+              f"- structure: {cfg.structure(pts[0]).subsets} (ranks {dict(cfg.structure(pts[0]).ranks)})",
+              f"- methods: {', '.join(method_label(m, s['rows']) for m in cfg.methods)}; {n_rows} stored rows"]
+        L += _prov_lines(s["provenance"])
+        for (m, e), d in s["status"].items():
+            if d["ok"] == 0 or d["unavailable"] or d["error"]:
+                L.append(f"- **{method_label(m)}{' / ' + str(e) if e else ''}**: {d['ok']} ok, {d['unavailable']} unavailable, "
+                         f"{d['error']} failed; note: {d['note'][:200]}")
+        L.append("")
+        for png, pdf in s["figures"]:
+            rel_png, rel_pdf = Path(png).relative_to(out_dir), Path(pdf).relative_to(out_dir)
+            L += [f"![{rel_png.stem}]({rel_png})", "", f"[PDF]({rel_pdf})", ""]
+        for t in s["tables"]:
+            L += [table_markdown(*t), ""]
+        L += [f"LaTeX tables: `tables/{cfg.name}.tex`.", ""]
+    (out_dir / "REPORT.md").write_text("\n".join(L) + "\n")
+    return out_dir / "REPORT.md"
