@@ -27,3 +27,7 @@ __all__ = [
     "select_structure",
     "SelectionResult",
 ]
+
+from .contrastive import LinearContrastiveHCL  # noqa: E402
+
+__all__ += ["LinearContrastiveHCL"]

@@ -95,7 +95,7 @@ def factorcl_synthetic(n_samples=6000, unique_share=0.5, n_label_coords=6, n_fea
     [w_s, w_i] U_i + N(0, noise_sd^2 I) with a fixed U_i ~ U[0, 1] of shape (16, n_features).
     Label y = 1[mean of the chosen latent coordinates >= 0], with ``n_label_coords`` coordinates
     of which k_u come from each of w_1 and w_2 and the rest from w_s;
-    k_u = round(unique_share * n_label_coords / 2), so the realised share of unique coordinates
+    k_u = floor(unique_share * n_label_coords / 2 + 1/2), so the realised share of unique coordinates
     is 2 k_u / n_label_coords (reported in ``info["unique_share"]``). The noise makes
     I(X1; X2) finite: ``info["mi_x1x2"]`` is its exact value (Gaussian formula).
 
@@ -108,7 +108,7 @@ def factorcl_synthetic(n_samples=6000, unique_share=0.5, n_label_coords=6, n_fea
     if not 0.0 <= float(unique_share) <= 1.0:
         raise ValueError(f"unique_share must be in [0, 1]; got {unique_share!r}.")
     d_s, d_u = _FCL_DIMS["d_shared"], _FCL_DIMS["d_unique"]
-    k_u = int(round(float(unique_share) * k / 2))
+    k_u = int(np.floor(float(unique_share) * k / 2 + 0.5))
     k_s = k - 2 * k_u
     if k_u > d_u or k_s > d_s:
         raise ValueError(f"n_label_coords={k} with unique_share={unique_share} needs {k_s} shared and {k_u} unique coordinates per modality; at most {d_s} and {d_u} exist.")

@@ -1,0 +1,185 @@
+"""The linear structure-aware contrastive estimator and the numpy task generators."""
+import numpy as np
+import pytest
+
+from hcl_stats import Structure, simulate
+from hcl_stats.contrastive import (LinearContrastiveHCL, _stack_encoders, check_contrastive_subspaces, contrastive_batch_loss,
+                                   contrastive_loss, contrastive_loss_grad, contrastive_minimiser)
+from hcl_stats.contrastive_tasks import (factorcl_synthetic, gaussian_mutual_information, hierarchical_task,
+                                         trifeature_vectors)
+from hcl_stats.exceptions import NotFittedError
+
+S3 = Structure({(0, 1, 2): 1, (0, 1): 2, (1, 2): 1, (0,): 1, (1,): 1, (2,): 2}, 3)
+P3 = (6, 7, 8)
+
+
+def _random_encoders(structure, n_features, rng):
+    return {(m, s): rng.standard_normal((structure.rank(s), n_features[m])) for m, s in structure.blocks()}
+
+
+# -- gradient vs finite differences -------------------------------------------------------
+@pytest.mark.parametrize("overlap", [0.0, 0.7])
+def test_gradient_matches_finite_differences(overlap):
+    rng = np.random.default_rng(0)
+    data = simulate(S3, P3, 500, noise_var=0.5, rng=1)
+    cov = np.cov(data.X, rowvar=False)
+    enc = _random_encoders(S3, P3, rng)
+    f, g = contrastive_loss_grad(enc, cov, P3, S3, 0.5, overlap=overlap)
+    mask = S3.support_mask(P3).T
+    B = _stack_encoders(enc, S3, P3)
+    h = 1e-6
+    idx = np.argwhere(mask)
+    for k in rng.choice(len(idx), size=40, replace=False):
+        i, j = idx[k]
+        Bp, Bm = B.copy(), B.copy()
+        Bp[i, j] += h
+        Bm[i, j] -= h
+        fd = (contrastive_loss(Bp, cov, P3, S3, 0.5, overlap) - contrastive_loss(Bm, cov, P3, S3, 0.5, overlap)) / (2 * h)
+        assert abs(fd - g[i, j]) <= 1e-6 * max(1.0, abs(g[i, j]))
+    assert np.all(g[~mask] == 0)
+    assert np.isclose(f, contrastive_loss(enc, cov, P3, S3, 0.5, overlap))
+
+
+def test_batch_loss_is_the_covariance_loss_in_expectation():
+    # expectation over batches of independent samples = the loss at the population covariance
+    rng = np.random.default_rng(3)
+    data = simulate(S3, P3, 2, noise_var=0.5, rng=2)
+    Sigma = data.covariance()
+    enc = {k: 0.3 * v for k, v in _random_encoders(S3, P3, rng).items()}
+    target = contrastive_loss(enc, Sigma, P3, S3, data.noise_var, overlap=0.5)
+    L = np.linalg.cholesky(Sigma)
+    vals = []
+    for _ in range(300):
+        X = rng.standard_normal((64, sum(P3))) @ L.T
+        Xs = [X[:, :6], X[:, 6:13], X[:, 13:]]
+        vals.append(contrastive_batch_loss(enc, Xs, S3, data.noise_var, overlap=0.5))
+    se = np.std(vals) / np.sqrt(len(vals))
+    assert abs(np.mean(vals) - target) < 4 * se  # within 4 standard errors
+
+
+# -- solver ------------------------------------------------------------------------------
+def test_solver_converges_to_the_lower_bound_at_the_population():
+    data = simulate(S3, P3, 2, noise_var=0.5, rng=4)
+    for init in ("random", "spectral"):
+        est = LinearContrastiveHCL(S3, noise_var=data.noise_var, init=init, random_state=0)
+        est.fit_covariance(data.covariance(), P3)
+        assert est.converged_
+        assert est.grad_norm_ <= est.gtol * max(1.0, abs(est.loss_))
+        assert abs(est.loss_ - est.lower_bound_) <= 1e-8 * abs(est.lower_bound_)
+        hist = est.history_["loss"]
+        assert hist[-1] <= hist[0]
+
+
+def test_population_minimiser_attains_the_bound():
+    data = simulate(S3, P3, 2, noise_var=0.5, rng=5)
+    Sigma = data.covariance()
+    enc = contrastive_minimiser(data.loadings, Sigma, P3, S3)
+    f, g = contrastive_loss_grad(enc, Sigma, P3, S3, data.noise_var)
+    est = LinearContrastiveHCL(S3, noise_var=data.noise_var, random_state=0).fit_covariance(Sigma, P3)
+    assert np.isclose(f, est.lower_bound_, rtol=1e-12)
+    assert np.max(np.abs(g)) < 1e-10
+
+
+# -- the subspace relation ---------------------------------------------------------------------
+def test_subspaces_match_hcl_at_the_population():
+    # fed the exact covariance, the contrastive encoders span Sigma_mm^{-1} col(W_{m,S}), one
+    # common orthogonal rotation per structure; the same subspaces as the covariance-based fit
+    r = check_contrastive_subspaces(n_features=(12, 15, 18), n_samples=None, noise_var=0.5, rng=0, hcl_method="init")
+    assert r.converged
+    assert r.max_sin_vs_truth() < 1e-6
+    assert r.max_sin_vs_hcl() < 1e-6
+    assert r.max_rotation_residual() < 1e-6
+
+
+def test_subspaces_match_hcl_on_data_and_shrink_with_n():
+    small = [check_contrastive_subspaces(n_features=(12, 15, 18), n_samples=2000, rng=s) for s in range(2)]
+    large = [check_contrastive_subspaces(n_features=(12, 15, 18), n_samples=32000, rng=s) for s in range(2)]
+    for a, b in zip(small, large):
+        assert b.max_sin_vs_hcl() < a.max_sin_vs_hcl()
+        assert b.max_sin_vs_truth() < a.max_sin_vs_truth()
+        assert b.max_sin_vs_hcl() < 0.1
+    # n x 16 -> errors / 4 for root-n rates; allow a factor 2 of sampling slack
+    ratio = np.mean([a.max_sin_vs_truth() for a in small]) / np.mean([b.max_sin_vs_truth() for b in large])
+    assert ratio > 2.0
+
+
+# -- API -----------------------------------------------------------------------------------
+def test_estimator_api_and_transform_shapes():
+    data = simulate(S3, P3, 800, noise_var=0.5, rng=6)
+    est = LinearContrastiveHCL(S3, random_state=0)
+    with pytest.raises(NotFittedError):
+        est.transform(data.Xs)
+    est.fit(data.Xs)
+    assert set(est.encoders_) == set(S3.blocks())
+    for (m, s), A in est.encoders_.items():
+        assert A.shape == (S3.rank(s), P3[m])
+    assert est.transform(data.Xs).shape == (800, S3.n_factors)
+    assert est.transform(data.Xs, kind="concat").shape == (800, sum(len(s) * S3.rank(s) for s in S3.subsets))
+    assert est.get_params()["overlap"] == 0.0
+    est2 = LinearContrastiveHCL(S3, random_state=0).fit(data.Xs)
+    np.testing.assert_array_equal(est.encoder_matrix_, est2.encoder_matrix_)
+
+
+def test_parameter_validation_messages():
+    data = simulate(S3, P3, 100, noise_var=0.5, rng=7)
+    with pytest.raises(ValueError, match="The 'overlap' parameter of LinearContrastiveHCL must be a float in"):
+        LinearContrastiveHCL(S3, overlap=-1.0).fit(data.Xs)
+    with pytest.raises(ValueError, match="The 'structure' parameter of LinearContrastiveHCL must be a Structure"):
+        LinearContrastiveHCL("full").fit(data.Xs)
+    with pytest.raises(ValueError, match="Xs has 2 modalities but the structure has n_modalities=3"):
+        LinearContrastiveHCL(S3).fit(data.Xs[:2])
+    with pytest.raises(ValueError, match="kind must be 'averaged' or 'concat'"):
+        LinearContrastiveHCL(S3, random_state=0).fit(data.Xs).transform(data.Xs, kind="x")
+
+
+def test_overlap_penalty_moves_the_minimiser():
+    data = simulate(S3, P3, 2, noise_var=0.5, rng=8)
+    a = LinearContrastiveHCL(S3, noise_var=data.noise_var, random_state=0).fit_covariance(data.covariance(), P3)
+    b = LinearContrastiveHCL(S3, noise_var=data.noise_var, overlap=5.0, random_state=0).fit_covariance(data.covariance(), P3)
+    assert b.converged_
+    assert b.loss_ > a.lower_bound_  # the penalty is active at the lambda = 0 minimiser
+
+
+# -- task generators --------------------------------------------------------------------------
+def test_factorcl_task_shares_and_finite_mi():
+    for share, want in [(0.0, 0.0), (1 / 3, 1 / 3), (0.5, 2 / 3), (1.0, 1.0)]:
+        t = factorcl_synthetic(n_samples=500, unique_share=share, rng=0)
+        assert t.info["unique_share"] == pytest.approx(want)
+        assert np.isfinite(t.info["mi_x1x2"]) and t.info["mi_x1x2"] > 0
+        assert t.train.n_samples + t.val.n_samples + t.test.n_samples == 500
+    cov = np.array([[1.0, 0.6], [0.6, 1.0]])
+    assert gaussian_mutual_information(cov, 1) == pytest.approx(-0.5 * np.log(1 - 0.36))
+    a = factorcl_synthetic(n_samples=300, rng=1)
+    b = factorcl_synthetic(n_samples=300, rng=1)
+    np.testing.assert_array_equal(a.test.Xs[0], b.test.Xs[0])
+
+
+def test_trifeature_protocol():
+    t = trifeature_vectors(n_pretrain=400, n_train=400, n_val=200, n_test=400, rng=0)
+    pi = t.info["bijection"]
+    assert np.all(t.pretrain.y["Syn"] == 1)
+    assert np.all(t.pretrain.latents["colour2"][:, 0] == pi[t.pretrain.latents["texture1"][:, 0]])
+    syn = t.test.y["Syn"]
+    assert 0.4 < syn.mean() < 0.6
+    match = t.test.latents["colour2"][:, 0] == pi[t.test.latents["texture1"][:, 0]]
+    np.testing.assert_array_equal(match, syn == 1)
+
+
+def test_hierarchical_task_splits():
+    t = hierarchical_task(n_pretrain=200, n_train=100, n_val=50, n_test=80, rng=0)
+    assert [s.n_samples for s in (t.pretrain, t.train, t.val, t.test)] == [200, 100, 50, 80]
+    assert set(t.test.latents) == set(t.info["structure"].subsets)
+
+
+# -- packaging: the core never imports torch; the deep subpackage says how to get it ------------
+def test_core_does_not_import_torch_and_deep_import_error_is_actionable():
+    import subprocess
+    import sys
+
+    code = ("import sys; import hcl_stats, hcl_stats.contrastive, hcl_stats.contrastive_tasks; "
+            "assert 'torch' not in sys.modules, 'core imported torch'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "try:\n    import hcl_stats.deep\nexcept ImportError as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert "pip install hcl_stats[deep]" in out
