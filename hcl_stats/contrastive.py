@@ -16,15 +16,14 @@ g_m(x) = (h_m^S(x))_S in R^K (zero blocks for S not containing m),
 Phi^{mm'}_{ij} = <g_m(x_i), g_{m'}(x_j)> = sum_{S ∋ m, m'} <h_m^S(x_i), h_{m'}^S(x_j)> and
 
     L(A) = sum_{m, m'} ( -2 E_i[Phi^{mm'}_{ii}] + E_{i != j}[(Phi^{mm'}_{ij})^2] )
-           - 2 (-sigma_m^2) sum_{S ∋ m} ||A_{m,S}||_F^2                (self-pair debiasing)
-           + lambda * overlap(A),
+           + 2 sum_m sigma_m^2 sum_{S ∋ m} ||A_{m,S}||_F^2               (self-pair debiasing)
+           + lambda * overlap(A).
 
 The self pairs m = m' (kept in the authors' loop) are debiased by the noise variance: the positive
 is then the inner product of two views of one sample that share the latent factors but carry
 independent noise. Without that, a modality-specific structure (whose only positive pair is the
-self pair) is not identified. In population (and exactly as a function of the sample covariance,
-which is how it is computed here; :func:`contrastive_batch_loss` evaluates the same loss on a
-batch of samples),
+self pair) is not identified. In population (:func:`contrastive_batch_loss` evaluates the loss
+literally on a batch of samples; its expectation is this),
 
     L(A) = -2 tr(B P B^T) + ||B D B^T||_F^2 + lambda * sum_m sum_{S != S'} ||A_{m,S} D_m A_{m,S'}^T||_F^2
 
@@ -32,7 +31,8 @@ with B the (K, p) block-sparse stack of the encoders (block (S, m) = A_{m,S}; ze
 P = Sigma - diag(sigma_m^2) and D = blockdiag(Sigma_mm). The off-diagonal (S, S') blocks of
 ||B D B^T||_F^2 already penalise the overlap between a modality's representations of different
 structures, so the extra overlap penalty is optional (``overlap=0`` by default: any lambda > 0 moves
-the minimiser away from the one stated below).
+the minimiser away from the one stated below). The estimator minimises this population form with
+the sample covariance plugged in for Sigma (so a fit costs O(K p^2) per iteration, independent of n).
 
 Minimiser [derived]
 -------------------
