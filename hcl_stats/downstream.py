@@ -288,11 +288,66 @@ def _kkt_violation(b, grad, labels, G, lam_w):
     return float(viol.max())
 
 
+def _newton_polish(H, g, x, labels, G, lam_w, max_newton=20):
+    """Newton's method on the smooth problem restricted to the current support (groups with
+    b_S != 0): f(b) = 1/2 b^T H b - g^T b + sum_S lam w_S ||b_S||, whose Hessian is
+    H + blockdiag(lam w_S / ||b_S|| (I - u_S u_S^T)), u_S = b_S / ||b_S||. Backtracking line search."""
+    nb = _group_norms(x, labels, G)
+    act_groups = nb > 0
+    idx = np.nonzero(act_groups[labels])[0]
+    if idx.size == 0:
+        return x
+    lab = labels[idx]
+    Hs, gs, b = H[np.ix_(idx, idx)], g[idx], x[idx].copy()
+
+    def fval(v):
+        return 0.5 * v @ Hs @ v - gs @ v + float(np.sum(lam_w * _group_norms(v, lab, G)))
+
+    fb = fval(b)
+    for _ in range(max_newton):
+        nrm = _group_norms(b, lab, G)
+        if np.any(nrm[act_groups] <= 0):
+            break
+        sc = np.where(act_groups, lam_w / np.where(nrm > 0, nrm, 1.0), 0.0)
+        grad = Hs @ b - gs + sc[lab] * b
+        Hess = Hs + np.diag(sc[lab])
+        u = b / np.where(nrm > 0, nrm, 1.0)[lab]
+        same = lab[:, None] == lab[None, :]
+        Hess -= same * (sc[lab][:, None] * np.outer(u, u))
+        try:
+            step = sla.solve(Hess, grad, assume_a="sym")
+        except (sla.LinAlgError, ValueError):
+            break
+        dec = float(grad @ step)
+        if not np.isfinite(dec) or dec <= 0:
+            break
+        if dec <= 1e-10 * max(1.0, abs(fb)):
+            # inside the quadratic-convergence region objective differences are below rounding:
+            # take the full step and stop
+            b = b - step
+            break
+        t = 1.0
+        for _ in range(20):
+            cand = b - t * step
+            fc = fval(cand)
+            if fc <= fb - 0.25 * t * dec:
+                break
+            t *= 0.5
+        else:
+            break
+        b, fb = cand, fc
+    out = np.zeros_like(x)
+    out[idx] = b
+    return out
+
+
 def group_lasso_solve(H, g, groups=None, lam=0.0, weights=None, coef_init=None, tol=1e-8, max_iter=20000):
     """Solve min_b 1/2 b^T H b - g^T b + lam * sum_S w_S ||b_S||_2 for a positive semi-definite H.
 
     Accelerated proximal gradient (FISTA, step 1/L with L = lambda_max(H), gradient-based
-    adaptive restart) with group soft-thresholding. Stops when the KKT violation
+    adaptive restart) with group soft-thresholding; once the support is unchanged between two
+    checks, Newton steps on the smooth problem restricted to the support are tried and kept when
+    they meet the KKT rule (for the small K here this removes the slow tail of FISTA). Stops when the KKT violation
     max_S dist(0, grad_S + lam w_S d||b_S||) falls below ``tol * max(lambda_max_gl, ||g||_inf, tiny)``
     (lambda_max_gl = :func:`group_lasso_lambda_max`), checked every 10 iterations.
 
@@ -351,6 +406,7 @@ def group_lasso_solve(H, g, groups=None, lam=0.0, weights=None, coef_init=None, 
     gL = g / L
     HL = H / L
     yk, t, it = x.copy(), 1.0, 0
+    support_prev = None
     while kkt > thresh and it < max_iter:
         it += 1
         x_new = prox(yk - HL @ yk + gL)
@@ -362,6 +418,14 @@ def group_lasso_solve(H, g, groups=None, lam=0.0, weights=None, coef_init=None, 
         x, t = x_new, t_new
         if it % check_every == 0 or it == max_iter:
             kkt = _kkt_violation(x, H @ x - g, labels, G, lam_w)
+            support = _group_norms(x, labels, G) > 0
+            if kkt > thresh and support_prev is not None and np.array_equal(support, support_prev):
+                # the support has settled: finish with Newton steps on it, keep them if they satisfy the KKT rule
+                xp = _newton_polish(H, g, x, labels, G, lam_w)
+                kp = _kkt_violation(xp, H @ xp - g, labels, G, lam_w)
+                if kp <= thresh:
+                    return xp, it, kp
+            support_prev = support
     return x, it, kkt
 
 
@@ -500,10 +564,10 @@ def _kfold(n, n_splits, shuffle, rng):
 class GroupLassoCV(_LinearMixin, BaseEstimator):
     """Group lasso with the penalty chosen by K-fold cross-validation.
 
-    The grid is lambda_j = alpha_j * lambda_max (lambda_max from the full data, as in
-    scikit-learn). For each fold the corrected moments H, g are computed from the fold's
-    training rows only, the path is solved on them, and the held-out rows are scored; then the
-    chosen penalty is refitted on all rows. (The authors' code refits on the full training data
+    The grid is relative, lambda_j = alpha_j * lambda_max. For each fold the corrected moments
+    H, g and lambda_max are computed from the fold's training rows only, the path is solved on
+    them, and the held-out rows are scored, so nothing about the held-out rows enters a fold's
+    fit; the chosen alpha is then refitted on all rows (lambda = alpha * lambda_max of all rows). (The authors' code refits on the full training data
     inside each fold, so its held-out rows are also fitted rows; ``cv_coefs_`` lets a test check
     that a fold's fit does not depend on its held-out rows.)
 
@@ -604,7 +668,7 @@ class GroupLassoCV(_LinearMixin, BaseEstimator):
                 Htr, gtr, zmt, ymt = corrected_moments(Z[tr], y[tr], N, self.fit_intercept)
                 Htr, _, _ = project_psd(Htr, self.eig_floor, warn=True)
                 _, _, coefs, _, _ = group_lasso_path(Htr, gtr, self.groups, alphas, weights=self.weights,
-                                                     tol=self.tol, max_iter=self.max_iter, lambda_max=lmax)
+                                                     tol=self.tol, max_iter=self.max_iter)
                 cv_coefs[k] = coefs
                 intercepts = ymt - coefs @ zmt
                 scores[:, k] = self._score(Z[te], y[te], coefs, intercepts, N)
@@ -789,12 +853,19 @@ class GroupLassoLogistic(LogisticDownstream):
         if prob.status not in ("optimal", "optimal_inaccurate"):
             raise RuntimeError(f"GroupLassoLogistic: cvxpy returned status {prob.status!r}.")
         coef = np.asarray(b.value, dtype=float)
-        # zero the groups the solver leaves at numerical noise (KKT: ||grad_S|| <= lambda w_S)
+        intercept = float(c.value) if self.fit_intercept else 0.0
+        # interior-point solvers leave zero groups at ~1e-6: zero a group when it is tiny and the
+        # KKT condition of b_S = 0, ||grad_S|| <= lambda w_S, holds (up to 0.1 %) at the solution
         nb = _group_norms(coef, labels, G)
-        tiny = 1e-6 * max(1.0, float(nb.max()) if nb.size else 1.0)
-        coef = np.where((nb <= tiny)[labels], 0.0, coef)
+        small = nb <= 1e-4 * max(1.0, float(nb.max()))
+        if np.any(small):
+            trial = np.where(small[labels], 0.0, coef)
+            eta0 = Z @ trial + intercept
+            grad = Z.T @ (1.0 / (1.0 + np.exp(-eta0)) - y) / m
+            ok = small & (_group_norms(grad, labels, G) <= self.lambda_ * w * (1.0 + 1e-3))
+            coef = np.where(ok[labels], 0.0, coef)
         self.coef_ = coef
-        self.intercept_ = float(c.value) if self.fit_intercept else 0.0
+        self.intercept_ = intercept
         self.objective_ = float(prob.value)
         self.group_names_ = names
         self.selected_groups_ = _selected(coef, labels, keys)
