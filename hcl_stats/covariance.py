@@ -26,7 +26,7 @@ from scipy.linalg import blas
 from ._validation import _describe, check_array, check_Xs
 
 __all__ = ["CovarianceStats", "sample_covariance", "CovarianceAccumulator", "covariance_from_chunks",
-           "covariance_from_memmaps", "covariance_from_dask", "covariance_stats"]
+           "covariance_from_memmaps", "covariance_from_dask", "covariance_stats", "is_out_of_core"]
 
 
 @dataclass(frozen=True)
@@ -265,3 +265,14 @@ def covariance_stats(Xs, chunk_size=None):
     # let check_Xs produce the usual message
     check_Xs(Xs, min_samples=2)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def is_out_of_core(Xs) -> bool:
+    """True for inputs :meth:`HCL.fit` reads through :func:`covariance_stats` rather than
+    loading: a list holding a ``numpy.memmap`` or Dask arrays, or a non-sequence iterable
+    (generator / iterator of row chunks)."""
+    if isinstance(Xs, (np.ndarray, str, bytes)):
+        return False
+    if isinstance(Xs, Sequence):
+        return len(Xs) > 0 and (all(_is_dask(X) for X in Xs) or any(isinstance(X, np.memmap) for X in Xs))
+    return isinstance(Xs, Iterable)

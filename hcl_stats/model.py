@@ -10,7 +10,7 @@ from scipy import linalg as sla
 
 from ._validation import Interval, Options, check_Xs, check_n_features, validate_params
 from .base import BaseEstimator
-from .covariance import CovarianceStats, sample_covariance
+from .covariance import CovarianceStats, covariance_stats, is_out_of_core, sample_covariance
 from .estimation import METHODS
 from .exceptions import ConvergenceWarning, IdentifiabilityError, IdentifiabilityWarning, NotFittedError
 from .likelihood import loglik_from_cov, loglik_samples
@@ -163,17 +163,40 @@ class HCL(BaseEstimator):
     ----------
     structure : Structure
         Which subsets of the modalities share factors and at what rank.
-    method : str, default "paper"
-        "paper": the authors' estimator step for step (noise from the bottom eigenvalues,
-        Schur-complement initialisation, masked gradient refinement with their step schedule).
-        "init": the initialisation alone. Other registered methods are listed in
-        ``hcl_stats.estimation.METHODS``.
+    method : str, default "ml"
+        "ml": Gaussian maximum likelihood by SQUAREM-accelerated EM from the spectral
+        initialisation (:mod:`hcl_stats.estimation.ml`); the default, chosen by measurement
+        (benchmarks/results/bench_accuracy.md, bench_speed.md): the most accurate method
+        within the speed target. "als": alternating exact block updates on the denoised
+        covariance (:mod:`hcl_stats.estimation.als`). "paper": the authors' estimator step for
+        step (noise from the bottom eigenvalues, Schur-complement initialisation, masked
+        gradient refinement with their step schedule). "init": the initialisation alone.
+        Other registered methods are listed in ``hcl_stats.estimation.METHODS``.
+    noise : {"modality", "feature", "isotropic"}, default "modality"
+        "ml": one noise variance per modality, per feature, or one shared value.
+    alpha : float, default 0.0
+        "ml": sparsity penalty, as a fraction of ``alpha_max`` (see
+        :mod:`hcl_stats.estimation.sparse`); 0 means no penalty.
+    l1_ratio : float in [0, 1], default 1.0
+        Mix of elementwise L1 (1) and row-group L2 (0: features not loading on a subset).
+    shrinkage : bool, default False
+        "ml", "als": fit the spiked-model optimal eigenvalue shrinkage of the denoised
+        covariance instead of the covariance itself (weak-signal option,
+        :mod:`hcl_stats.estimation.shrinkage`).
+    accelerate : {"squarem", None}, default "squarem"
+        "ml": SQUAREM acceleration of EM (monotone safeguard) or plain EM.
+    gtol : float, optional
+        "ml", "als": optimality (scaled masked-gradient) tolerance; both ``tol`` and ``gtol``
+        must hold to stop.
+    chunk_size : int, optional
+        Rows read at a time when ``fit`` gets memory-mapped arrays (default: about 64 MB).
     lr, lr_decay, decay_every, min_iter : paper-mode step schedule (1e-4, x0.1 every 10
         iterations, stop test from iteration ``min_iter`` on).
     max_iter : int, optional
-        Iteration limit (method default: 1000 for "paper").
+        Iteration limit (method default: 1000 for "paper" and "ml", 500 sweeps for "als").
     tol : float, optional
-        Stopping tolerance (method default: 1e-6 absolute change of the objective for "paper").
+        Stopping tolerance (method default: 1e-6 absolute change of the objective for "paper";
+        relative change of the objective for "ml" and "als").
     identifiability : {"raise", "warn", "ignore"}, default "raise"
         What to do when ``structure.check_identifiable(n_features)`` reports violated rank
         conditions. Ranks larger than a modality's features are always an error.
@@ -214,12 +237,27 @@ class HCL(BaseEstimator):
         "max_iter": [Interval(int, 1, None), None],
         "tol": [Interval(float, 0, None), None],
         "identifiability": [Options("raise", "warn", "ignore")],
+        "noise": [Options("modality", "feature", "isotropic")],
+        "alpha": [Interval(float, 0, None)],
+        "l1_ratio": [Interval(float, 0, 1)],
+        "shrinkage": [bool],
+        "accelerate": [Options("squarem"), None],
+        "gtol": [Interval(float, 0, None), None],
+        "chunk_size": [Interval(int, 1, None), None],
     }
 
-    def __init__(self, structure=None, method="paper", *, lr=1e-4, lr_decay=0.1, decay_every=10,
-                 min_iter=100, max_iter=None, tol=None, identifiability="raise"):
+    def __init__(self, structure=None, method="ml", *, lr=1e-4, lr_decay=0.1, decay_every=10,
+                 min_iter=100, max_iter=None, tol=None, identifiability="raise", noise="modality", alpha=0.0,
+                 l1_ratio=1.0, shrinkage=False, accelerate="squarem", gtol=None, chunk_size=None):
         self.structure = structure
         self.method = method
+        self.noise = noise
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.shrinkage = shrinkage
+        self.accelerate = accelerate
+        self.gtol = gtol
+        self.chunk_size = chunk_size
         self.lr = lr
         self.lr_decay = lr_decay
         self.decay_every = decay_every
@@ -233,6 +271,12 @@ class HCL(BaseEstimator):
         opts = {}
         if self.method == "paper":
             opts.update(lr=self.lr, lr_decay=self.lr_decay, decay_every=self.decay_every, min_iter=self.min_iter)
+        if self.method == "ml":
+            opts.update(noise=self.noise, alpha=self.alpha, l1_ratio=self.l1_ratio, accelerate=self.accelerate)
+        if self.method in ("ml", "als"):
+            opts["shrinkage"] = self.shrinkage
+            if self.gtol is not None:
+                opts["gtol"] = self.gtol
         if self.max_iter is not None:
             opts["max_iter"] = self.max_iter
         if self.tol is not None:
@@ -283,12 +327,22 @@ class HCL(BaseEstimator):
     def fit(self, Xs, y=None):
         """Fit the model to ``Xs``, a list of (n_samples, p_m) arrays (one per modality).
 
+        Data larger than memory are accepted too (:func:`hcl_stats.covariance.covariance_stats`):
+        a list of ``numpy.memmap`` arrays (read ``chunk_size`` rows at a time), a list of Dask
+        arrays, or any other iterable of row chunks, each chunk a list of per-modality arrays;
+        the covariance is then accumulated in one pass and ``Xs`` is not kept.
+
         Returns
         -------
         self
         """
         self._validate()
         n_mod = self.structure.n_modalities if isinstance(self.structure, Structure) else None
+        if is_out_of_core(Xs):
+            stats, _ = covariance_stats(Xs, chunk_size=self.chunk_size)
+            if n_mod is not None and len(stats.n_features) != n_mod:
+                raise ValueError(f"Xs must contain {n_mod} modalities (one array each) to match the structure; got {len(stats.n_features)}.")
+            return self._fit_stats(stats, None)
         Xs = check_Xs(Xs, n_modalities=n_mod, min_samples=2)
         stats = sample_covariance(Xs)
         return self._fit_stats(stats, Xs)

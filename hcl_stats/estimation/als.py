@@ -36,7 +36,8 @@ from . import EstimationResult, register_method
 from .init import spectral_init
 from .linalg import sym, top_eigh
 from .noise import bottom_eigenvalue_noise
-from .shrinkage import shrunk_signal_factor
+from .lowrank import spectral_init_lowrank
+from .shrinkage import noise_and_shrunk_factor
 
 __all__ = ["fit_als", "als_refine"]
 
@@ -137,19 +138,18 @@ def fit_als(stats, structure, *, max_iter=500, tol=1e-10, gtol=1e-6, shrinkage=F
     init : ndarray (p, K), optional
     """
     K = structure.n_factors
-    sigma2 = bottom_eigenvalue_noise(stats.cov, K)
-    info = {"sigma2": sigma2}
     if shrinkage:
-        F, sinfo = shrunk_signal_factor(stats.cov, sigma2, stats.n_samples, K)
+        sigma2, F, sinfo = noise_and_shrunk_factor(stats.cov, stats.n_samples, K)
         target = _Target(factor=F)
-        info["shrinkage"] = sinfo
-        S_init = F @ F.T
+        info = {"sigma2": sigma2, "shrinkage": sinfo}
+        W0 = spectral_init_lowrank(F, structure, stats.n_features) if init is None else np.asarray(init, float)
     else:
-        S_init = stats.cov.copy()
-        S_init[np.diag_indices_from(S_init)] -= sigma2
-        target = _Target(dense=S_init)
-    W0 = spectral_init(S_init, structure, stats.n_features) if init is None else np.asarray(init, float)
-    del S_init
+        sigma2 = bottom_eigenvalue_noise(stats.cov, K)
+        info = {"sigma2": sigma2}
+        S_W = stats.cov.copy()
+        S_W[np.diag_indices_from(S_W)] -= sigma2
+        target = _Target(dense=S_W)
+        W0 = spectral_init(S_W, structure, stats.n_features) if init is None else np.asarray(init, float)
     W, n_iter, converged, hist = als_refine(W0, target, structure, stats.n_features, max_iter=max_iter, tol=tol,
                                             gtol=gtol)
     info["init"] = W0

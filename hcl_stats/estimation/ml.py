@@ -34,10 +34,11 @@ from scipy import linalg as sla
 from . import EstimationResult, register_method
 from .init import spectral_init
 from .noise import bottom_eigenvalue_noise
-from .shrinkage import shrunk_signal_factor
+from .lowrank import spectral_init_lowrank
+from .shrinkage import noise_and_shrunk_factor
 from .sparse import column_groups, penalised_rows, penalty_value, row_alpha_max
 
-__all__ = ["fit_ml", "em_fit", "NOISE_MODELS"]
+__all__ = ["fit_ml", "em_fit", "ml_path", "alpha_max_ml", "NOISE_MODELS"]
 
 NOISE_MODELS = ("modality", "feature", "isotropic")
 _LOG2PI = np.log(2.0 * np.pi)
@@ -56,6 +57,24 @@ class _Layout:
         self.groups = [column_groups(structure, c) for c in self.cols]
 
 
+class LowRankCov:
+    """S = F F^T + sigma2 I kept in factor form (products cost O(p q K))."""
+
+    def __init__(self, F, sigma2):
+        self.F, self.sigma2 = F, float(sigma2)
+        self.shape = (F.shape[0], F.shape[0])
+
+    def __matmul__(self, X):
+        return self.F @ (self.F.T @ X) + self.sigma2 * X
+
+    def diagonal(self):
+        return np.einsum("ij,ij->i", self.F, self.F) + self.sigma2
+
+
+def _diag(S):
+    return S.diagonal().copy() if isinstance(S, LowRankCov) else np.diag(S).copy()
+
+
 def _estep(S, W, psi):
     """Sufficient statistics of the E-step and the average log-likelihood of (W, psi)."""
     p, K = W.shape
@@ -69,7 +88,7 @@ def _estep(S, W, psi):
     B = Minv + beta_T.T @ SWp @ Minv
     B = 0.5 * (B + B.T)
     logdet = 2.0 * np.sum(np.log(np.diag(cM[0]))) + np.sum(np.log(psi))
-    trace = np.sum(np.diag(S) / psi) - np.sum(Wp * A)       # tr(Sigma^{-1} S)
+    trace = np.sum(_diag(S) / psi) - np.sum(Wp * A)       # tr(Sigma^{-1} S)
     ll = -0.5 * (p * _LOG2PI + logdet + trace)
     return A, B, beta_T, Wp, cM, ll
 
@@ -108,7 +127,7 @@ def em_fit(S, W0, psi0, lay, *, noise="modality", max_iter=1000, tol=1e-9, gtol=
            alpha=0.0, l1_ratio=1.0, psi_floor=None):
     """EM (optionally SQUAREM-accelerated) from (W0, psi0). Returns a dict with W, psi, history."""
     p = S.shape[0]
-    S_diag = np.diag(S).copy()
+    S_diag = _diag(S)
     if psi_floor is None:
         psi_floor = 1e-10 * max(float(S_diag.mean()), 1e-300)
     W = np.array(W0, dtype=float) * lay.mask
@@ -193,19 +212,20 @@ def em_fit(S, W0, psi0, lay, *, noise="modality", max_iter=1000, tol=1e-9, gtol=
 def _start(stats, structure, shrinkage):
     """Noise estimate, the covariance EM works on, and the spectral start."""
     K = structure.n_factors
-    sigma2 = bottom_eigenvalue_noise(stats.cov, K)
-    info = {"sigma2_init": sigma2}
     if shrinkage:
-        F, sinfo = shrunk_signal_factor(stats.cov, sigma2, stats.n_samples, K)
-        S_W = F @ F.T
-        S = S_W.copy()
-        S[np.diag_indices_from(S)] += sigma2
-        info["shrinkage"] = sinfo
+        sigma2, F, sinfo = noise_and_shrunk_factor(stats.cov, stats.n_samples, K)
+        S = LowRankCov(F, sigma2)
+        W0 = spectral_init_lowrank(F, structure, stats.n_features)
+        info = {"sigma2_init": sigma2, "shrinkage": sinfo}
     else:
+        sigma2 = bottom_eigenvalue_noise(stats.cov, K)
         S = stats.cov
         S_W = stats.cov.copy()
         S_W[np.diag_indices_from(S_W)] -= sigma2
-    return sigma2, S, S_W, info
+        W0 = spectral_init(S_W, structure, stats.n_features)
+        del S_W
+        info = {"sigma2_init": sigma2}
+    return sigma2, S, W0, info
 
 
 def _check_options(noise, accelerate, alpha, l1_ratio):
@@ -244,9 +264,10 @@ def fit_ml(stats, structure, *, noise="modality", max_iter=1000, tol=1e-9, gtol=
     if alpha_scale not in ("relative", "absolute"):
         raise ValueError(f"The 'alpha_scale' parameter must be 'relative' or 'absolute'. Got {alpha_scale!r} instead.")
     lay = _Layout(structure, stats.n_features)
-    sigma2, S, S_W, info = _start(stats, structure, shrinkage)
-    W0 = spectral_init(S_W, structure, stats.n_features) if init is None else np.asarray(init, float)
-    psi0 = np.full(S.shape[0], max(sigma2, 1e-8 * float(np.mean(np.diag(S)))))
+    sigma2, S, W0, info = _start(stats, structure, shrinkage)
+    if init is not None:
+        W0 = np.asarray(init, float)
+    psi0 = np.full(S.shape[0], max(sigma2, 1e-8 * float(np.mean(_diag(S)))))
     kw = dict(noise=noise, max_iter=max_iter, tol=tol, gtol=gtol, accelerate=accelerate, l1_ratio=l1_ratio)
     out = em_fit(S, W0, psi0, lay, alpha=0.0, **kw)
     info.update(init=W0, n_estep=out["n_estep"])
@@ -270,3 +291,65 @@ def alpha_max_ml(out, lay, l1_ratio):
         groups, gw = lay.groups[m]
         a = max(a, row_alpha_max(A[r][:, lay.cols[m]], psi[r], groups, gw, l1_ratio))
     return a
+
+
+def _n_noise_params(noise, n_features):
+    return {"modality": len(n_features), "feature": sum(n_features), "isotropic": 1}[noise]
+
+
+def ml_path(stats, structure, *, alphas=None, n_alphas=8, eps=1e-2, l1_ratio=1.0, noise="modality",
+            shrinkage=False, max_iter=1000, tol=1e-9, gtol=1e-6, accelerate="squarem"):
+    """Penalised ML over a grid of penalties, with BIC for selection.
+
+    Parameters
+    ----------
+    stats : CovarianceStats
+        Needs ``n_samples`` (BIC).
+    alphas : sequence of float, optional
+        Penalties as fractions of ``alpha_max`` (default: ``n_alphas`` values log-spaced from 1
+        down to ``eps``).
+    l1_ratio, noise, shrinkage, max_iter, tol, gtol, accelerate : as in :func:`fit_ml`.
+
+    Returns
+    -------
+    dict with ``alphas`` (relative), ``alpha_max``, ``results`` (one EstimationResult per alpha),
+    ``loglik`` (average per sample, unpenalised), ``df``, ``bic`` and ``best`` (index of the
+    smallest BIC).
+
+    Notes
+    -----
+    Each penalised fit starts from the unpenalised ML fit (a path warm-started from the all-zero
+    solution at alpha_max would stay there: W = 0 is a fixed point of EM). Degrees of freedom:
+    non-zero loadings minus r_S (r_S - 1) / 2 rotations per subset, plus the noise parameters;
+    BIC = -2 n loglik + log(n) df.
+    """
+    if stats.n_samples is None:
+        raise ValueError("ml_path needs the number of samples for BIC; got a population covariance (n_samples=None).")
+    _check_options(noise, accelerate, 0.0, l1_ratio)
+    if alphas is None:
+        alphas = np.logspace(0.0, np.log10(eps), n_alphas)
+    alphas = np.asarray(alphas, dtype=float)
+    if alphas.ndim != 1 or alphas.size == 0 or np.any(alphas < 0) or not np.all(np.isfinite(alphas)):
+        raise ValueError(f"alphas must be a non-empty 1-D sequence of non-negative finite numbers; got {alphas!r}.")
+    lay = _Layout(structure, stats.n_features)
+    sigma2, S, W0, info = _start(stats, structure, shrinkage)
+    psi0 = np.full(S.shape[0], max(sigma2, 1e-8 * float(np.mean(_diag(S)))))
+    kw = dict(noise=noise, max_iter=max_iter, tol=tol, gtol=gtol, accelerate=accelerate, l1_ratio=l1_ratio)
+    unpen = em_fit(S, W0, psi0, lay, alpha=0.0, **kw)
+    a_max = alpha_max_ml(unpen, lay, l1_ratio)
+    n = stats.n_samples
+    rot = sum(r * (r - 1) // 2 for r in structure.ranks.values())
+    results, ll, df, bic = [], [], [], []
+    for a in alphas:
+        out = em_fit(S, unpen["W"], unpen["psi"], lay, alpha=a * a_max, **kw) if a > 0 else unpen
+        res = EstimationResult(loadings=out["W"], noise_var=out["psi"], n_iter=out["n_iter"],
+                               converged=out["converged"], history=out["history"],
+                               info={"alpha": float(a), "alpha_abs": float(a * a_max)})
+        l_ = out["history"]["loglik"][-1]
+        d_ = max(int(np.count_nonzero(out["W"])) - rot, 0) + _n_noise_params(noise, stats.n_features)
+        results.append(res)
+        ll.append(l_)
+        df.append(d_)
+        bic.append(-2.0 * n * l_ + np.log(n) * d_)
+    return {"alphas": alphas, "alpha_max": a_max, "results": results, "loglik": np.asarray(ll),
+            "df": np.asarray(df), "bic": np.asarray(bic), "best": int(np.argmin(bic))}

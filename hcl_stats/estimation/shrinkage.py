@@ -20,7 +20,7 @@ import numpy as np
 
 from .linalg import top_eigh
 
-__all__ = ["spiked_shrinker", "shrunk_signal_factor"]
+__all__ = ["spiked_shrinker", "shrunk_signal_factor", "noise_and_shrunk_factor"]
 
 
 def spiked_shrinker(eigvals, sigma2, gamma):
@@ -41,12 +41,26 @@ def spiked_shrinker(eigvals, sigma2, gamma):
     return out
 
 
-def shrunk_signal_factor(cov, sigma2, n_samples, rank):
+def shrunk_signal_factor(cov, sigma2, n_samples, rank, eig=None):
     """Factor F (p, q), q <= rank, with F F^T the shrunk estimate of the signal covariance
-    from the top ``rank`` eigenpairs of ``cov`` (gamma = p / n_samples)."""
+    from the top ``rank`` eigenpairs of ``cov`` (gamma = p / n_samples); ``eig`` = (w, V)
+    reuses eigenpairs already computed."""
     p = cov.shape[0]
     gamma = 0.0 if n_samples is None else p / float(n_samples)
-    w, V = top_eigh(cov, rank)
+    w, V = top_eigh(cov, rank) if eig is None else eig
     eta = spiked_shrinker(w, sigma2, gamma)
     keep = eta > 0
     return V[:, keep] * np.sqrt(eta[keep]), {"eigvals": w, "shrunk": eta, "gamma": gamma}
+
+
+def noise_and_shrunk_factor(cov, n_samples, n_factors):
+    """The bottom-eigenvalue noise estimate (as :func:`.noise.bottom_eigenvalue_noise`: mean of
+    the p - K smallest eigenvalues) and the shrunk signal factor, from one partial
+    eigendecomposition (the top K eigenpairs)."""
+    p = cov.shape[0]
+    if n_factors >= p:
+        raise ValueError(f"the noise estimate needs K < p; got K = {n_factors}, p = {p}.")
+    w, V = top_eigh(cov, n_factors)
+    sigma2 = float((np.trace(cov) - w.sum()) / (p - n_factors))
+    F, info = shrunk_signal_factor(cov, sigma2, n_samples, n_factors, eig=(w, V))
+    return sigma2, F, info
