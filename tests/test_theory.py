@@ -1,0 +1,133 @@
+"""Theory checks in their quick configurations (tolerances are the checks' defaults, stated in
+hcl_stats.theory), the result objects and tables, the registry, and validation messages.
+
+The downstream and selection checks need an estimator whose blocks of one structure are
+rotation-aligned across modalities; paper mode is not (hcl_method.md, section 4: its downstream
+floor does not fall with n). Until the "ml"/"als" methods land, these checks run with a small
+block-sparse EM for factor analysis registered here for the duration of the module.
+"""
+import numpy as np
+import pytest
+from scipy import linalg as sla
+
+from hcl_stats.estimation import METHODS, EstimationResult
+from hcl_stats.estimation.paper import fit_init
+from hcl_stats.theory import (CHECKS, FULL_CONFIGS, CheckResult, check_detectability, check_downstream,
+                              check_identifiability, check_loading_rate, check_selection, check_signal_noise,
+                              format_checks, run_checks)
+
+EM = "_test_em"
+
+
+def _fit_em(stats, structure, *, max_iter=1000, tol=1e-6, **_):
+    """Gaussian factor analysis with block-sparse loadings and one noise variance per modality,
+    by EM from the Schur initialisation (Rubin & Thayer updates restricted to the support)."""
+    W = fit_init(stats, structure).loadings.copy()
+    S = stats.cov
+    rows = structure.row_slices(stats.n_features)
+    mask = structure.support_mask(stats.n_features)
+    supp = [np.nonzero(mask[r.start])[0] for r in rows]
+    psi = np.full(W.shape[0], stats.cov.diagonal().mean() * 0.5)
+    K = W.shape[1]
+    for it in range(1, max_iter + 1):
+        Wp = W / psi[:, None]
+        B = sla.cho_solve(sla.cho_factor(np.eye(K) + W.T @ Wp), Wp.T)   # E[z|x] encoder, K x p
+        SB = S @ B.T
+        Ezz = np.eye(K) - B @ W + B @ SB
+        Wn = np.zeros_like(W)
+        for r, J in zip(rows, supp):
+            Wn[r, J] = np.linalg.solve(Ezz[np.ix_(J, J)], SB[r, J].T).T
+        d = np.diag(S) - np.sum(Wn * SB, axis=1)
+        psi = np.concatenate([np.full(r.stop - r.start, max(d[r].mean(), 1e-8)) for r in rows])
+        done = np.max(np.abs(Wn - W)) < tol
+        W = Wn
+        if done:
+            return EstimationResult(W, psi, it, True)
+    return EstimationResult(W, psi, max_iter, False)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def em_method():
+    assert EM not in METHODS
+    METHODS[EM] = _fit_em
+    yield EM
+    del METHODS[EM]
+
+
+def _assert_passes(res):
+    assert isinstance(res, CheckResult)
+    assert res.passed, "\n" + format_checks([res], fmt="text")
+
+
+def test_identifiability_quick():
+    res = check_identifiability()
+    _assert_passes(res)
+    pop, corr = res.components
+    assert pop.estimate < 1e-8 and len(pop.data["structures"]) == 4
+    assert any(len(r["n_features"]) == 4 for r in pop.data["structures"])
+    assert corr.data["e_inf"] > 0.1                      # correlated latents: the error does not vanish
+
+
+def test_loading_rate_quick_paper_mode():
+    res = check_loading_rate()                          # |slope + 1/2| <= 0.15
+    _assert_passes(res)
+    assert res.ci[0] < res.estimate < res.ci[1]
+
+
+def test_detectability_quick():
+    _assert_passes(check_detectability())
+
+
+def test_signal_noise_quick():
+    res = check_signal_noise()                          # exponents within 0.1 of the form's
+    _assert_passes(res)
+    noise, signal = res.components
+    assert noise.estimate > 0 and signal.estimate < 0
+
+
+def test_downstream_quick_with_an_aligned_estimator(em_method):
+    res = check_downstream(method=em_method, ns=(1000, 4000, 16000), n_replicates=4)
+    _assert_passes(res)
+
+
+def test_selection_quick_with_an_aligned_estimator(em_method):
+    res = check_selection(method=em_method, ms=(50, 200, 800), n_unlabelled=8000, n_replicates=3,
+                          response_noise_var=1.0, n_alphas=12)
+    _assert_passes(res)
+
+
+def test_result_rows_and_tables():
+    res = check_identifiability(ns=(500, 1000, 2000), n_replicates=2, n_boot=50)
+    rows = res.to_rows()
+    assert [r["check"] for r in rows] == ["identifiability", "identifiability/population", "identifiability/correlated"]
+    assert set(rows[0]) == {"check", "quantity", "estimate", "ci_low", "ci_high", "expected", "passed", "detail"}
+    md = format_checks([res])
+    assert md.splitlines()[0].startswith("| check | quantity | estimate | 95% CI |") and md.count("\n") == 4
+    assert "identifiability/correlated" in str(res)
+    with pytest.raises(ValueError, match="fmt must be 'markdown' or 'text'; got 'html'"):
+        format_checks([res], fmt="html")
+
+
+def test_registry_and_run_checks():
+    assert set(CHECKS) == {"identifiability", "loading_rate", "detectability", "signal_noise", "downstream", "selection"}
+    assert set(FULL_CONFIGS) <= set(CHECKS)
+    out = run_checks(["detectability"], detectability=dict(ns=(500,), noise_vars=(0.5, 2.0), n_replicates=1,
+                                                          n_boot=20))
+    assert len(out) == 1 and out[0].name == "detectability" and out[0].data["seconds"] > 0
+    with pytest.raises(ValueError, match=r"names must be keys of CHECKS .*; got unknown \['rates'\]"):
+        run_checks(["rates"])
+    with pytest.raises(ValueError, match=r"overrides must be keyed by check names .*; got unknown \['foo'\]"):
+        run_checks(["detectability"], foo={})
+
+
+def test_validation_messages():
+    with pytest.raises(ValueError, match=r"method must be one of the registered estimation methods .*; got 'nope'"):
+        check_loading_rate(method="nope")
+    with pytest.raises(ValueError, match=r"ns must have at least 2 values; got 1"):
+        check_loading_rate(ns=(1000,))
+    with pytest.raises(ValueError, match="n_replicates must be an integer >= 1; got 0"):
+        check_downstream(n_replicates=0)
+    with pytest.raises(ValueError, match="representation must be 'paper' or 'posterior'; got 'avg'"):
+        check_selection(representation="avg")
+    with pytest.raises(ValueError, match=r"latent_corr must be in \(-1, 1\) and non-zero; got 0.0"):
+        check_identifiability(latent_corr=0.0)
