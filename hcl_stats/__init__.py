@@ -31,3 +31,12 @@ __all__ = [
 from .contrastive import LinearContrastiveHCL  # noqa: E402
 
 __all__ += ["LinearContrastiveHCL"]
+
+from . import downstream, representation, theory  # noqa: E402
+from .downstream import CorrectedLeastSquares, GroupLasso, GroupLassoCV, GroupLassoLogistic, LogisticDownstream  # noqa: E402
+from .representation import posterior_mean, represent, representation_noise_cov  # noqa: E402
+from .theory import CHECKS, run_checks  # noqa: E402
+
+__all__ += ["downstream", "representation", "theory", "CorrectedLeastSquares", "GroupLasso", "GroupLassoCV",
+            "GroupLassoLogistic", "LogisticDownstream", "posterior_mean", "represent", "representation_noise_cov",
+            "CHECKS", "run_checks"]
