@@ -431,6 +431,10 @@ class SelectionResult:
         names = self.structure.names
         return "{" + ",".join(names[i] for i in S) + "}"
 
+    def __repr__(self):
+        return (f"SelectionResult(structure={self.structure!r}, signal_ranks={self.signal_ranks}, "
+                f"residual={self.residual}, alpha={self.alpha:g}, noise={self.noise!r})")
+
     def summary(self) -> "SelectionSummary":
         """The evidence as text (``str``), Markdown (``as_markdown()``)."""
         return SelectionSummary(self)

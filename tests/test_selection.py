@@ -96,6 +96,7 @@ def test_details_and_summary_print_the_evidence():
     for piece in ("Step 1", "Step 2", "Step 3", "Moebius", "{rna,atac,prot}", "Consistent       : yes", "noise edge"):
         assert piece in text, piece
     assert "| {rna,atac} | partial |" in res.summary().as_markdown()
+    assert repr(res).startswith("SelectionResult(structure=Structure(") and "residual=0" in repr(res)
 
 
 def test_diagonal_noise_mode_handles_heteroscedastic_features():
