@@ -96,11 +96,11 @@ def canonical_correlations(A, B):
 # ---------------------------------------------------------------------------------------
 # methods
 # ---------------------------------------------------------------------------------------
-def deep_methods(task, quick):
+def deep_methods(task, quick, epochs=None, patience=None):
     from hcl_stats.deep import COrAL, Cross, CrossSelf, DeepHCL, FactorCL
 
-    ep = 3 if quick else 20
-    common = dict(epochs=ep, patience=3, batch_size=128)
+    ep = epochs or (3 if quick else 12)
+    common = dict(epochs=ep, patience=patience or 2, batch_size=128)
     if task == "factorcl":
         return {
             "Cross": lambda s: Cross(random_state=s, **common),
@@ -153,7 +153,7 @@ def run_factorcl(seed_seq, seed, quick, methods):
     shares = (0.0, 1 / 3, 2 / 3, 1.0)
     for k, share in enumerate(shares):
         ss = seed_seq.spawn(len(shares))[k]
-        task = factorcl_synthetic(n_samples=1500 if quick else 3000, unique_share=share, rng=ss)
+        task = factorcl_synthetic(n_samples=1500 if quick else 2000, unique_share=share, rng=ss)
         sp = task.pretrain
         raw = logistic_probe(np.hstack(task.train.Xs), task.train.y["label"], np.hstack(task.val.Xs),
                              task.val.y["label"], np.hstack(task.test.Xs), task.test.y["label"])
@@ -178,7 +178,7 @@ def run_trifeature(seed_seq, seed, quick, methods):
     from hcl_stats.contrastive_tasks import trifeature_vectors
 
     sizes = dict(n_pretrain=1000, n_train=500, n_val=300, n_test=500) if quick else \
-        dict(n_pretrain=3000, n_train=1500, n_val=750, n_test=1500)
+        dict(n_pretrain=2000, n_train=1000, n_val=500, n_test=1000)
     task = trifeature_vectors(rng=seed_seq, **sizes)
     out = []
     for name, make in [("raw input", None)] + list(methods.items()):
@@ -210,11 +210,12 @@ def run_linear(seed_seq, seed, quick, methods):
 
     STRUCTURE = Structure.full(3, 2)
     sizes = dict(n_pretrain=1500, n_train=500, n_val=300, n_test=800) if quick else \
-        dict(n_pretrain=3000, n_train=1000, n_val=500, n_test=1500)
+        dict(n_pretrain=2000, n_train=800, n_val=400, n_test=1000)
     task = hierarchical_task(STRUCTURE, n_features=(30, 40, 50), noise_var=1.0, rng=seed_seq, **sizes)
     methods = dict(methods)
     out = []
-    entries = [("raw input", None), ("HCL (covariance)", "hcl"), ("Linear contrastive", "lin")] + list(methods.items())
+    entries = [("raw input", None), ("HCL (covariance)", "hcl"), ("HCL ML (posterior)", "hcl_ml"),
+               ("Linear contrastive", "lin")] + list(methods.items())
     for name, make in entries:
         if make is not None and not isinstance(make, str) and name not in SELECTED:
             continue
@@ -228,6 +229,15 @@ def run_linear(seed_seq, seed, quick, methods):
                 warnings.simplefilter("ignore")
                 h = HCL(STRUCTURE).fit(task.pretrain.Xs)
             Z = {k: h.transform(getattr(task, k).Xs) for k in ("train", "val", "test")}
+            own = True
+            ep = h.n_iter_
+        elif make == "hcl_ml":
+            from hcl_stats.representation import posterior_mean
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                h = HCL(STRUCTURE, method="ml").fit(task.pretrain.Xs)
+            Z = {k: posterior_mean(h, getattr(task, k).Xs) for k in ("train", "val", "test")}
             own = True
             ep = h.n_iter_
         elif make == "lin":
@@ -270,6 +280,9 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="tiny sizes and 3 epochs (smoke test)")
     ap.add_argument("--report", action="store_true", help="only write tables and figure from stored results")
     ap.add_argument("--suffix", default="", help="suffix of the results file (e.g. to run methods in parallel)")
+    ap.add_argument("--epochs", type=int, default=None, help="override the maximum number of epochs")
+    ap.add_argument("--patience", type=int, default=None, help="override the early-stopping patience")
+    ap.add_argument("--tag", default="", help="appended to the deep methods' names (variants in separate rows)")
     args = ap.parse_args(argv)
     if args.report:
         return report()
@@ -280,9 +293,12 @@ def main(argv=None):
     seqs = np.random.SeedSequence(MASTER_SEED).spawn(args.seeds)
     RESULTS.mkdir(parents=True, exist_ok=True)
     for t in tasks:
-        methods = deep_methods(t, args.quick)
+        methods = deep_methods(t, args.quick, args.epochs, args.patience)
         SELECTED.clear()
-        SELECTED.update(methods if args.methods is None else args.methods.split(","))
+        SELECTED.update(methods if args.methods is None else [m for m in args.methods.split(",") if m])
+        if args.tag:
+            methods = {f"{k} {args.tag}": v for k, v in methods.items()}
+            SELECTED.update({f"{k} {args.tag}" for k in list(SELECTED)})
         rows = []
         t0 = time.perf_counter()
         name = f"contrastive_{t}{'_quick' if args.quick else ''}{args.suffix}.json"
@@ -304,12 +320,18 @@ def _write(name, rows, t, args, t0, torch, complete):
 # report (from stored results only)
 # ---------------------------------------------------------------------------------------
 def _load(task):
-    rows, metas = [], []
+    """All stored runs of a task (files of several invocations merged; a (method, seed, share)
+    present in more than one file is taken from the first)."""
+    rows, metas, seen = [], [], set()
     for f in sorted(RESULTS.glob(f"contrastive_{task}*.json")):
         if "_quick" in f.name:
             continue
         d = json.loads(f.read_text())
-        rows += d["rows"]
+        for r in d["rows"]:
+            key = (r["method"], r["seed"], round(r.get("unique_share", -1), 3))
+            if key not in seen:
+                seen.add(key)
+                rows.append(r)
         metas.append(d["meta"])
     return rows, metas
 
@@ -374,7 +396,7 @@ def report():
         meths = _methods_in(rows)
         subs = [k[len("cc_decode"):] for k in rows[0] if k.startswith("cc_decode")]
         lines += ["## HCL's linear model, 3 modalities (p = 30, 40, 50; all 7 subsets at rank 2; noise variance 1; "
-                  "n = 3000 for the representation, 1000 / 500 / 1500 labelled train / val / test)", "",
+                  "n = 2000 for the representation, 800 / 400 / 1000 labelled train / val / test)", "",
                   "Downstream: R^2 on test of a ridge probe for y = beta^T z + noise. Block recovery: mean canonical "
                   "correlation on test between the true z_S and its ridge prediction from the whole representation "
                   "(`decode`); for HCL-type representations also between z_S and the representation's own S block "
