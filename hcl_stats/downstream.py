@@ -1054,11 +1054,11 @@ def _bayes_weights(W, psi, beta, latent_cov=None):
     """a* = Sigma^{-1} W Cz beta (E[y|x] = a*^T x) by Woodbury, Sigma = W Cz W^T + diag(psi)."""
     K = W.shape[1]
     Cz = np.eye(K) if latent_cov is None else np.asarray(latent_cov, dtype=np.float64)
-    Wp = W / psi[:, None]
-    Mk = sla.inv(Cz) + W.T @ Wp if latent_cov is not None else np.eye(K) + W.T @ Wp
+    Wt = W if latent_cov is None else W @ np.linalg.cholesky(Cz)    # Sigma = Wt Wt^T + diag(psi)
+    Wp = Wt / psi[:, None]
     v = W @ (Cz @ beta)
     vp = v / psi
-    return vp - Wp @ sla.solve(Mk, W.T @ vp, assume_a="pos")
+    return vp - Wp @ sla.solve(np.eye(K) + Wt.T @ Wp, Wt.T @ vp, assume_a="pos")
 
 
 def _check_psi(noise_var_features, p):

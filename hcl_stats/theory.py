@@ -228,8 +228,8 @@ def check_identifiability(structures=None, noise_var=1.0, tol=1e-8, method="init
     noise_var I, and ``HCL(method).fit_covariance(Sigma)``; the largest Gram-block error
     max_{m,S} ||W_hat W_hat^T - W W^T||_F (on the block) must be below ``tol``.
     Part 2 (``correlated``): latents correlated at ``latent_corr`` across structures. The
-    population fit gives a non-zero relative error e_inf (must exceed ``100 * tol``... in
-    practice orders more); fits on n samples (``ns``) level off at it instead of falling
+    population fit gives a relative error e_inf that must exceed ``100 * tol``; fits on n
+    samples (``ns``) level off at it instead of falling
     like n^{-1/2}: the slope of log(max relative block error) over the last three n must be
     above ``level_slope`` and the error at the largest n at least e_inf / 2.
 
