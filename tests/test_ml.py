@@ -18,7 +18,7 @@ def test_exact_recovery_from_population(M, noise):
     s, nf = DESIGNS[M]
     for seed in range(2):
         d = simulate(s, nf, 10, noise_var=[0.3 + 0.2 * m for m in range(M)], rng=seed)
-        h = HCL(s, method="ml", noise=noise, **TIGHT).fit_covariance(d.covariance(), nf)
+        h = HCL(s, method="ml", noise=noise, shrinkage=False, **TIGHT).fit_covariance(d.covariance(), nf)
         assert h.converged_
         assert overall_gram_error(h.loadings_, d.loadings, relative=True) < 1e-8
         np.testing.assert_allclose(h.noise_var_, d.noise_var, rtol=1e-8)
@@ -26,12 +26,16 @@ def test_exact_recovery_from_population(M, noise):
 
 
 @pytest.mark.parametrize("M", [2, 3, 4, 5])
-def test_exact_recovery_from_population_shrinkage(M):
-    # the shrinkage target assumes one noise variance: isotropic truth
+@pytest.mark.parametrize("noise", ["modality", "isotropic"])
+def test_exact_recovery_from_population_shrinkage(M, noise):
+    # per-modality whitening before shrinkage makes the target exact for per-modality noise;
+    # noise="isotropic" assumes one noise variance
     s, nf = DESIGNS[M]
-    d = simulate(s, nf, 10, noise_var=0.5, rng=11)
-    h = HCL(s, method="ml", shrinkage=True, **TIGHT).fit_covariance(d.covariance(), nf)
+    nv = [0.3 + 0.2 * m for m in range(M)] if noise == "modality" else 0.5
+    d = simulate(s, nf, 10, noise_var=nv, rng=11)
+    h = HCL(s, method="ml", shrinkage=True, noise=noise, **TIGHT).fit_covariance(d.covariance(), nf)
     assert overall_gram_error(h.loadings_, d.loadings, relative=True) < 1e-8
+    np.testing.assert_allclose(h.noise_var_, d.noise_var, rtol=1e-8)
 
 
 @pytest.mark.parametrize("accelerate", ["squarem", None])
@@ -83,7 +87,7 @@ def test_one_modality_reduction_matches_sklearn_factor_analysis():
     fa = FactorAnalysis(2, tol=1e-12, max_iter=100000).fit(X)
     Xc = X - X.mean(0)
     S = Xc.T @ Xc / n  # sklearn maximises the likelihood of the biased covariance
-    h = HCL(Structure({(0,): 2}, 1), method="ml", noise="feature", **TIGHT).fit_covariance(S, (12,), n_samples=n)
+    h = HCL(Structure({(0,): 2}, 1), method="ml", noise="feature", shrinkage=False, **TIGHT).fit_covariance(S, (12,), n_samples=n)
     L = fa.components_.T
     np.testing.assert_allclose(h.loadings_ @ h.loadings_.T, L @ L.T, atol=1e-5)
     np.testing.assert_allclose(h.noise_var_features_, fa.noise_variance_, atol=1e-5)
@@ -97,7 +101,7 @@ def test_one_modality_reduction_matches_statsmodels_factor_ml():
     X = _one_modality_data(1)
     C = np.corrcoef(X.T)
     f = Factor(None, 2, corr=C, method="ml", nobs=X.shape[0]).fit()
-    h = HCL(Structure({(0,): 2}, 1), method="ml", noise="feature", **TIGHT).fit_covariance(C, (12,))
+    h = HCL(Structure({(0,): 2}, 1), method="ml", noise="feature", shrinkage=False, **TIGHT).fit_covariance(C, (12,))
     L = f.loadings
     np.testing.assert_allclose(h.loadings_ @ h.loadings_.T, L @ L.T, atol=1e-5)
     np.testing.assert_allclose(h.noise_var_features_, f.uniqueness, atol=1e-5)
@@ -134,5 +138,6 @@ def test_option_errors_name_the_argument():
         HCL(s, method="ml", accelerate="anderson").fit(d.Xs)
 
 
-def test_default_method_is_ml():
-    assert HCL(DESIGNS[2][0]).method == "ml"
+def test_default_method_is_ml_with_shrinkage():
+    h = HCL(DESIGNS[2][0])
+    assert h.method == "ml" and h.shrinkage is True

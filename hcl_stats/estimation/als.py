@@ -139,7 +139,11 @@ def fit_als(stats, structure, *, max_iter=500, tol=1e-10, gtol=1e-6, shrinkage=F
     """
     K = structure.n_factors
     if shrinkage:
-        sigma2, F, sinfo = noise_and_shrunk_factor(stats.cov, stats.n_samples, K)
+        from .ml import _block_ranks
+
+        sigma2, F, sinfo = noise_and_shrunk_factor(stats.cov, stats.n_samples, K,
+                                                   rows=structure.row_slices(stats.n_features),
+                                                   block_ranks=_block_ranks(structure))
         target = _Target(factor=F)
         info = {"sigma2": sigma2, "shrinkage": sinfo}
         W0 = spectral_init_lowrank(F, structure, stats.n_features) if init is None else np.asarray(init, float)
@@ -153,5 +157,5 @@ def fit_als(stats, structure, *, max_iter=500, tol=1e-10, gtol=1e-6, shrinkage=F
     W, n_iter, converged, hist = als_refine(W0, target, structure, stats.n_features, max_iter=max_iter, tol=tol,
                                             gtol=gtol)
     info["init"] = W0
-    return EstimationResult(loadings=W, noise_var=np.full(stats.n_total_features, sigma2), n_iter=n_iter,
+    return EstimationResult(loadings=W, noise_var=np.broadcast_to(sigma2, (stats.n_total_features,)).copy(), n_iter=n_iter,
                             converged=converged, history=hist, info=info)

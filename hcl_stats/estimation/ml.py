@@ -61,11 +61,12 @@ class LowRankCov:
     """S = F F^T + sigma2 I kept in factor form (products cost O(p q K))."""
 
     def __init__(self, F, sigma2):
-        self.F, self.sigma2 = F, float(sigma2)
+        self.F = F
+        self.sigma2 = np.broadcast_to(np.asarray(sigma2, float), (F.shape[0],))
         self.shape = (F.shape[0], F.shape[0])
 
     def __matmul__(self, X):
-        return self.F @ (self.F.T @ X) + self.sigma2 * X
+        return self.F @ (self.F.T @ X) + self.sigma2[:, None] * X
 
     def diagonal(self):
         return np.einsum("ij,ij->i", self.F, self.F) + self.sigma2
@@ -209,11 +210,20 @@ def em_fit(S, W0, psi0, lay, *, noise="modality", max_iter=1000, tol=1e-9, gtol=
             "n_estep": n_estep, "stats": stats}
 
 
-def _start(stats, structure, shrinkage):
+def _block_ranks(structure):
+    return [sum(structure.rank(s) for s in structure.subsets_containing(m)) for m in range(structure.n_modalities)]
+
+
+def _start(stats, structure, shrinkage, noise="modality"):
     """Noise estimate, the covariance EM works on, and the spectral start."""
     K = structure.n_factors
     if shrinkage:
-        sigma2, F, sinfo = noise_and_shrunk_factor(stats.cov, stats.n_samples, K)
+        if noise == "isotropic":
+            sigma2, F, sinfo = noise_and_shrunk_factor(stats.cov, stats.n_samples, K)
+        else:
+            sigma2, F, sinfo = noise_and_shrunk_factor(stats.cov, stats.n_samples, K,
+                                                       rows=structure.row_slices(stats.n_features),
+                                                       block_ranks=_block_ranks(structure))
         S = LowRankCov(F, sigma2)
         W0 = spectral_init_lowrank(F, structure, stats.n_features)
         info = {"sigma2_init": sigma2, "shrinkage": sinfo}
@@ -240,7 +250,7 @@ def _check_options(noise, accelerate, alpha, l1_ratio):
 
 
 @register_method("ml")
-def fit_ml(stats, structure, *, noise="modality", max_iter=1000, tol=1e-9, gtol=1e-6, accelerate="squarem",
+def fit_ml(stats, structure, *, noise="modality", max_iter=1000, tol=1e-8, gtol=1e-5, accelerate="squarem",
            alpha=0.0, l1_ratio=1.0, shrinkage=False, alpha_scale="relative", init=None, **_):
     """Gaussian ML by (SQUAREM-accelerated) EM from the spectral initialisation.
 
@@ -264,10 +274,10 @@ def fit_ml(stats, structure, *, noise="modality", max_iter=1000, tol=1e-9, gtol=
     if alpha_scale not in ("relative", "absolute"):
         raise ValueError(f"The 'alpha_scale' parameter must be 'relative' or 'absolute'. Got {alpha_scale!r} instead.")
     lay = _Layout(structure, stats.n_features)
-    sigma2, S, W0, info = _start(stats, structure, shrinkage)
+    sigma2, S, W0, info = _start(stats, structure, shrinkage, noise)
     if init is not None:
         W0 = np.asarray(init, float)
-    psi0 = np.full(S.shape[0], max(sigma2, 1e-8 * float(np.mean(_diag(S)))))
+    psi0 = np.maximum(np.broadcast_to(sigma2, (S.shape[0],)), 1e-8 * float(np.mean(_diag(S))))
     kw = dict(noise=noise, max_iter=max_iter, tol=tol, gtol=gtol, accelerate=accelerate, l1_ratio=l1_ratio)
     out = em_fit(S, W0, psi0, lay, alpha=0.0, **kw)
     info.update(init=W0, n_estep=out["n_estep"])
@@ -332,8 +342,8 @@ def ml_path(stats, structure, *, alphas=None, n_alphas=8, eps=1e-2, l1_ratio=1.0
     if alphas.ndim != 1 or alphas.size == 0 or np.any(alphas < 0) or not np.all(np.isfinite(alphas)):
         raise ValueError(f"alphas must be a non-empty 1-D sequence of non-negative finite numbers; got {alphas!r}.")
     lay = _Layout(structure, stats.n_features)
-    sigma2, S, W0, info = _start(stats, structure, shrinkage)
-    psi0 = np.full(S.shape[0], max(sigma2, 1e-8 * float(np.mean(_diag(S)))))
+    sigma2, S, W0, info = _start(stats, structure, shrinkage, noise)
+    psi0 = np.maximum(np.broadcast_to(sigma2, (S.shape[0],)), 1e-8 * float(np.mean(_diag(S))))
     kw = dict(noise=noise, max_iter=max_iter, tol=tol, gtol=gtol, accelerate=accelerate, l1_ratio=l1_ratio)
     unpen = em_fit(S, W0, psi0, lay, alpha=0.0, **kw)
     a_max = alpha_max_ml(unpen, lay, l1_ratio)

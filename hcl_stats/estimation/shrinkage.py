@@ -53,14 +53,47 @@ def shrunk_signal_factor(cov, sigma2, n_samples, rank, eig=None):
     return V[:, keep] * np.sqrt(eta[keep]), {"eigvals": w, "shrunk": eta, "gamma": gamma}
 
 
-def noise_and_shrunk_factor(cov, n_samples, n_factors):
-    """The bottom-eigenvalue noise estimate (as :func:`.noise.bottom_eigenvalue_noise`: mean of
-    the p - K smallest eigenvalues) and the shrunk signal factor, from one partial
-    eigendecomposition (the top K eigenpairs)."""
+def noise_and_shrunk_factor(cov, n_samples, n_factors, rows=None, block_ranks=None):
+    """Noise estimate and shrunk signal factor F (F F^T estimates Sigma_W), from partial
+    eigendecompositions only.
+
+    ``rows=None``: one noise variance, the mean of the p - K smallest eigenvalues of ``cov`` (as
+    :func:`.noise.bottom_eigenvalue_noise`), and the shrinkage of the top K eigenvalues.
+    With ``rows`` (row slices of the modalities) and ``block_ranks`` (K_m, the total rank of the
+    subsets containing modality m): one noise variance per modality, the mean of the p_m - K_m
+    smallest eigenvalues of the diagonal block cov[m, m] (exact for a population covariance with
+    per-modality noise), then the covariance is whitened by these, shrunk with unit noise, and
+    unwhitened: F = D^{1/2} F_white. Returns (noise variance of each feature (p,), F, info).
+    """
     p = cov.shape[0]
     if n_factors >= p:
         raise ValueError(f"the noise estimate needs K < p; got K = {n_factors}, p = {p}.")
-    w, V = top_eigh(cov, n_factors)
-    sigma2 = float((np.trace(cov) - w.sum()) / (p - n_factors))
-    F, info = shrunk_signal_factor(cov, sigma2, n_samples, n_factors, eig=(w, V))
-    return sigma2, F, info
+    gamma = 0.0 if n_samples is None else p / float(n_samples)
+    if rows is None:
+        w, V = top_eigh(cov, n_factors)
+        sigma2 = float((np.trace(cov) - w.sum()) / (p - n_factors))
+        F, info = shrunk_signal_factor(cov, sigma2, n_samples, n_factors, eig=(w, V))
+        return np.full(p, sigma2), F, info
+    wg = None
+    sig = np.empty(p)
+    for r, Km in zip(rows, block_ranks):
+        pm = r.stop - r.start
+        block = cov[r, r]
+        if Km < pm:
+            wm, _ = top_eigh(block, Km)
+            sig[r] = (np.trace(block) - wm.sum()) / (pm - Km)
+        else:  # no noise subspace inside the block: fall back to the global estimate
+            if wg is None:
+                wt, _ = top_eigh(cov, n_factors)
+                wg = float((np.trace(cov) - wt.sum()) / (p - n_factors))
+            sig[r] = wg
+    sig = np.maximum(sig, np.finfo(float).tiny)
+    d = np.sqrt(sig)
+    Sw = cov / d[:, None]
+    Sw /= d[None, :]
+    w, V = top_eigh(Sw, n_factors)
+    del Sw
+    eta = spiked_shrinker(w, 1.0, gamma)
+    keep = eta > 0
+    F = d[:, None] * (V[:, keep] * np.sqrt(eta[keep]))
+    return sig, F, {"eigvals": w, "shrunk": eta, "gamma": gamma, "whitened": True}
