@@ -330,6 +330,21 @@ def test_excess_risks_against_closed_forms():
     assert excess_risk(y, X @ a, X @ ref) == pytest.approx(plugin_excess_risk(d.Xs, y, C, b_hat, W, beta), rel=1e-12)
 
 
+def test_bayes_predictor_with_correlated_latents_matches_dense_formula():
+    from hcl_stats.simulate import latent_covariance
+
+    nf = (6, 7, 8)
+    d = simulate(STRUCT, nf, 10, noise_var=0.4, rng=2, response="linear")
+    Cz = latent_covariance(STRUCT, 0.3)
+    psi = np.full(sum(nf), 0.4)
+    Sigma = d.loadings @ Cz @ d.loadings.T + np.diag(psi)
+    a_star = np.linalg.solve(Sigma, d.loadings @ Cz @ d.beta)
+    np.testing.assert_allclose(bayes_predictions(d.X, d.loadings, psi, d.beta, latent_cov=Cz), d.X @ a_star, rtol=1e-9)
+    a = a_star + 0.1
+    assert population_excess_risk(a, d.loadings, psi, d.beta, latent_cov=Cz) == pytest.approx(
+        (a - a_star) @ Sigma @ (a - a_star), rel=1e-9)
+
+
 def test_support_recovery_values_and_conventions():
     r = support_recovery([(0, 1), (1,)], [(0, 1), (2,)])
     assert (r["precision"], r["recall"], r["f1"], r["exact"]) == (0.5, 0.5, 0.5, False)
