@@ -1,0 +1,1 @@
+"""Real-data studies (each module runnable with ``python -m hcl_stats.studies.<name> CONFIG``)."""
