@@ -67,11 +67,22 @@ def _plain_ticks(ax):
         axis.set_minor_formatter(NullFormatter())
 
 
-def _band(ax, a, color, label, ls="-", marker="o"):
+_STYLE = {"init": ("--", "^")}
+
+
+def _band(ax, a, color, label, ls=None, marker=None, method=None):
+    """Mean line with a 95% band (+- 1.96 SE; on a log axis the band is mean * exp(+- 1.96 SE / mean),
+    the delta-method interval of log(mean), which stays positive)."""
+    dls, dmk = _STYLE.get(method, ("-", "o"))
+    ls, marker = ls or dls, marker or dmk
     x, m, se = a["x"], a["mean"], np.nan_to_num(a["se"])
     ax.plot(x, m, ls=ls, marker=marker, ms=3.5, lw=1.6, color=color, label=label)
-    lo = np.maximum(m - 1.96 * se, m * 1e-3) if ax.get_yscale() == "log" else m - 1.96 * se
-    ax.fill_between(x, lo, m + 1.96 * se, color=color, alpha=0.12, lw=0)
+    if ax.get_yscale() == "log":
+        f = np.exp(1.96 * se / np.maximum(m, 1e-300))
+        lo, hi = m / f, m * f
+    else:
+        lo, hi = m - 1.96 * se, m + 1.96 * se
+    ax.fill_between(x, lo, hi, color=color, alpha=0.12, lw=0)
 
 
 def _slope_ref(ax, x, y0, slope=-0.5, label="slope $-1/2$"):
@@ -86,6 +97,10 @@ def _unavailable_note(rows):
         if d["ok"] == 0:
             notes.append(f"{method_label(m)}{'/' + e if e else ''}: {'unavailable' if d['unavailable'] else 'failed'}")
     return "; ".join(sorted(set(notes)))
+
+
+def _n_reps(rows):
+    return len({r["replicate"] for r in rows})
 
 
 def _finish(fig, rows, title):
@@ -132,7 +147,7 @@ def fig_recovery_blocks(cfg, rows):
             for mi, meth in enumerate(methods):
                 a = agg.get((meth, None))
                 if a is not None:
-                    _band(ax, a, _color(meth, mi), method_label(meth, rows))
+                    _band(ax, a, _color(meth, mi), method_label(meth, rows), method=meth)
             ref = agg.get((methods[-1], None)) if methods else None
             if ref is not None and ref["x"].size > 1:
                 _slope_ref(ax, ref["x"], ref["mean"][0] * 1.6)
@@ -153,7 +168,7 @@ def fig_recovery_blocks(cfg, rows):
     fig.tight_layout(rect=(0, 0.07, 1, 0.93))
     return _finish(fig, rows, f"{cfg.name}: per-block loading recovery ({structure.n_factors} factors, "
                               f"p = {tuple(cfg.grid_points()[0]['n_features'])}, c = {cfg.grid_points()[0]['noise_var']:g}; "
-                              f"mean $\\pm$ 1.96 SE over {cfg.replicates} replicates)")
+                              f"mean $\\pm$ 1.96 SE over {_n_reps(rows)} replicates)")
 
 
 def fig_recovery_overall(cfg, rows):
@@ -174,7 +189,7 @@ def fig_recovery_overall(cfg, rows):
         for mi, meth in enumerate(methods):
             a = agg.get((meth, None))
             if a is not None:
-                _band(ax, a, _color(meth, mi), method_label(meth, rows))
+                _band(ax, a, _color(meth, mi), method_label(meth, rows), method=meth)
         if loglog:
             ref = agg.get((methods[-1], None)) if methods else None
             if ref is not None and ref["x"].size > 1:
@@ -189,7 +204,7 @@ def fig_recovery_overall(cfg, rows):
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.12, 1, 0.9))
-    return _finish(fig, rows, f"{cfg.name}: overall recovery (mean $\\pm$ 1.96 SE over {cfg.replicates} replicates)")
+    return _finish(fig, rows, f"{cfg.name}: overall recovery (mean $\\pm$ 1.96 SE over {_n_reps(rows)} replicates)")
 
 
 def fig_downstream(cfg, rows):
@@ -216,7 +231,7 @@ def fig_downstream(cfg, rows):
                 a = dict(a, mean=np.maximum(a["mean"], 1e-6))
                 ls, mk = styles[e]
                 _band(ax, a, _color(meth, mi), f"{method_label(meth, rows)}, {est_label[e]}", ls=ls, marker=mk)
-        if metric == "param_error":
+        if metric == "param_error" and x == "n_labelled":  # the rate in m (in n the error levels off)
             ref = agg.get(("oracle", "cls")) or next(iter(agg.values()), None)
             if ref is not None and ref["x"].size > 1:
                 _slope_ref(ax, ref["x"], ref["mean"][0] * 1.6)
@@ -236,7 +251,7 @@ def fig_downstream(cfg, rows):
     fig.tight_layout(rect=(0, 0.05 + 0.045 * ((len(labels) + 2) // 3), 1, 0.88))
     fx = ", ".join(f"{'n' if k == 'n_samples' else 'm' if k == 'n_labelled' else 'c'} = {v:g}" for k, v in fixed.items())
     return _finish(fig, rows, f"{cfg.name}: downstream prediction ({fx}, K = {cfg.structure(pt).n_factors}; "
-                              f"mean $\\pm$ 1.96 SE over {cfg.replicates} replicates)")
+                              f"mean $\\pm$ 1.96 SE over {_n_reps(rows)} replicates)")
 
 
 def fig_selection(cfg, rows):
@@ -293,7 +308,7 @@ def fig_selection(cfg, rows):
     fig.tight_layout(rect=(0, 0, 1, 0.88))
     irr = ", ".join("{" + ",".join(z) + "}" for z in sorted(zero))
     return _finish(fig, rows, f"{cfg.name}: selection of task-relevant structures by the group lasso "
-                              f"(irrelevant: {irr}; {cfg.replicates} replicates)")
+                              f"(irrelevant: {irr}; {_n_reps(rows)} replicates)")
 
 
 FIGURE_FUNCTIONS = {"recovery_blocks": fig_recovery_blocks, "recovery_overall": fig_recovery_overall,

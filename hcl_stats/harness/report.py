@@ -115,6 +115,13 @@ def normalise_theory_results(res):
     items = res.items() if isinstance(res, dict) else ((getattr(r, "name", None) or (r.get("name") if isinstance(r, dict) else str(r)), r) for r in res)
     out = []
     for name, r in items:
+        if hasattr(r, "to_row"):  # hcl_stats.theory.CheckResult
+            row = r.to_row()
+            ci = "" if not np.isfinite(row["ci_low"]) else f", 95% CI [{row['ci_low']:.3g}, {row['ci_high']:.3g}]"
+            detail = f"{row['quantity']} = {row['estimate']:.3g}{ci}; expected {row['expected']}. {row['detail']}"
+            out.append({"name": str(name), "verdict": "PASS" if row["passed"] else "FAIL", "detail": detail[:600],
+                        "seconds": float(getattr(r, "data", {}).get("seconds", float("nan")))})
+            continue
         if isinstance(r, (bool, np.bool_)):
             passed, detail = bool(r), ""
         elif isinstance(r, dict):
@@ -201,8 +208,14 @@ def write_report(configs, out_dir, command, title="hcl_stats simulation report")
         cfg = s["cfg"]
         pts = cfg.grid_points()
         n_rows = len(s["rows"])
+        done = {}
+        for r in s["rows"]:
+            done.setdefault(r["grid_index"], set()).add(r["replicate"])
+        n_done = sorted({len(v) for v in done.values()})
+        partial = "" if n_done == [cfg.replicates] and len(done) == len(pts) else (
+            f" (**partial run**: {len(done)} of {len(pts)} grid points, {n_done[0]}-{n_done[-1]} of {cfg.replicates} replicates stored)")
         L += [f"## {cfg.name}: {cfg.description}", "",
-              f"- config `{cfg.path}` (kind {cfg.kind}); {cfg.replicates} replicates per grid point; "
+              f"- config `{Path(cfg.path).name if cfg.path else None}` (kind {cfg.kind}); {cfg.replicates} replicates per grid point{partial}; "
               f"grid: {', '.join(f'{k} in {v}' for k, v in cfg.grid.items())}; fixed: "
               f"{', '.join(f'{k} = {v}' for k, v in cfg.design.items())}",
               f"- structure: {cfg.structure(pts[0]).subsets} (ranks {dict(cfg.structure(pts[0]).ranks)})",

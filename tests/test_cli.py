@@ -1,0 +1,172 @@
+"""The hcl-stats command line: help, error paths, simulate/report/verify/reproduce on a tiny
+study, and fit on data files."""
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from hcl_stats import Structure, simulate
+from hcl_stats.cli import main
+
+TINY_QUICK = textwrap.dedent("""
+    [study]
+    name = "tiny_quick"
+    kind = "recovery"
+    seed = 1
+    replicates = 2
+
+    [structure]
+    spec = "012:1,01:1,0:1,1:1,2:1"
+
+    [design]
+    n_features = [5, 6, 7]
+    noise_var = 0.3
+
+    [grid]
+    n_samples = [400, 1600]
+
+    [methods]
+    names = ["naive_svd", "init"]
+
+    [[checks]]
+    name = "init improves with n"
+    kind = "decreasing"
+    metric = "rel_gram[*]"
+    method = "init"
+""")
+
+
+@pytest.mark.parametrize("sub", [None, "simulate", "report", "verify", "reproduce", "fit"])
+def test_help(sub, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(([sub] if sub else []) + ["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "usage: hcl-stats" in out
+    if sub == "fit":
+        assert "--structure" in out and "012:2,01:2,0:1" in out
+
+
+def test_python_dash_m_entry_point():
+    res = subprocess.run([sys.executable, "-m", "hcl_stats", "--help"], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and "reproduce" in res.stdout
+
+
+def test_no_subcommand_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([])
+    assert exc.value.code == 2
+
+
+def test_malformed_config_fails_before_any_work(tmp_path, capsys):
+    good = tmp_path / "good.toml"
+    good.write_text(TINY_QUICK)
+    bad = tmp_path / "bad.toml"
+    bad.write_text(TINY_QUICK.replace("replicates = 2", "replicates = 2\nreplicatez = 3"))
+    out = tmp_path / "out"
+    code = main(["simulate", str(good), str(bad), "--out", str(out), "--no-progress", "-j", "1"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "study.replicatez" in err and str(bad) in err
+    assert not out.exists()  # the good config did not run either
+
+
+def test_bad_value_names_key(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(TINY_QUICK.replace("noise_var = 0.3", "noise_var = -1"))
+    assert main(["simulate", str(bad), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "design.noise_var" in err and "positive number" in err and "-1" in err
+
+
+def test_simulate_report_verify_reproduce(tmp_path, capsys, monkeypatch):
+    cdir = tmp_path / "configs"
+    cdir.mkdir()
+    (cdir / "tiny_quick.toml").write_text(TINY_QUICK)
+    out = tmp_path / "q"
+    assert main(["simulate", str(cdir / "tiny_quick.toml"), "--out", str(out), "-j", "1", "--no-progress"]) == 0
+    assert "4 tasks run" in capsys.readouterr().out
+    assert main(["report", "--quick", "--configs", str(cdir), "--out", str(out)]) == 0
+    report = (out / "REPORT.md").read_text()
+    assert "tiny_quick_recovery_blocks.png" in report and "hcl-stats reproduce --quick" in report
+    import hcl_stats.harness.report as rep
+
+    monkeypatch.setattr(rep, "run_theory_checks", lambda names=None, quick=True, out_dir=None: ([], "skipped in test"))
+    code = main(["verify", "--quick", "--configs", str(cdir), "--out", str(out)])
+    text = capsys.readouterr().out
+    assert code == 0 and "[PASS] tiny_quick: init improves with n" in text
+    # reproduce resumes: nothing left to run
+    assert main(["reproduce", "--quick", "--configs", str(cdir), "--out", str(out), "-j", "1", "--no-progress",
+                 "--skip-theory"]) == 0
+    assert "0 tasks run" in capsys.readouterr().out
+
+
+def test_quick_runs_never_write_to_the_full_report(tmp_path, capsys, monkeypatch):
+    cdir = tmp_path / "configs"
+    cdir.mkdir()
+    (cdir / "tiny_quick.toml").write_text(TINY_QUICK)
+    monkeypatch.chdir(tmp_path)
+    assert main(["reproduce", "--quick", "--configs", str(cdir), "--out", "reports", "--no-progress"]) == 2
+    assert "quick runs write to reports/quick/" in capsys.readouterr().err
+
+
+def test_run_option_errors(tmp_path, capsys):
+    good = tmp_path / "tiny_quick.toml"
+    good.write_text(TINY_QUICK)
+    assert main(["simulate", str(good), "--out", str(tmp_path), "--scheduler", "tcp://x:1", "--local-cluster"]) == 2
+    assert "exclusive" in capsys.readouterr().err
+    assert main(["simulate", str(good), "--out", str(tmp_path), "-j", "0"]) == 2
+    assert "--jobs must be a positive integer; got 0" in capsys.readouterr().err
+    assert main(["report", "--configs", str(tmp_path / "none")]) == 2
+    assert "--configs must be a directory" in capsys.readouterr().err
+
+
+def _data_files(tmp_path):
+    s = Structure({(0, 1, 2): 1, (0, 1): 1, (0,): 1, (1,): 1, (2,): 1}, 3)
+    d = simulate(s, (8, 9, 10), 1500, noise_var=0.2, rng=0)
+    paths = []
+    for m, X in enumerate(d.Xs):
+        if m == 2:
+            p = tmp_path / f"mod{m}.csv"
+            np.savetxt(p, X, delimiter=",", header=",".join(f"f{j}" for j in range(X.shape[1])), comments="")
+        else:
+            p = tmp_path / f"mod{m}.npy"
+            np.save(p, X)
+        paths.append(str(p))
+    return d, paths
+
+
+def test_fit_on_files(tmp_path, capsys):
+    d, paths = _data_files(tmp_path)
+    out = tmp_path / "fit.npz"
+    code = main(["fit", *paths, "--structure", "012:1,01:1,0:1,1:1,2:1", "--out", str(out), "--transform"])
+    text = capsys.readouterr().out
+    assert code == 0 and "HCL results" in text and "mod0" in text
+    z = np.load(out)
+    assert z["loadings"].shape == (27, 5) and z["representation"].shape == (1500, 5)
+    assert str(z["structure"]) == "012:1,01:1,0:1,1:1,2:1"
+    assert (tmp_path / "fit_summary.txt").exists()
+    np.savez(tmp_path / "all.npz", a=d.Xs[0], b=d.Xs[1], c=d.Xs[2])
+    assert main(["fit", str(tmp_path / "all.npz"), "--structure", "012:1,01:1,0:1,1:1,2:1", "--out", str(tmp_path / "f2.npz")]) == 0
+
+
+@pytest.mark.parametrize("args, msg", [
+    (["--structure", "01:x"], "structure spec item '01:x'"),
+    (["--structure", "01:1,01:1"], "repeats subset"),
+    (["--structure", "012:1,01:1,0:1,1:1,2:1,3:1"], "outside 0..2"),
+])
+def test_fit_errors(tmp_path, capsys, args, msg):
+    _, paths = _data_files(tmp_path)
+    assert main(["fit", *paths, *args, "--out", str(tmp_path / "f.npz")]) == 2
+    assert msg in capsys.readouterr().err
+
+
+def test_fit_file_errors(tmp_path, capsys):
+    assert main(["fit", str(tmp_path / "missing.npy"), "x.npy", "--structure", "01:1"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    bad = tmp_path / "x.json"
+    bad.write_text("{}")
+    assert main(["fit", str(bad), str(bad), "--structure", "01:1"]) == 2
+    assert "must be .npy, .npz or .csv" in capsys.readouterr().err

@@ -1,0 +1,335 @@
+"""Simulation harness: config validation, seeding, durable resumable runs, identical numbers
+across backends, the exact Wishart draw, figures and report from stored rows."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from hcl_stats import Structure
+from hcl_stats.harness import ConfigError, ResultStore, load_config, parse_config, run_study
+from hcl_stats.harness.studies import draw_covariance, replicate_seed, run_task, task_seeds
+
+TINY_RECOVERY = """
+[study]
+name = "tiny_recovery"
+kind = "recovery"
+seed = 7
+replicates = 3
+
+[structure]
+spec = "full"
+n_modalities = 3
+rank = 1
+
+[design]
+n_features = [6, 8, 10]
+noise_var = 0.5
+draw = "{draw}"
+
+[grid]
+n_samples = [300, 1200]
+
+[methods]
+names = ["naive_svd", "init", "paper", "default"]
+
+[[checks]]
+name = "falls"
+kind = "decreasing"
+metric = "rel_gram[*]"
+method = "paper"
+"""
+
+TINY_DOWNSTREAM = """
+[study]
+name = "tiny_selection"
+kind = "selection"
+seed = 3
+replicates = 2
+
+[structure]
+spec = "full"
+n_modalities = 3
+rank = 1
+
+[design]
+n_features = [6, 8, 10]
+noise_var = 0.1
+n_samples = 5000
+n_test = 500
+draw = "wishart"
+
+[grid]
+n_labelled = [100, 300]
+
+[methods]
+names = ["paper", "oracle"]
+
+[downstream]
+estimators = ["cls", "group_lasso"]
+zero_groups = ["01"]
+alphas = [1.0, 0.1, 0.01]
+"""
+
+
+def write_config(tmp_path, text, name="tiny.toml"):
+    p = tmp_path / name
+    p.write_text(textwrap.dedent(text))
+    return p
+
+
+@pytest.fixture
+def tiny_cfg(tmp_path):
+    return load_config(write_config(tmp_path, TINY_RECOVERY.format(draw="samples")))
+
+
+def numbers(rows):
+    """The numbers of a study, independent of row order and timings."""
+    return sorted((r["task"], r["method"], str(r["estimator"]), r["status"], json.dumps(r["metrics"], sort_keys=True))
+                  for r in rows)
+
+
+def assert_same_numbers(a, b):
+    na, nb = numbers(a), numbers(b)
+    diff = [(x, y) for x, y in zip(na, nb) if x != y]
+    assert len(na) == len(nb) and not diff, f"{len(diff)} rows differ, first: {diff[:1]}"
+
+
+# -- config validation ------------------------------------------------------------------------
+@pytest.mark.parametrize("edit, key", [
+    (("[design]", "[design]\nn_sample = 5"), "design.n_sample"),
+    (("seed = 7", "seed = -1"), "study.seed"),
+    (("noise_var = 0.5", "noise_var = 'big'"), "design.noise_var"),
+    (('names = ["naive_svd", "init", "paper", "default"]', 'names = ["naive_svd", "nope"]'), "methods.names"),
+    (("n_samples = [300, 1200]", "n_samples = []"), "grid.n_samples"),
+    (('kind = "recovery"', 'kind = "recover"'), "study.kind"),
+    (('metric = "rel_gram[*]"', 'metric = "rel_gram[*]"\ntolerance = "x"'), "checks[0].tolerance"),
+    (("n_features = [6, 8, 10]", "n_features = [6, 8]"), "design.n_features"),
+])
+def test_bad_config_names_key_and_file(tmp_path, edit, key):
+    text = TINY_RECOVERY.format(draw="samples").replace(*edit)
+    path = write_config(tmp_path, text)
+    with pytest.raises(ConfigError, match=key.replace("[", r"\[").replace("]", r"\]")) as exc:
+        load_config(path)
+    assert str(path) in str(exc.value)
+
+
+def test_unknown_table_and_missing_keys(tmp_path):
+    with pytest.raises(ConfigError, match="unknown table or key 'extra'"):
+        load_config(write_config(tmp_path, TINY_RECOVERY.format(draw="samples") + "\n[extra]\na = 1\n"))
+    with pytest.raises(ConfigError, match="missing parameter 'noise_var'"):
+        load_config(write_config(tmp_path, TINY_RECOVERY.format(draw="samples").replace("noise_var = 0.5", "")))
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(write_config(tmp_path, "[study\nname="))
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_shipped_configs_are_valid():
+    from pathlib import Path
+
+    from hcl_stats.cli import _is_harness_config
+
+    files = sorted((Path(__file__).resolve().parents[1] / "simulations" / "configs").glob("*.toml"))
+    files = [f for f in files if _is_harness_config(f)]
+    names = {f.stem for f in files}
+    for study in ("recovery", "downstream_m", "downstream_n", "selection"):
+        assert study in names and f"{study}_quick" in names
+    for f in files:
+        cfg = load_config(f)
+        assert cfg.tasks()
+    full = load_config(Path(__file__).resolve().parents[1] / "simulations" / "configs" / "recovery.toml")
+    assert len(full.grid["n_samples"]) == 13 and full.replicates == 100
+    assert set(full.methods) == {"naive_svd", "init", "paper", "slide", "default"}
+
+
+# -- seeding ----------------------------------------------------------------------------------
+def test_replicate_seed_is_spawned_child():
+    for r in range(4):
+        a = replicate_seed(20, r, 4).generate_state(4)
+        b = np.random.SeedSequence(20).spawn(4)[r].generate_state(4)
+        c = np.random.SeedSequence(20).spawn(100)[r].generate_state(4)
+        assert np.array_equal(a, b) and np.array_equal(a, c)
+
+
+def test_data_depend_only_on_seed_point_replicate(tiny_cfg):
+    pts = tiny_cfg.grid_points()
+    s1 = task_seeds(7, 1, 3, pts[0])
+    s2 = task_seeds(7, 1, 50, pts[0])
+    assert np.array_equal(s1["data"].generate_state(2), s2["data"].generate_state(2))
+    assert not np.array_equal(s1["data"].generate_state(2), task_seeds(7, 1, 3, pts[1])["data"].generate_state(2))
+    # the model (loadings) is shared across sample sizes within a replicate
+    assert np.array_equal(s1["model"].generate_state(2), task_seeds(7, 1, 3, pts[1])["model"].generate_state(2))
+    a = run_task(tiny_cfg, 1, pts[1], 2)
+    b = run_task(tiny_cfg, 1, pts[1], 2)
+    assert numbers(a) == numbers(b)
+
+
+# -- Wishart draw -----------------------------------------------------------------------------
+def test_wishart_draw_matches_covariance_law_and_pseudo_data():
+    from hcl_stats.covariance import sample_covariance
+    from hcl_stats.simulate import make_loadings, population_covariance
+
+    s = Structure.full(2, 1)
+    nf = (4, 5)
+    W = make_loadings(s, nf, np.random.default_rng(0))
+    psi = np.full(9, 0.7)
+    Sigma = population_covariance(W, 0.7, nf)
+    rng = np.random.default_rng(1)
+    n, reps = 40, 3000
+    covs = np.empty((reps, 9, 9))
+    means = np.empty((reps, 9))
+    for i in range(reps):
+        means[i], covs[i], _ = draw_covariance(W, psi, n, rng)
+    # E[S_n] = Sigma; Var of an unbiased covariance entry: (Sigma_ij^2 + Sigma_ii Sigma_jj) / (n - 1)
+    se = np.sqrt((Sigma ** 2 + np.outer(np.diag(Sigma), np.diag(Sigma))) / (n - 1) / reps)
+    assert np.all(np.abs(covs.mean(0) - Sigma) < 4.5 * se)
+    var = (Sigma ** 2 + np.outer(np.diag(Sigma), np.diag(Sigma))) / (n - 1)
+    assert np.allclose(covs.var(0), var, rtol=0.15, atol=0.02)
+    assert np.allclose(np.cov(means.T) * n, Sigma, rtol=0.15, atol=0.05)
+    mean, cov, pseudo = draw_covariance(W, psi, 500, rng)
+    X = pseudo()
+    st = sample_covariance([X[:, :4], X[:, 4:]])
+    assert X.shape == (9 + s.n_factors + 1, 9)
+    assert np.allclose(st.cov, cov, atol=1e-12) and np.allclose(st.mean, mean, atol=1e-12)
+
+
+# -- durable, resumable, backend-independent runs ----------------------------------------------
+def test_serial_two_process_and_dask_give_identical_numbers(tmp_path, tiny_cfg):
+    serial = run_study(tiny_cfg, tmp_path / "a", n_jobs=1, progress=False)
+    assert serial.n_run == 6
+    two = run_study(tiny_cfg, tmp_path / "b", n_jobs=2, progress=False)
+    assert two.n_run == 6
+    ra = ResultStore(tmp_path / "a", tiny_cfg.name).read()
+    rb = ResultStore(tmp_path / "b", tiny_cfg.name).read()
+    assert len(ra) == 6 * 4 and all(r["status"] == "ok" for r in ra)
+    assert_same_numbers(ra, rb)
+    pytest.importorskip("distributed")
+    run_study(tiny_cfg, tmp_path / "c", n_jobs=2, local_cluster=True, progress=False)
+    rc = ResultStore(tmp_path / "c", tiny_cfg.name).read()
+    assert_same_numbers(ra, rc)
+
+
+def test_resume_after_truncation_gives_the_uninterrupted_rows(tmp_path, tiny_cfg):
+    run_study(tiny_cfg, tmp_path / "full", progress=False)
+    full = ResultStore(tmp_path / "full", tiny_cfg.name).read()
+    out = tmp_path / "part"
+    s = run_study(tiny_cfg, out, max_tasks=3, progress=False)
+    assert s.n_run == 3
+    store = ResultStore(out, tiny_cfg.name)
+    text = store.path.read_text()
+    lines = text.splitlines(keepends=True)
+    # a kill -9 during a write: the last task's rows cut in the middle of a line
+    store.path.write_text("".join(lines[:-2]) + lines[-2][: len(lines[-2]) // 2])
+    s = run_study(tiny_cfg, out, progress=False)
+    assert s.n_done_before == 2 and s.n_run == 4
+    assert numbers(store.read()) == numbers(full)
+    s = run_study(tiny_cfg, out, progress=False)  # nothing left to do
+    assert s.n_run == 0
+    prov = json.loads(store.provenance_path.read_text())
+    assert prov["config_hash"] == tiny_cfg.hash and len(prov["runs"]) == 3 and prov["package_version"]
+
+
+def test_resume_after_kill_9_of_a_running_study(tmp_path, tiny_cfg):
+    run_study(tiny_cfg, tmp_path / "full", progress=False)
+    full = ResultStore(tmp_path / "full", tiny_cfg.name).read()
+    out = tmp_path / "killed"
+    code = (f"from hcl_stats.harness import load_config, run_study\n"
+            f"run_study(load_config({tiny_cfg.path!r}), {str(out)!r}, progress=False)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))
+    store = ResultStore(out, tiny_cfg.name)
+    t0 = time.time()
+    while time.time() - t0 < 60 and not (store.path.exists() and store.path.stat().st_size > 0):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    with open(store.path, "a") as fh:  # and a torn write on top
+        fh.write('{"study": "tiny_recovery", "task": "x')
+    run_study(tiny_cfg, out, progress=False)
+    assert numbers(store.read()) == numbers(full)
+
+
+def test_rows_of_another_config_are_refused(tmp_path, tiny_cfg):
+    run_study(tiny_cfg, tmp_path, max_tasks=1, progress=False)
+    other = parse_config(dict(tiny_cfg.raw, methods={"names": ["naive_svd", "paper"]}), "other.toml")
+    with pytest.raises(ValueError, match="another configuration"):
+        run_study(other, tmp_path, progress=False)
+    assert run_study(other, tmp_path, fresh=True, progress=False).n_run == 6
+
+
+def test_init_shared_with_paper_equals_init_method(tiny_cfg):
+    from hcl_stats import HCL
+    from hcl_stats.covariance import sample_covariance
+    from hcl_stats.harness.methods import FitContext, fit_method
+    from hcl_stats.harness.studies import _draw_stats, _fit_all
+    from hcl_stats.simulate import make_loadings
+
+    pt = tiny_cfg.grid_points()[0]
+    s = tiny_cfg.structure(pt)
+    W = make_loadings(s, pt["n_features"], np.random.default_rng(0))
+    stats, xs, _ = _draw_stats(s, W, pt, np.random.default_rng(1))
+    fits = _fit_all(tiny_cfg, FitContext(stats, s, xs), ["init", "paper"])
+    direct = fit_method("init", FitContext(stats, s, xs))
+    assert np.array_equal(fits["init"].loadings, direct.loadings)
+
+
+def test_unavailable_method_is_recorded_not_raised(tmp_path, monkeypatch):
+    import hcl_stats.harness.methods as hm
+
+    def boom(ctx):
+        raise hm.MethodUnavailable("hcl_stats.baselines.SLIDE is not importable (test)")
+
+    monkeypatch.setattr(hm, "_fit_slide", boom)
+    text = TINY_RECOVERY.format(draw="wishart").replace('"paper", "default"]', '"slide"]')
+    cfg = load_config(write_config(tmp_path, text))
+    g, pt, r = cfg.tasks()[0]
+    rows = run_task(cfg, g, pt, r)
+    st = {row["method"]: row["status"] for row in rows}
+    assert st == {"naive_svd": "ok", "init": "ok", "slide": "unavailable"}
+    assert "not importable" in [row for row in rows if row["method"] == "slide"][0]["note"]
+
+
+def test_slide_runs_on_wishart_pseudo_data(tmp_path):
+    pytest.importorskip("hcl_stats.baselines")
+    text = TINY_RECOVERY.format(draw="wishart").replace('"paper", "default"]', '"slide"]')
+    cfg = load_config(write_config(tmp_path, text))
+    g, pt, r = cfg.tasks()[-1]
+    rows = {row["method"]: row for row in run_task(cfg, g, pt, r)}
+    assert rows["slide"]["status"] == "ok", rows["slide"]["note"]
+    assert rows["slide"]["metrics"]["rel_overall"] < 2.0
+
+
+def test_downstream_selection_study_figures_and_report(tmp_path):
+    from hcl_stats.harness.report import write_report
+
+    cfg = load_config(write_config(tmp_path, TINY_DOWNSTREAM))
+    run_study(cfg, tmp_path / "out", n_jobs=1, progress=False)
+    rows = ResultStore(tmp_path / "out", cfg.name).read()
+    assert {r["status"] for r in rows} == {"ok"}
+    ora = [r for r in rows if r["method"] == "oracle" and r["estimator"] == "group_lasso"]
+    assert all(0 <= r["metrics"]["support_recall"] <= 1 for r in ora)
+    assert all(np.isfinite(r["metrics"]["param_error"]) and np.isfinite(r["metrics"]["excess_risk_pop"]) for r in rows)
+    path = write_report([cfg], tmp_path / "out", command="hcl-stats simulate tiny.toml")
+    text = path.read_text()
+    assert "tiny_selection_selection.png" in text and "hcl-stats simulate tiny.toml" in text
+    assert (tmp_path / "out" / "figures" / "tiny_selection_selection.pdf").exists()
+    assert (tmp_path / "out" / "tables" / "tiny_selection.tex").read_text().startswith(r"\begin{table}")
+
+
+def test_recovery_report_and_checks(tmp_path, tiny_cfg):
+    from hcl_stats.harness.aggregate import evaluate_checks
+    from hcl_stats.harness.report import write_report
+
+    run_study(tiny_cfg, tmp_path, progress=False)
+    rows = ResultStore(tmp_path, tiny_cfg.name).read()
+    checks = evaluate_checks(tiny_cfg, rows)
+    assert [c["verdict"] for c in checks] == ["PASS"]
+    text = write_report([tiny_cfg], tmp_path, command="cmd").read_text()
+    assert "tiny_recovery_recovery_blocks.png" in text and "**PASS**" in text
+    for stem in ("recovery_blocks", "recovery_overall"):
+        assert (tmp_path / "figures" / f"tiny_recovery_{stem}.png").stat().st_size > 10000
