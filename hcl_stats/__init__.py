@@ -40,3 +40,10 @@ from .theory import CHECKS, run_checks  # noqa: E402
 __all__ += ["downstream", "representation", "theory", "CorrectedLeastSquares", "GroupLasso", "GroupLassoCV",
             "GroupLassoLogistic", "LogisticDownstream", "posterior_mean", "represent", "representation_noise_cov",
             "CHECKS", "run_checks"]
+
+from . import baselines, datasets  # noqa: E402
+from .baselines import JIVE, SLIDE, NaiveSVD, PerModalityPCA, select_structure_slide  # noqa: E402
+from .datasets import load_multiple_features  # noqa: E402
+
+__all__ += ["baselines", "datasets", "NaiveSVD", "PerModalityPCA", "SLIDE", "select_structure_slide", "JIVE",
+            "load_multiple_features"]
