@@ -56,7 +56,11 @@ def test_same_seed_same_weights_and_shapes(name, bimodal):
     np.testing.assert_array_equal(a.history_["train_loss"], b.history_["train_loss"])
     Z = a.transform(bimodal.test.Xs)
     assert Z.shape == (40, DIMS[name]) and Z.dtype == np.float64 and np.all(np.isfinite(Z))
-    c = MODELS[name](random_state=4, **TINY).fit(Xs)
+
+
+def test_different_seed_different_weights(bimodal):
+    a = MODELS["coral"](random_state=3, **TINY).fit(bimodal.pretrain.Xs)
+    c = MODELS["coral"](random_state=4, **TINY).fit(bimodal.pretrain.Xs)
     assert not np.array_equal(a.state_vector(), c.state_vector())
 
 
