@@ -386,8 +386,9 @@ def figure(results, path):
     axes[1].set_yscale("log")
     axes[0].set_ylim(0, 1.05)
     axes[2].set_ylim(0, 1.05)
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(methods), fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
