@@ -442,3 +442,36 @@ class HCL(BaseEstimator):
     def plot_structure(self, ax=None, **kwargs):
         self._check_fitted()
         return self.results_.plot_structure(ax=ax, **kwargs)
+
+    # -- representations (hcl_stats.representation) ---------------------------------------
+    def represent(self, Xs, kind="paper", averaged=False):
+        """Representation of ``Xs``: ``kind="paper"`` (C_hat x) or ``"posterior"`` (E[z | x]),
+        optionally structure-averaged. See :mod:`hcl_stats.representation` for which to use when."""
+        from .representation import represent
+
+        return represent(self, Xs, kind=kind, averaged=averaged)
+
+    def posterior_mean(self, Xs):
+        """E[z | x] under the fitted Gaussian model, shape (n_samples, K)."""
+        from .representation import posterior_mean
+
+        return posterior_mean(self, Xs)
+
+    def posterior_encoder(self):
+        """(I + W^T Psi^-1 W)^-1 W^T Psi^-1, shape (K, p)."""
+        from .representation import posterior_encoder
+
+        return posterior_encoder(self)
+
+    def posterior_covariance(self):
+        """Cov(z | x) = (I + W^T Psi^-1 W)^-1, shape (K, K)."""
+        from .representation import posterior_covariance
+
+        return posterior_covariance(self)
+
+    def representation_noise_cov(self, kind="paper", averaged=False):
+        """Covariance of the noise carried into the representation, A diag(psi) A^T (K, K),
+        used by the errors-in-variables corrections of :mod:`hcl_stats.downstream`."""
+        from .representation import representation_noise_cov
+
+        return representation_noise_cov(self, kind=kind, averaged=averaged)
