@@ -285,18 +285,18 @@ def test_unavailable_method_is_recorded_not_raised(tmp_path, monkeypatch):
         raise hm.MethodUnavailable("hcl_stats.baselines.SLIDE is not importable (test)")
 
     monkeypatch.setattr(hm, "_fit_slide", boom)
-    text = TINY_RECOVERY.format(draw="wishart").replace('"paper", "default"]', '"slide"]')
+    text = TINY_RECOVERY.format(draw="wishart").replace('"paper", "default"]', '"paper", "slide"]')
     cfg = load_config(write_config(tmp_path, text))
     g, pt, r = cfg.tasks()[0]
     rows = run_task(cfg, g, pt, r)
     st = {row["method"]: row["status"] for row in rows}
-    assert st == {"naive_svd": "ok", "init": "ok", "slide": "unavailable"}
+    assert st == {"naive_svd": "ok", "init": "ok", "paper": "ok", "slide": "unavailable"}
     assert "not importable" in [row for row in rows if row["method"] == "slide"][0]["note"]
 
 
 def test_slide_runs_on_wishart_pseudo_data(tmp_path):
     pytest.importorskip("hcl_stats.baselines")
-    text = TINY_RECOVERY.format(draw="wishart").replace('"paper", "default"]', '"slide"]')
+    text = TINY_RECOVERY.format(draw="wishart").replace('"paper", "default"]', '"paper", "slide"]')
     cfg = load_config(write_config(tmp_path, text))
     g, pt, r = cfg.tasks()[-1]
     rows = {row["method"]: row for row in run_task(cfg, g, pt, r)}

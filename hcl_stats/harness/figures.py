@@ -52,19 +52,38 @@ def method_label(method, rows=()):
     return base
 
 
-def _plain_ticks(ax):
-    """Plain numbers (0.5, 2, 30) instead of 5 x 10^-1 on log axes."""
+def _plain_ticks(ax, xvalues=None):
+    """Plain numbers (0.5, 2, 30) instead of 5 x 10^-1 on log axes; on short ranges (less than
+    ~1.5 decades) the minor ticks at 2 and 5 times a power of ten are labelled too."""
+    import math
+
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     fmt = FuncFormatter(lambda v, _: f"{v:g}")
+
+    def minor(v, _):
+        if v <= 0:
+            return ""
+        mant = v / 10 ** math.floor(math.log10(v) + 1e-9)
+        return f"{v:g}" if round(mant, 6) in (2.0, 5.0) else ""
+
+    if xvalues is not None and 1 < len(xvalues) <= 8 and ax.get_xscale() == "log":
+        from matplotlib.ticker import FixedLocator
+
+        ax.xaxis.set_major_locator(FixedLocator(list(xvalues)))
+        ax.xaxis.set_major_formatter(fmt)
+        ax.xaxis.set_minor_formatter(NullFormatter())
     for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
-        if scale != "log":
+        if scale != "log" or (axis is ax.xaxis and xvalues is not None and 1 < len(xvalues) <= 8):
             continue
         lo, hi = (ax.get_xlim() if axis is ax.xaxis else ax.get_ylim())
-        if hi / max(lo, 1e-300) < 30:  # short range: label 1-2-5 steps
-            axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        axis.set_major_locator(LogLocator(base=10))
         axis.set_major_formatter(fmt)
-        axis.set_minor_formatter(NullFormatter())
+        axis.set_minor_locator(LogLocator(base=10, subs=(2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0)))
+        axis.set_minor_formatter(FuncFormatter(minor) if hi / max(lo, 1e-300) < 40 else NullFormatter())
+        major = axis.get_major_ticks()
+        if major:
+            axis.set_tick_params(which="minor", labelsize=major[0].label1.get_fontsize())
 
 
 _STYLE = {"init": ("--", "^")}
@@ -76,7 +95,10 @@ def _band(ax, a, color, label, ls=None, marker=None, method=None):
     dls, dmk = _STYLE.get(method, ("-", "o"))
     ls, marker = ls or dls, marker or dmk
     x, m, se = a["x"], a["mean"], np.nan_to_num(a["se"])
-    ax.plot(x, m, ls=ls, marker=marker, ms=3.5, lw=1.6, color=color, label=label)
+    if method == "oracle":  # a wide pale line underneath: estimators close to the oracle stay visible
+        ax.plot(x, m, ls=ls, marker=marker, ms=5, lw=4.0, color=color, alpha=0.45, label=label, zorder=1)
+    else:
+        ax.plot(x, m, ls=ls, marker=marker, ms=3.5, lw=1.6, color=color, label=label, zorder=3 if method == "init" else 2)
     if ax.get_yscale() == "log":
         f = np.exp(1.96 * se / np.maximum(m, 1e-300))
         lo, hi = m / f, m * f
@@ -153,14 +175,15 @@ def fig_recovery_blocks(cfg, rows):
                 _slope_ref(ax, ref["x"], ref["mean"][0] * 1.6)
             ax.axhline(1.0, color="0.5", lw=0.8, ls="--")
             ax.set_title(f"block {ks[j][len('rel_gram['):-1]}", fontsize=9)
-            ax.tick_params(labelsize=7)
+            ax.tick_params(which="both", labelsize=7)
             if j == 0:
                 ax.set_ylabel("relative Gram error", fontsize=8)
             if i == nrow - 1:
                 ax.set_xlabel(_XLABEL.get(x, x), fontsize=8)
+    xv = sorted({pt[x] for pt in cfg.grid_points()})
     for ax in axes.ravel():
         if ax.axison:
-            _plain_ticks(ax)
+            _plain_ticks(ax, xv)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     handles.append(plt.Line2D([], [], color="0.5", ls="--", lw=0.8))
     labels.append("error of the zero estimator")
@@ -199,8 +222,9 @@ def fig_recovery_overall(cfg, rows):
             ax.axhline(0.0, color="0.5", lw=0.8, ls="--")
         ax.set_xlabel(_XLABEL.get(x, x))
         ax.set_ylabel(ylabel, fontsize=9)
+    xv = sorted({pt[x] for pt in cfg.grid_points()})
     for ax in axes.ravel():
-        _plain_ticks(ax)
+        _plain_ticks(ax, xv)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.12, 1, 0.9))
@@ -230,7 +254,7 @@ def fig_downstream(cfg, rows):
                     continue
                 a = dict(a, mean=np.maximum(a["mean"], 1e-6))
                 ls, mk = styles[e]
-                _band(ax, a, _color(meth, mi), f"{method_label(meth, rows)}, {est_label[e]}", ls=ls, marker=mk)
+                _band(ax, a, _color(meth, mi), f"{method_label(meth, rows)}, {est_label[e]}", ls=ls, marker=mk, method=meth)
         if metric == "param_error" and x == "n_labelled":  # the rate in m (in n the error levels off)
             ref = agg.get(("oracle", "cls")) or next(iter(agg.values()), None)
             if ref is not None and ref["x"].size > 1:
@@ -239,8 +263,9 @@ def fig_downstream(cfg, rows):
         ax.set_ylabel(ylabel)
     pt = cfg.grid_points()[0]
     fixed = {k: pt[k] for k in ("n_samples", "n_labelled", "noise_var") if k != x and k in pt}
+    xv = sorted({pt[x] for pt in cfg.grid_points()})
     for ax in axes.ravel():
-        _plain_ticks(ax)
+        _plain_ticks(ax, xv)
     handles, labels = axes[0, 1].get_legend_handles_labels()
     h0, l0 = axes[0, 0].get_legend_handles_labels()
     for h, lab in zip(h0, l0):
@@ -298,12 +323,13 @@ def fig_selection(cfg, rows):
         for mi, meth in enumerate(methods):
             a = agg.get((meth, "group_lasso"))
             if a is not None:
-                _band(ax, a, _color(meth, mi), method_label(meth, rows))
+                _band(ax, a, _color(meth, mi), method_label(meth, rows), method=meth)
         ax.set_ylim(-0.03, 1.03)
         ax.set_xlabel(_XLABEL.get(x, x))
         ax.set_ylabel(ylabel)
+    xv = sorted({pt[x] for pt in cfg.grid_points()})
     for ax in axes.ravel()[1:]:
-        _plain_ticks(ax)
+        _plain_ticks(ax, xv)
     axes[0, 2].legend(fontsize=7.5, loc="lower right")
     fig.tight_layout(rect=(0, 0, 1, 0.88))
     irr = ", ".join("{" + ",".join(z) + "}" for z in sorted(zero))

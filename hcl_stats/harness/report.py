@@ -119,6 +119,9 @@ def normalise_theory_results(res):
             row = r.to_row()
             ci = "" if not np.isfinite(row["ci_low"]) else f", 95% CI [{row['ci_low']:.3g}, {row['ci_high']:.3g}]"
             detail = f"{row['quantity']} = {row['estimate']:.3g}{ci}; expected {row['expected']}. {row['detail']}"
+            bad = [c for c in getattr(r, "components", ()) if not c.passed]
+            if bad:
+                detail += " Failing parts: " + "; ".join(f"{c.name}: {c.quantity} = {c.estimate:.3g}, expected {c.expected}" for c in bad)
             out.append({"name": str(name), "verdict": "PASS" if row["passed"] else "FAIL", "detail": detail[:600],
                         "seconds": float(getattr(r, "data", {}).get("seconds", float("nan")))})
             continue

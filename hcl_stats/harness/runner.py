@@ -174,9 +174,26 @@ class RunSummary:
                 f"{self.n_done_before} already done, {self.n_tasks} in all -> {self.path}")
 
 
-def _call(args):
-    cfg, g, pt, r = args
-    return run_task(cfg, g, pt, r)
+def _sigterm(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _install_sigterm():
+    """Treat SIGTERM (batch schedulers at their time limit, ``kill``) like Ctrl-C: stop cleanly;
+    finished rows are already on disk either way."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _sigterm)
+
+
+def _restore_sigterm(old):
+    import signal
+
+    if old is not None:
+        signal.signal(signal.SIGTERM, old)
 
 
 def _iter_serial(cfg, todo):
@@ -264,6 +281,7 @@ def run_study(cfg: StudyConfig, out_dir, *, n_jobs: int = 1, scheduler: str | No
             it = _iter_serial(cfg, todo)
         else:
             it = _iter_joblib(cfg, todo, n_jobs)
+        old_term = _install_sigterm()
         bar = None
         if progress:
             from tqdm.auto import tqdm
@@ -284,6 +302,7 @@ def run_study(cfg: StudyConfig, out_dir, *, n_jobs: int = 1, scheduler: str | No
                 bar.close()
             if hasattr(it, "close"):
                 it.close()
+            _restore_sigterm(old_term)
     wall = time.perf_counter() - t0
     run.update(end=time.strftime("%Y-%m-%dT%H:%M:%S%z"), backend=state["backend"], n_tasks_run=n_run,
                wall_time=wall, interrupted=interrupted)
