@@ -79,7 +79,7 @@ class CovarianceAccumulator:
     >>> X1, X2 = rng.standard_normal((100, 3)), rng.standard_normal((100, 2))
     >>> acc = CovarianceAccumulator()
     >>> for i in range(0, 100, 30):
-    ...     acc.update([X1[i:i + 30], X2[i:i + 30]])
+    ...     _ = acc.update([X1[i:i + 30], X2[i:i + 30]])
     >>> np.allclose(acc.stats().cov, np.cov(np.hstack([X1, X2]).T))
     True
     """
