@@ -148,6 +148,18 @@ def run_hcl(Xs, true, seed):
     return dict(time=time.perf_counter() - t0, structure=est.structure_, loadings=est.loadings_)
 
 
+def run_hcl_paper(Xs, true, seed):
+    """select_structure + HCL(method="paper") (the authors' estimator step for step)."""
+    from hcl_stats import select_structure
+
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        st = select_structure(Xs)
+        est = HCL(st, method="paper", identifiability="warn").fit(Xs)
+    return dict(time=time.perf_counter() - t0, structure=est.structure_, loadings=est.loadings_)
+
+
 def run_slide(Xs, true, seed):
     t0 = time.perf_counter()
     est = SLIDE("auto", random_state=seed).fit(Xs)
@@ -240,12 +252,24 @@ def run_ajive(Xs, true, seed):
     return dict(time=t, structure=st, loadings=W)
 
 
-METHODS = {"hcl_stats": run_hcl, "SLIDE": run_slide, "GFA (cca-zoo)": run_gfa, "MOFA+ (mofapy2)": run_mofa,
+METHODS = {"hcl_stats": run_hcl, "hcl_stats (paper mode)": run_hcl_paper, "SLIDE": run_slide, "GFA (cca-zoo)": run_gfa, "MOFA+ (mofapy2)": run_mofa,
            "AJIVE (mvlearn)": run_ajive}
 
 
+def _git_commit():
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip() or None
+    except Exception:
+        return None
+
+
 def environment():
+    from hcl_stats import HCL as _H
+
     return dict(
+        git_commit=_git_commit(), hcl_default_method=_H().method,
         python=platform.python_version(), platform=platform.platform(),
         versions={k: _version(k) for k in ("hcl_stats", "numpy", "scipy", "cca-zoo", "mofapy2", "mvlearn", "threadpoolctl")},
         blas=[{k: i.get(k) for k in ("internal_api", "version", "num_threads")} for i in threadpool_info()],
@@ -253,7 +277,7 @@ def environment():
     )
 
 
-def run(designs, seed=2026, methods=None, log=print):
+def run(designs, seed=2026, methods=None, log=print, on_record=None):
     methods = methods or list(METHODS)
     records = []
     with threadpool_limits(limits=1):
@@ -285,6 +309,8 @@ def run(designs, seed=2026, methods=None, log=print):
                                structure=None if res["structure"] is None else res["structure"].to_dict(),
                                block_errors=errs, error=res.get("error"))
                     records.append(rec)
+                    if on_record is not None:
+                        on_record(records)
                     log(f"{dname} rep {r} {name}: time {rec['time'] if rec['time'] is None else round(rec['time'], 2)} s, "
                         f"exact {rec['exact']}, mean err {np.mean(list(errs.values())):.3f}, max {max(errs.values()):.3f}"
                         + (f" ERROR {rec['error']}" if rec['error'] else ""))
@@ -296,6 +322,31 @@ def run(designs, seed=2026, methods=None, log=print):
 
 
 # ---------------------------------------------------------------------------------------------
+def records_from_log(path, designs):
+    """Rebuild summary records from a run log (lines 'design rep r method: time t s, exact b, mean err e, max m').
+
+    Used when a long run was stopped before writing its JSON: per-block errors were not logged, so
+    such records carry only the mean and max block error (flagged ``from_log``)."""
+    import re
+
+    pat = re.compile(r"^(\S+) rep (\d+) (.+?): time ([\d.]+) s, exact (True|False), mean err ([\d.]+), max ([\d.]+)")
+    out = []
+    for line in Path(path).read_text().splitlines():
+        m = pat.match(line)
+        if m and m.group(1) in designs:
+            out.append(dict(design=m.group(1), rep=int(m.group(2)), method=m.group(3), time=float(m.group(4)),
+                            exact=m.group(5) == "True", mean_err=float(m.group(6)), max_err=float(m.group(7)),
+                            from_log=str(path), error=None))
+    return out
+
+
+def _mean_max(r):
+    if "block_errors" in r:
+        v = list(r["block_errors"].values())
+        return float(np.mean(v)), float(np.max(v))
+    return r["mean_err"], r["max_err"]
+
+
 def summarise(results):
     rows = []
     for dname in results["designs"]:
@@ -308,13 +359,14 @@ def summarise(results):
                 continue
             ok = [r for r in recs if r.get("time") is not None]
             times = np.array([r["time"] for r in ok]) if ok else np.array([np.nan])
-            mean_err = np.array([np.mean(list(r["block_errors"].values())) for r in recs])
-            max_err = np.array([np.max(list(r["block_errors"].values())) for r in recs])
+            mean_err = np.array([_mean_max(r)[0] for r in recs])
+            max_err = np.array([_mean_max(r)[1] for r in recs])
             rows.append(dict(design=dname, method=name, skipped=False, n=len(recs),
                              exact=int(sum(r["exact"] for r in recs)),
                              time_median=float(np.median(times)), time_min=float(np.min(times)), time_max=float(np.max(times)),
                              err_mean=float(np.mean(mean_err)), err_mean_lo=float(np.min(mean_err)), err_mean_hi=float(np.max(mean_err)),
                              err_max_median=float(np.median(max_err)), capped=recs[0].get("capped_iter"),
+                             from_log=any(r.get("from_log") for r in recs),
                              errors=sorted({r["error"] for r in recs if r.get("error")})))
     return rows
 
@@ -323,16 +375,24 @@ def markdown(results):
     env = results["environment"]
     out = ["# Peer benchmark: hcl_stats vs SLIDE, GFA, MOFA+, AJIVE", "",
            "Generated by `benchmarks/bench_peers.py` (numbers below are measured, one BLAS thread per method).", "",
-           f"- Python {env['python']} on {env['platform']}",
+           f"- Python {env['python']} on {env['platform']}; hcl_stats commit {env.get('git_commit')} "
+           f"(HCL default method {env.get('hcl_default_method')!r})",
+           *[f"- merged run: methods {m['methods']} on {m['designs']} at commit {m['environment'].get('git_commit')} "
+             f"(HCL default method {m['environment'].get('hcl_default_method')!r})" for m in results.get("merged_runs", [])],
            "- versions: " + ", ".join(f"{k} {v}" for k, v in env["versions"].items()),
            "- BLAS inside the run: " + ", ".join(f"{b['internal_api']} {b['num_threads']} thread(s)" for b in env["blas_inside_limit"]),
            f"- thread environment variables: {env['env_threads']}",
+           *([f"- records of {results['imported_log']['designs']} for the methods not re-run were rebuilt from the log "
+              f"`{results['imported_log']['path']}` of a first run (started at commit fc0e32a, HCL default method 'paper' then; "
+              "stopped during the paper design because the machine was heavily shared); they carry only mean/max block errors"]
+             if results.get("imported_log") else []),
            f"- seed {results['seed']}; replicate r of a design draws from SeedSequence([seed, design id]).spawn(reps)[r]", "",
            "Block error: per true block (m, S), the sine of the largest principal angle between the true and the estimated "
            "column spaces (1 when the subset is missing or found with a smaller rank); 'mean err' averages over blocks then "
            "replicates (range over replicates in brackets); 'max err' is the median over replicates of the worst block. "
            "Peers' factors are assigned to a subset by the modalities in which they explain more than "
-           f"{ACTIVE_SHARE:.0%} of the variance. hcl_stats = `select_structure` + `HCL(structure)` (default paper-mode fit); "
+           f"{ACTIVE_SHARE:.0%} of the variance. hcl_stats = `select_structure` + `HCL(structure)` with HCL's default fit at the "
+           "recorded commit; hcl_stats (paper mode) = the same selection + `HCL(structure, method='paper')` (the authors' estimator); "
            "SLIDE = `hcl_stats.baselines.SLIDE('auto')` (group-lasso path + 3 x 3 bi-cross-validation, then the authors' fit); "
            "GFA and MOFA+ with K = max(15, K_true + 4) and their defaults; AJIVE given the true initial signal ranks per view.", ""]
     rows = summarise(results)
@@ -347,6 +407,8 @@ def markdown(results):
                 out.append(f"| {r['method']} | skipped: {r['skipped']} | - | - | - |")
                 continue
             note = f" (errors: {'; '.join(r['errors'])})" if r["errors"] else ""
+            if r.get("from_log"):
+                note += " (from the run log of a first run, see below)"
             if r.get("capped"):
                 note += f" (capped at {r['capped']} iterations)"
             out.append(f"| {r['method']}{note} | {r['exact']}/{r['n']} | {r['time_median']:.2f} [{r['time_min']:.2f}, {r['time_max']:.2f}] | "
@@ -414,6 +476,10 @@ def main(argv=None):
     ap.add_argument("--report-dir", default=None)
     ap.add_argument("--report-only", action="store_true")
     ap.add_argument("--seed", type=int, default=2026)
+    ap.add_argument("--import-log", nargs=2, metavar=("LOG", "DESIGNS"), default=None,
+                    help="add records rebuilt from a stopped run's log for the comma-separated DESIGNS (with --merge)")
+    ap.add_argument("--merge", action="store_true",
+                    help="add the records of this run to the existing --out JSON (replacing same design and method)")
     a = ap.parse_args(argv)
     md = a.md or str(Path(a.out).with_suffix(".md"))
     rdir = a.report_dir or (str(ROOT / "reports/peers") if not a.quick else str(Path(a.out).parent / "peers_report"))
@@ -421,7 +487,27 @@ def main(argv=None):
         results = json.loads(Path(a.out).read_text())
     else:
         designs = QUICK if a.quick else {k: v for k, v in DESIGNS.items() if a.designs is None or k in a.designs}
-        results = run(designs, seed=a.seed, methods=a.methods, log=lambda s: print(s, flush=True))
+        def _partial(records):  # keep what is done if the run is stopped
+            Path(a.out).with_suffix(".partial.json").write_text(json.dumps(dict(records=records), default=float))
+
+        results = run(designs, seed=a.seed, methods=a.methods, log=lambda s: print(s, flush=True), on_record=_partial)
+        if a.import_log:
+            dn = a.import_log[1].split(",")
+            have = {(r["design"], r["method"]) for r in results["records"]}
+            results["records"] += [r for r in records_from_log(a.import_log[0], dn) if (r["design"], r["method"]) not in have]
+            for k in dn:
+                d = DESIGNS[k]
+                results["designs"].setdefault(k, dict(label=d["label"], structure=d["structure"].to_dict(), n_features=d["n_features"],
+                                                      n_samples=d["n_samples"], noise_var=d["noise_var"], loadings=d["loadings"],
+                                                      reps=d["reps"]))
+            results["imported_log"] = dict(path=a.import_log[0], designs=dn)
+        if a.merge and Path(a.out).exists():
+            old = json.loads(Path(a.out).read_text())
+            new_keys = {(r["design"], r["method"]) for r in results["records"]}
+            old["records"] = [r for r in old["records"] if (r["design"], r["method"]) not in new_keys] + results["records"]
+            old.setdefault("merged_runs", []).append(dict(environment=results["environment"], methods=a.methods,
+                                                          designs=list(results["designs"])))
+            results = old
     write(results, a.out, md, rdir)
     return results
 
