@@ -335,9 +335,12 @@ def _moebius_estimates(M, d, h):
     return out
 
 
-def _reconcile(M, d, h):
+def _reconcile(M, d, h, moebius=None):
     """Non-negative integer ranks minimising the total absolute deviation between predicted and
-    measured statistics (d_m and h(m, T)); ties broken towards fewer factors."""
+    measured statistics (d_m and h(m, T)); ties broken towards fewer factors. When the Moebius
+    estimates agree, are non-negative and reproduce every statistic, they are that minimiser
+    (deviation 0, unique since the map from ranks to statistics is injective) and no integer
+    program is solved."""
     subsets = _all_subsets(M)
     nS = len(subsets)
     rows, obs = [], []
@@ -351,6 +354,13 @@ def _reconcile(M, d, h):
     A = np.array(rows)
     y = np.array(obs, dtype=float)
     nE = len(y)
+    if moebius is not None:
+        vals = [set(moebius[S].values()) for S in subsets]
+        if all(len(v) == 1 and min(v) >= 0 for v in vals):
+            r = np.array([v.pop() for v in vals], dtype=int)
+            pred = A @ r
+            if np.array_equal(pred, y) and np.all(A[:M] @ r >= 1):
+                return {S: int(v) for S, v in zip(subsets, r)}, pred, y
     # variables: r (nS), u (nE), v (nE); A r - u + v = y; minimise sum u + v + eps sum r
     eps = 1.0 / (4.0 * (nS + 1))
     c = np.concatenate([np.full(nS, eps), np.ones(2 * nE)])
@@ -678,7 +688,7 @@ def select_structure(Xs, *, alpha=1e-3, max_rank=None, noise="isotropic", names=
 
     # step 3
     moeb = _moebius_estimates(M, d, h)
-    ranks, pred, obs = _reconcile(M, d, h)
+    ranks, pred, obs = _reconcile(M, d, h, moeb)
     residual = int(round(np.abs(pred - obs).sum()))
     incons = []
     if residual:

@@ -63,9 +63,10 @@ def test_population_statistics_are_inverted_exactly():
             moeb = _moebius_estimates(M, d, h)
             for S, ests in moeb.items():
                 assert set(ests.values()) == {ranks.get(S, 0)}
-            got, pred, obs = _reconcile(M, d, h)
-            assert {s: r for s, r in got.items() if r} == ranks
-            assert np.array_equal(pred, obs)
+            for shortcut in (None, moeb):  # the integer program and the Moebius fast path agree
+                got, pred, obs = _reconcile(M, d, h, shortcut)
+                assert {s: r for s, r in got.items() if r} == ranks
+                assert np.array_equal(pred, obs)
 
 
 def test_inconsistent_statistics_are_reconciled_and_reported():
