@@ -476,6 +476,7 @@ def main(argv=None):
     ap.add_argument("--report-dir", default=None)
     ap.add_argument("--report-only", action="store_true")
     ap.add_argument("--seed", type=int, default=2026)
+    ap.add_argument("--reps", type=int, default=None, help="override the number of replicates of every design")
     ap.add_argument("--import-log", nargs=2, metavar=("LOG", "DESIGNS"), default=None,
                     help="add records rebuilt from a stopped run's log for the comma-separated DESIGNS (with --merge)")
     ap.add_argument("--merge", action="store_true",
@@ -487,6 +488,8 @@ def main(argv=None):
         results = json.loads(Path(a.out).read_text())
     else:
         designs = QUICK if a.quick else {k: v for k, v in DESIGNS.items() if a.designs is None or k in a.designs}
+        if a.reps is not None:
+            designs = {k: dict(v, reps=a.reps) for k, v in designs.items()}
         def _partial(records):  # keep what is done if the run is stopped
             Path(a.out).with_suffix(".partial.json").write_text(json.dumps(dict(records=records), default=float))
 
