@@ -205,6 +205,14 @@ def _prov_lines(prov):
             f"{last.get('n_tasks_run')} tasks in {last.get('wall_time', 0):.0f} s on {last.get('host')}"]
 
 
+def _is_partial(study):
+    cfg = study["cfg"]
+    done = {}
+    for r in study["rows"]:
+        done.setdefault(r["grid_index"], set()).add(r["replicate"])
+    return len(done) < len(cfg.grid_points()) or any(len(v) < cfg.replicates for v in done.values())
+
+
 def write_report(configs, out_dir, command, title="hcl_stats simulation report"):
     """Figures, tables and ``REPORT.md`` for ``configs`` from the rows stored under ``out_dir``."""
     out_dir = Path(out_dir)
@@ -221,6 +229,10 @@ def write_report(configs, out_dir, command, title="hcl_stats simulation report")
          f"Generated {time.strftime('%Y-%m-%d %H:%M %Z')} by hcl_stats {__version__} from the stored results in "
          f"`{out_dir}/results/` (figures are drawn only from those rows). Regenerate everything with:", "",
          f"    {command}", ""]
+    if any(_is_partial(st) for st in studies):
+        L += ["Some studies below are **partial runs** (fewer replicates than their configs ask for; each says so). "
+              "The command above resumes them from the stored rows to the full size; the verdicts below are "
+              "computed from the rows stored so far.", ""]
     L += ["## Verdicts", "", "| study | check | verdict | detail |", "|---|---|---|---|"]
     for s in studies:
         for c in s["checks"]:
