@@ -264,6 +264,10 @@ def write_report(configs, out_dir, command, title="hcl_stats simulation report")
               f"- structure: {cfg.structure(pts[0]).subsets} (ranks {dict(cfg.structure(pts[0]).ranks)})",
               f"- methods: {', '.join(method_label(m, s['rows']) for m in cfg.methods)}; {n_rows} stored rows"]
         L += _prov_lines(s["provenance"])
+        commits = sorted({str(r.get("git_commit")) for r in s["rows"]})
+        if len(commits) > 1:
+            L.append(f"- **the stored rows come from {len(commits)} code versions** ({', '.join(c[:12] for c in commits)}): "
+                     "the study was resumed after the code changed; rerun with --fresh for a single version")
         L += ["", _NOTES[cfg.kind]]
         for (m, e), d in s["status"].items():
             if d["ok"] == 0 or d["unavailable"] or d["error"]:

@@ -288,7 +288,10 @@ def run_study(cfg: StudyConfig, out_dir, *, n_jobs: int = 1, scheduler: str | No
 
             bar = tqdm(total=len(todo), desc=cfg.name, unit="task", dynamic_ncols=True, file=sys.stderr)
         try:
+            code = prov.get("git_commit")
             for rows in it:
+                for row in rows:
+                    row["git_commit"] = code   # resuming across code changes is visible in the report
                 store.append(rows)
                 n_run += 1
                 if bar is not None:
