@@ -357,6 +357,9 @@ def main(argv=None):
     except (CLIError, ConfigError) as exc:
         print(f"hcl-stats {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except ImportError as exc:  # an optional dependency (e.g. dask.distributed for --local-cluster/--scheduler)
+        print(f"hcl-stats {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt as exc:
         print(f"hcl-stats {args.command}: interrupted ({exc}); rerun the same command to resume.", file=sys.stderr)
         return 130
