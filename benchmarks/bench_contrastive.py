@@ -96,6 +96,9 @@ def canonical_correlations(A, B):
 # ---------------------------------------------------------------------------------------
 # methods
 # ---------------------------------------------------------------------------------------
+CORAL_MASK = "static"
+
+
 def deep_methods(task, quick, epochs=None, patience=None):
     from hcl_stats.deep import COrAL, Cross, CrossSelf, DeepHCL, FactorCL
 
@@ -112,14 +115,14 @@ def deep_methods(task, quick, epochs=None, patience=None):
             "Cross": lambda s: Cross(random_state=s, **common),
             "Cross+Self": lambda s: CrossSelf(random_state=s, **common),
             "FactorCL-SSL": lambda s: FactorCL("ssl", random_state=s, **common),
-            "COrAL": lambda s: COrAL(random_state=s, d=16, heads=2, **common),
+            "COrAL": lambda s: COrAL(random_state=s, d=16, heads=2, mask=CORAL_MASK, **common),
             "DeepHCL": lambda s: DeepHCL(rank=8, random_state=s, **common),
         }
     return {
         "Cross": lambda s: Cross(random_state=s, **common),
         "Cross+Self": lambda s: CrossSelf(random_state=s, **common),
         "FactorCL-SSL": lambda s: FactorCL("ssl", random_state=s, **common),
-        "COrAL": lambda s: COrAL(random_state=s, d=16, heads=2, **common),
+        "COrAL": lambda s: COrAL(random_state=s, d=16, heads=2, mask=CORAL_MASK, **common),
         "DeepHCL(authors)": lambda s: DeepHCL(STRUCTURE, loss="authors", random_state=s, **common),
         "DeepHCL(spectral)": lambda s: DeepHCL(STRUCTURE, loss="spectral", random_state=s, **common),
     }
@@ -163,13 +166,13 @@ def run_factorcl(seed_seq, seed, quick, methods):
             if name not in SELECTED:
                 continue
             m = make(seed)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             m.fit(sp.Xs, sp.y["label"] if m.supervised else None)
-            ft = time.perf_counter() - t0
+            ft, ct = time.perf_counter() - t0, time.process_time() - c0
             acc, C = logistic_probe(m.transform(task.train.Xs), task.train.y["label"], m.transform(task.val.Xs),
                                     task.val.y["label"], m.transform(task.test.Xs), task.test.y["label"])
             out.append(dict(task="factorcl", seed=seed, unique_share=task.info["unique_share"], method=name,
-                            accuracy=acc, C=C, fit_time=ft, epochs=m.n_epochs_, mi_x1x2=task.info["mi_x1x2"]))
+                            accuracy=acc, C=C, fit_time=ft, cpu_time=ct, epochs=m.n_epochs_, mi_x1x2=task.info["mi_x1x2"]))
             print(f"factorcl seed={seed} share={share:.2f} {name}: acc={acc:.3f} ({ft:.1f}s, {m.n_epochs_} ep)", flush=True)
     return out
 
@@ -184,7 +187,7 @@ def run_trifeature(seed_seq, seed, quick, methods):
     for name, make in [("raw input", None)] + list(methods.items()):
         if make is not None and name not in SELECTED:
             continue
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         if make is None:
             Z = {k: np.hstack(getattr(task, k).Xs) for k in ("train", "val", "test")}
             ep = 0
@@ -193,8 +196,8 @@ def run_trifeature(seed_seq, seed, quick, methods):
             m.fit(task.pretrain.Xs)
             Z = {k: m.transform(getattr(task, k).Xs) for k in ("train", "val", "test")}
             ep = m.n_epochs_
-        ft = time.perf_counter() - t0
-        row = dict(task="trifeature", seed=seed, method=name, fit_time=ft, epochs=ep)
+        ft, ct = time.perf_counter() - t0, time.process_time() - c0
+        row = dict(task="trifeature", seed=seed, method=name, fit_time=ft, cpu_time=ct, epochs=ep)
         for lab in ("R", "U", "Syn"):
             row[lab] = logistic_probe(Z["train"], task.train.y[lab], Z["val"], task.val.y[lab], Z["test"], task.test.y[lab])[0]
         out.append(row)
@@ -219,7 +222,7 @@ def run_linear(seed_seq, seed, quick, methods):
     for name, make in entries:
         if make is not None and not isinstance(make, str) and name not in SELECTED:
             continue
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         own = None
         if make is None:
             Z = {k: np.hstack(getattr(task, k).Xs) for k in ("train", "val", "test")}
@@ -251,8 +254,8 @@ def run_linear(seed_seq, seed, quick, methods):
             Z = {k: _embed(m, getattr(task, k), "linear") for k in ("train", "val", "test")}
             ep = m.n_epochs_
             own = name.startswith("DeepHCL")
-        ft = time.perf_counter() - t0
-        row = dict(task="linear", seed=seed, method=name, fit_time=ft, epochs=int(ep), dim=int(Z["test"].shape[1]))
+        ft, ct = time.perf_counter() - t0, time.process_time() - c0
+        row = dict(task="linear", seed=seed, method=name, fit_time=ft, cpu_time=ct, epochs=int(ep), dim=int(Z["test"].shape[1]))
         yhat = ridge_probe(Z["train"], task.train.y["y"], Z["val"], task.val.y["y"], Z["test"])
         yte = task.test.y["y"]
         row["R2_y"] = float(1 - np.mean((yhat - yte) ** 2) / np.var(yte))
@@ -280,14 +283,18 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="tiny sizes and 3 epochs (smoke test)")
     ap.add_argument("--report", action="store_true", help="only write tables and figure from stored results")
     ap.add_argument("--suffix", default="", help="suffix of the results file (e.g. to run methods in parallel)")
+    ap.add_argument("--seed-start", type=int, default=0, help="first seed to run (seeds seed_start .. seeds-1)")
     ap.add_argument("--epochs", type=int, default=None, help="override the maximum number of epochs")
     ap.add_argument("--patience", type=int, default=None, help="override the early-stopping patience")
+    ap.add_argument("--coral-mask", default="static", choices=["static", "schedule"], help="COrAL masking ratio")
     ap.add_argument("--tag", default="", help="appended to the deep methods' names (variants in separate rows)")
     args = ap.parse_args(argv)
     if args.report:
         return report()
     import torch
 
+    global CORAL_MASK
+    CORAL_MASK = args.coral_mask
     torch.set_num_threads(1)
     tasks = list(TASKS) if args.task == "all" else [args.task]
     seqs = np.random.SeedSequence(MASTER_SEED).spawn(args.seeds)
@@ -302,7 +309,7 @@ def main(argv=None):
         rows = []
         t0 = time.perf_counter()
         name = f"contrastive_{t}{'_quick' if args.quick else ''}{args.suffix}.json"
-        for seed in range(args.seeds):
+        for seed in range(args.seed_start, args.seeds):
             rows += TASKS[t](seqs[seed], seed, args.quick, methods)
             _write(name, rows, t, args, t0, torch, complete=seed == args.seeds - 1)
 
@@ -324,7 +331,7 @@ def _load(task):
     present in more than one file is taken from the first)."""
     rows, metas, seen = [], [], set()
     for f in sorted(RESULTS.glob(f"contrastive_{task}*.json")):
-        if "_quick" in f.name:
+        if "_quick" in f.name or "_timing" in f.name:
             continue
         d = json.loads(f.read_text())
         for r in d["rows"]:
@@ -363,6 +370,7 @@ def report():
         shares = sorted({round(r["unique_share"], 3) for r in rows})
         meths = _methods_in(rows)
         lines += ["## FactorCL synthetic (noise sd 1, finite I(X1;X2)): test accuracy vs share of unique information", "",
+                  "n = 2000 per draw (1200 pretrain = probe train, 400 val, 400 test); 100 features per modality; FactorCL-SUP uses the labels of the pretrain split, the others do not.", "",
                   f"I(X1; X2) = {np.mean([r['mi_x1x2'] for r in rows]):.2f} nats (exact, Gaussian); seeds: {len({r['seed'] for r in rows})}.", "",
                   "| method | " + " | ".join(f"unique {s:.2f}" for s in shares) + " | fit time per run (s) | total (s) |",
                   "|---|" + "---|" * (len(shares) + 2)]
@@ -384,11 +392,11 @@ def report():
         lines += ["## Vector Trifeature: balanced accuracy of linear probes (R: shape, 8 classes; U: texture of "
                   "modality 1, 8 classes; Syn: colour2 = pi(texture1), binary, chance 0.5)", "",
                   f"Seeds: {len({r['seed'] for r in rows})}. Representations trained on the biased set (every pair satisfies the bijection); probes on unbiased sets.", "",
-                  "| method | R | U | Syn | fit time per run (s) | total (s) |", "|---|---|---|---|---|---|"]
+                  "| method | seeds | R | U | Syn | fit time per run (s) | total (s) |", "|---|---|---|---|---|---|---|"]
         for m in meths:
             rr = [r for r in rows if r["method"] == m]
             ft = [r["fit_time"] for r in rr]
-            lines.append(f"| {m} | {_ms([r['R'] for r in rr])} | {_ms([r['U'] for r in rr])} | {_ms([r['Syn'] for r in rr])} | {np.mean(ft):.1f} | {np.sum(ft):.0f} |")
+            lines.append(f"| {m} | {len(rr)} | {_ms([r['R'] for r in rr])} | {_ms([r['U'] for r in rr])} | {_ms([r['Syn'] for r in rr])} | {np.mean(ft):.1f} | {np.sum(ft):.0f} |")
         lines.append("")
         figs["trifeature"] = {m: [np.mean([r[k] for r in rows if r["method"] == m]) for k in ("R", "U", "Syn")] for m in meths}
     rows, metas = _load("linear")
@@ -401,12 +409,12 @@ def report():
                   "correlation on test between the true z_S and its ridge prediction from the whole representation "
                   "(`decode`); for HCL-type representations also between z_S and the representation's own S block "
                   "(`block`, no fitting).", "",
-                  "| method | dim | R^2(y) | " + " | ".join(f"decode {s}" for s in subs) + " | fit time (s) |",
-                  "|---|---|---|" + "---|" * len(subs) + "---|"]
+                  "| method | seeds | dim | R^2(y) | " + " | ".join(f"decode {s}" for s in subs) + " | fit time (s) |",
+                  "|---|---|---|---|" + "---|" * len(subs) + "---|"]
         for m in meths:
             rr = [r for r in rows if r["method"] == m]
             cells = [_ms([r[f"cc_decode{s}"] for r in rr]) for s in subs]
-            lines.append(f"| {m} | {rr[0]['dim']} | {_ms([r['R2_y'] for r in rr])} | " + " | ".join(cells) + f" | {np.mean([r['fit_time'] for r in rr]):.1f} |")
+            lines.append(f"| {m} | {len(rr)} | {rr[0]['dim']} | {_ms([r['R2_y'] for r in rr])} | " + " | ".join(cells) + f" | {np.mean([r['fit_time'] for r in rr]):.1f} |")
         own = [m for m in meths if any(k.startswith("cc_block") for k in next(r for r in rows if r["method"] == m))]
         if own:
             lines += ["", "Own-block canonical correlations (the S block of the representation vs z_S):", "",
@@ -417,6 +425,24 @@ def report():
         lines.append("")
         figs["linear"] = {m: [np.mean([r[f"cc_decode{s}"] for r in rows if r["method"] == m]) for s in subs] for m in meths}
         figs["linear_subs"] = subs
+    runs_per_bench = {"factorcl": 20, "trifeature": 5, "linear": 5}
+    tim = []
+    for t in TASKS:
+        for f in sorted(RESULTS.glob(f"contrastive_{t}_timing.json")):
+            d = json.loads(f.read_text())
+            for m in _methods_in(d["rows"]):
+                rr = [r for r in d["rows"] if r["method"] == m and "cpu_time" in r]
+                if rr and m != "raw input":
+                    ct = float(np.mean([r["cpu_time"] for r in rr]))
+                    tim.append(f"| {t} | {m} | {len(rr)} | {ct:.1f} | {float(np.mean([r['fit_time'] for r in rr])):.1f} | "
+                               f"{runs_per_bench[t]} | {ct * runs_per_bench[t] / 60:.1f} |")
+    if tim:
+        lines += ["## CPU time per method (seed 0 only, one torch / BLAS thread)", "",
+                  "CPU seconds of the process per fit (`time.process_time`, insensitive to the machine's load, "
+                  "unlike the wall times above), and the CPU minutes a full benchmark (all seeds, all shares) "
+                  "needs per method; with one thread that is also the wall time on an idle core.", "",
+                  "| task | method | fits timed | CPU s per fit | wall s per fit | fits per benchmark | CPU min per benchmark |",
+                  "|---|---|---|---|---|---|---|"] + tim + [""]
     meta_lines = []
     for t in TASKS:
         for meta in _load(t)[1]:

@@ -179,7 +179,8 @@ def test_core_does_not_import_torch_and_deep_import_error_is_actionable():
     code = ("import sys; import hcl_stats, hcl_stats.contrastive, hcl_stats.contrastive_tasks; "
             "assert 'torch' not in sys.modules, 'core imported torch'")
     subprocess.run([sys.executable, "-c", code], check=True)
-    code = ("import sys; sys.modules['torch'] = None\n"
+    # the core is imported first (scipy inspects sys.modules["torch"] when it is present)
+    code = ("import sys, hcl_stats; sys.modules['torch'] = None\n"
             "try:\n    import hcl_stats.deep\nexcept ImportError as e:\n    print(e)\n")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert "pip install hcl_stats[deep]" in out
