@@ -444,10 +444,13 @@ def report():
                   "| task | method | fits timed | CPU s per fit | wall s per fit | fits per benchmark | CPU min per benchmark |",
                   "|---|---|---|---|---|---|---|"] + tim + [""]
     meta_lines = []
-    for t in TASKS:
-        for meta in _load(t)[1]:
-            meta_lines.append(f"- {t}: wall time {meta['wall_time']:.0f} s, torch {meta['torch']} with {meta['torch_threads']} thread, "
-                              f"{meta['cpu_count']} CPUs, load average at end {tuple(round(x, 1) for x in meta['load_avg'])}, {meta['date']}")
+    for f in sorted(RESULTS.glob("contrastive_*.json")):
+        if "_quick" in f.name:
+            continue
+        meta = json.loads(f.read_text())["meta"]
+        meta_lines.append(f"- `{f.name}`: {meta.get('seeds_done', meta['seeds'])} seed(s), wall time {meta['wall_time']:.0f} s, torch {meta['torch']} "
+                          f"with {meta['torch_threads']} thread, {meta['cpu_count']} CPUs, load average at end "
+                          f"{tuple(round(x, 1) for x in meta['load_avg'])}, {meta['date']}")
     lines += ["## Runs", ""] + meta_lines + [""]
     text = "\n".join(lines)
     (RESULTS / "contrastive.md").write_text(text)
