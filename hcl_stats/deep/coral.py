@@ -163,7 +163,6 @@ class COrAL(DeepContrastive):
 
     def _loss(self, net, xs, y, gen, epoch):
         M = len(xs)
-        B = xs[0].shape[0]
         r = self.ratio(epoch)
         if M == 2:
             a = 0
@@ -184,9 +183,7 @@ class COrAL(DeepContrastive):
             views.append((net.g(s), [net.h[m](us[m]) for m in range(M)]))
         (g1, h1), (g2, h2) = views
         loss = nt_xent(g1, g2, self.tau) + sum(nt_xent(h1[m], h2[m], self.tau) for m in range(M))
-        loss = loss + self.lam * (self._penalty(h1 + [g1]) + self._penalty(h2 + [g2]))
-        del B
-        return loss
+        return loss + self.lam * (self._penalty(h1 + [g1]) + self._penalty(h2 + [g2]))
 
     def _embed(self, net, xs):
         return torch.cat([net.shared(xs)] + [net.unique(x, m) for m, x in enumerate(xs)], 1)
