@@ -276,6 +276,8 @@ class HCL(BaseEstimator):
             opts.update(lr=self.lr, lr_decay=self.lr_decay, decay_every=self.decay_every, min_iter=self.min_iter)
         if self.method == "ml":
             opts.update(noise=self.noise, alpha=self.alpha, l1_ratio=self.l1_ratio, accelerate=self.accelerate)
+        elif self.alpha > 0:
+            raise ValueError(f"The 'alpha' parameter of HCL (sparse loadings) is supported by method='ml' only. Got alpha={self.alpha!r} with method={self.method!r}.")
         if self.method in ("ml", "als"):
             opts["shrinkage"] = self.shrinkage
             if self.gtol is not None:

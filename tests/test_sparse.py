@@ -135,3 +135,10 @@ def test_path_and_bic_select_a_sparse_truth():
     with pytest.raises(ValueError, match=r"ml_path needs the number of samples for BIC"):
         st = sample_covariance(d.Xs)
         ml_path(type(st)(cov=st.cov, mean=st.mean, n_samples=None, n_features=st.n_features), s)
+
+
+def test_alpha_with_other_methods_is_an_error():
+    s, nf = DESIGNS[2]
+    d = simulate(s, nf, 100, noise_var=1.0, rng=0)
+    with pytest.raises(ValueError, match=r"The 'alpha' parameter of HCL \(sparse loadings\) is supported by method='ml' only. Got alpha=0.1 with method='als'."):
+        HCL(s, method="als", alpha=0.1).fit(d.Xs)
