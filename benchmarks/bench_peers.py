@@ -508,6 +508,8 @@ def main(argv=None):
             old = json.loads(Path(a.out).read_text())
             new_keys = {(r["design"], r["method"]) for r in results["records"]}
             old["records"] = [r for r in old["records"] if (r["design"], r["method"]) not in new_keys] + results["records"]
+            for k, v in results["designs"].items():
+                old["designs"].setdefault(k, v)
             old.setdefault("merged_runs", []).append(dict(environment=results["environment"], methods=a.methods,
                                                           designs=list(results["designs"])))
             results = old
