@@ -26,7 +26,10 @@ Checks (registry :data:`CHECKS`; :func:`run_checks` runs them by name):
 Every check takes its grid, replicates and tolerances as keyword arguments whose defaults are a
 quick configuration; :data:`FULL_CONFIGS` holds a fuller one (``run_checks(quick=False)``).
 Replicate r of a study draws from ``np.random.SeedSequence(seed).spawn(n_replicates)[r]``.
-``method`` is any name registered in :data:`hcl_stats.estimation.METHODS`.
+``method`` is any name registered in :data:`hcl_stats.estimation.METHODS`; ``None`` (the default of
+every check but ``identifiability``) means HCL's default method, the estimator the package
+recommends. Paper mode fails the downstream floor check (its blocks of one structure are not
+rotation-aligned, so the corrected Gram matrix is wrong): run it with ``method="paper"`` to see it.
 """
 from __future__ import annotations
 
@@ -135,7 +138,17 @@ def format_checks(results, fmt="markdown") -> str:
 # ----------------------------------------------------------------------------------------
 # helpers
 # ----------------------------------------------------------------------------------------
+def default_method() -> str:
+    """The estimation method HCL uses by default (the one the package recommends)."""
+    import inspect
+
+    return inspect.signature(HCL.__init__).parameters["method"].default
+
+
 def _check_method(method):
+    """Resolve ``method`` (None: HCL's default method) and check it is registered."""
+    if method is None:
+        method = default_method()
     if method not in METHODS:
         raise ValueError(f"method must be one of the registered estimation methods {sorted(METHODS)}; got {method!r}.")
     return method
@@ -239,7 +252,7 @@ def check_identifiability(structures=None, noise_var=1.0, tol=1e-8, method="init
     few per cent at the population covariance (hcl_method.md, section 4), so it is not an exact
     estimator of the Gram blocks even with infinite data.
     """
-    _check_method(method)
+    method = _check_method(method)
     ns = _check_grid(ns, "ns", int, minimum=2, min_len=3)
     n_replicates = _check_positive_int(n_replicates, "n_replicates")
     if not (0 < abs(latent_corr) < 1):
@@ -293,14 +306,14 @@ def check_identifiability(structures=None, noise_var=1.0, tol=1e-8, method="init
 # 2. loading recovery rate
 # ----------------------------------------------------------------------------------------
 def check_loading_rate(structure=None, n_features=(20, 30, 40), noise_var=0.5, ns=(2000, 4000, 8000, 16000),
-                       n_replicates=4, method="paper", expected=-0.5, tol=0.15, n_boot=500, seed=0) -> CheckResult:
+                       n_replicates=4, method=None, expected=-0.5, tol=0.15, n_boot=500, seed=0) -> CheckResult:
     """Slope of log(mean per-block Gram error) against log n, with a bootstrap CI over replicates.
 
     The error at each n is the mean over replicates of the mean over blocks of
     ||W_hat_{m,S} W_hat_{m,S}^T - W_{m,S} W_{m,S}^T||_F. Theory (fixed p, r, noise): n^{-1/2}.
     Pass: |slope - expected| <= tol. One loading matrix per replicate (the paper generator).
     """
-    _check_method(method)
+    method = _check_method(method)
     st = _default_structure() if structure is None else structure
     ns = _check_grid(ns, "ns", int, minimum=2)
     n_replicates = _check_positive_int(n_replicates, "n_replicates")
@@ -331,7 +344,7 @@ def check_loading_rate(structure=None, n_features=(20, 30, 40), noise_var=0.5, n
 # 3. detectability
 # ----------------------------------------------------------------------------------------
 def check_detectability(structure=None, n_features=(20, 30, 40), noise_vars=(0.25, 1.0, 4.0), ns=(200, 1000, 5000),
-                        n_replicates=2, method="paper", above=5.0, below=1.0, min_beat_above=0.9,
+                        n_replicates=2, method=None, above=5.0, below=1.0, min_beat_above=0.9,
                         max_beat_below=0.5, n_boot=500, seed=0) -> CheckResult:
     """Per block, its signal against the spiked-model detection thresholds, and whether its
     estimate beats the zero estimator.
@@ -359,7 +372,7 @@ def check_detectability(structure=None, n_features=(20, 30, 40), noise_vars=(0.2
     """
     from scipy.stats import spearmanr
 
-    _check_method(method)
+    method = _check_method(method)
     st = _default_structure() if structure is None else structure
     ns = _check_grid(ns, "ns", int, minimum=2, min_len=1)
     noise_vars = _check_grid(noise_vars, "noise_vars", float, minimum=0.0, min_len=1)
@@ -424,7 +437,7 @@ def check_detectability(structure=None, n_features=(20, 30, 40), noise_vars=(0.2
 # 4. error vs signal strength and noise level
 # ----------------------------------------------------------------------------------------
 def check_signal_noise(structure=None, n_features=(20, 30, 40), noise_vars=(0.5, 1.0, 2.0), scales=(1.0, 1.5, 2.25),
-                       n_samples=4000, n_replicates=2, method="paper", tol=0.15, n_boot=300, seed=0) -> CheckResult:
+                       n_samples=4000, n_replicates=2, method=None, tol=0.15, n_boot=300, seed=0) -> CheckResult:
     """Subspace error of each block against noise variance sigma^2 and signal s_min (the smallest
     eigenvalue of W_{m,S} W_{m,S}^T), compared with the first-order perturbation form.
 
@@ -448,7 +461,7 @@ def check_signal_noise(structure=None, n_features=(20, 30, 40), noise_vars=(0.5,
     of the conditioning modalities and the noise estimate, which the one-covariance form ignores),
     hence ``tol`` = 0.15. With method "ml" the noise exponent is about 0.14 below the form's.
     """
-    _check_method(method)
+    method = _check_method(method)
     st = _default_structure() if structure is None else structure
     noise_vars = _check_grid(noise_vars, "noise_vars", float, minimum=0.0)
     scales = _check_grid(scales, "scales", float, minimum=0.0)
@@ -551,7 +564,7 @@ def _population_coef(h, W, psi, beta, representation):
 
 def check_downstream(structure=None, n_features=(20, 30, 40), noise_var=0.1, response_noise_var=0.1,
                      ms=(100, 200, 400, 800, 1600), ns=(1000, 4000, 16000, 64000), n_replicates=6,
-                     method="paper", representation="paper", tol_param=0.2, tol_risk=0.3, n_boot=300,
+                     method=None, representation="paper", tol_param=0.2, tol_risk=0.3, n_boot=300,
                      seed=0) -> CheckResult:
     """Downstream parameter error and excess risk against the labelled size m and the unlabelled size n.
 
@@ -577,7 +590,7 @@ def check_downstream(structure=None, n_features=(20, 30, 40), noise_var=0.1, res
     The default noise variance 0.1 is the authors' downstream setting; with larger noise the
     corrected Gram matrix is often indefinite at small m, which masks the m^{-1/2} rate.
     """
-    _check_method(method)
+    method = _check_method(method)
     if representation not in ("paper", "posterior"):
         raise ValueError(f"representation must be 'paper' or 'posterior'; got {representation!r}.")
     st = _default_structure() if structure is None else structure
@@ -640,7 +653,7 @@ def check_downstream(structure=None, n_features=(20, 30, 40), noise_var=0.1, res
 # ----------------------------------------------------------------------------------------
 def check_selection(structure=None, n_features=(20, 30, 40), noise_var=0.5, response_noise_var=0.1,
                     zero_groups=((0, 1), (1, 2), (2,)), ms=(50, 200, 800, 3200), n_unlabelled=20000,
-                    n_replicates=4, method="paper", representation="paper", rule="1se", cv=3, n_alphas=20,
+                    n_replicates=4, method=None, representation="paper", rule="1se", cv=3, n_alphas=20,
                     min_f1=0.9, n_boot=300, seed=0) -> CheckResult:
     """Group-lasso recovery of the task-relevant structures as the labelled size m grows.
 
@@ -651,7 +664,7 @@ def check_selection(structure=None, n_features=(20, 30, 40), noise_var=0.5, resp
     at the largest m is at least ``min_f1``; the slope of the mean F1 in log m is >= 0 (its CI upper
     end above 0).
     """
-    _check_method(method)
+    method = _check_method(method)
     if representation not in ("paper", "posterior"):
         raise ValueError(f"representation must be 'paper' or 'posterior'; got {representation!r}.")
     st = _default_structure() if structure is None else structure

@@ -1,58 +1,16 @@
 """Theory checks in their quick configurations (tolerances are the checks' defaults, stated in
 hcl_stats.theory), the result objects and tables, the registry, and validation messages.
 
-The downstream and selection checks need an estimator whose blocks of one structure are
-rotation-aligned across modalities; paper mode is not (hcl_method.md, section 4: its downstream
-floor does not fall with n). Until the "ml"/"als" methods land, these checks run with a small
-block-sparse EM for factor analysis registered here for the duration of the module.
+Every check but identifiability runs HCL's default estimator unless told otherwise. Paper mode
+fails the downstream floor check (its blocks of one structure are not rotation-aligned across
+modalities, hcl_method.md section 4); a test below states that finding.
 """
 import numpy as np
 import pytest
-from scipy import linalg as sla
 
-from hcl_stats.estimation import METHODS, EstimationResult
-from hcl_stats.estimation.paper import fit_init
 from hcl_stats.theory import (CHECKS, FULL_CONFIGS, CheckResult, check_detectability, check_downstream,
                               check_identifiability, check_loading_rate, check_selection, check_signal_noise,
                               format_checks, run_checks)
-
-EM = "_test_em"
-
-
-def _fit_em(stats, structure, *, max_iter=1000, tol=1e-6, **_):
-    """Gaussian factor analysis with block-sparse loadings and one noise variance per modality,
-    by EM from the Schur initialisation (Rubin & Thayer updates restricted to the support)."""
-    W = fit_init(stats, structure).loadings.copy()
-    S = stats.cov
-    rows = structure.row_slices(stats.n_features)
-    mask = structure.support_mask(stats.n_features)
-    supp = [np.nonzero(mask[r.start])[0] for r in rows]
-    psi = np.full(W.shape[0], stats.cov.diagonal().mean() * 0.5)
-    K = W.shape[1]
-    for it in range(1, max_iter + 1):
-        Wp = W / psi[:, None]
-        B = sla.cho_solve(sla.cho_factor(np.eye(K) + W.T @ Wp), Wp.T)   # E[z|x] encoder, K x p
-        SB = S @ B.T
-        Ezz = np.eye(K) - B @ W + B @ SB
-        Wn = np.zeros_like(W)
-        for r, J in zip(rows, supp):
-            Wn[r, J] = np.linalg.solve(Ezz[np.ix_(J, J)], SB[r, J].T).T
-        d = np.diag(S) - np.sum(Wn * SB, axis=1)
-        psi = np.concatenate([np.full(r.stop - r.start, max(d[r].mean(), 1e-8)) for r in rows])
-        done = np.max(np.abs(Wn - W)) < tol
-        W = Wn
-        if done:
-            return EstimationResult(W, psi, it, True)
-    return EstimationResult(W, psi, max_iter, False)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def em_method():
-    assert EM not in METHODS
-    METHODS[EM] = _fit_em
-    yield EM
-    del METHODS[EM]
-
 
 def _assert_passes(res):
     assert isinstance(res, CheckResult)
@@ -68,8 +26,11 @@ def test_identifiability_quick():
     assert corr.data["e_inf"] > 0.1                      # correlated latents: the error does not vanish
 
 
-def test_loading_rate_quick_paper_mode():
+def test_loading_rate_quick_default_and_paper_mode():
     res = check_loading_rate()                          # |slope + 1/2| <= 0.15
+    _assert_passes(res)
+    assert res.ci[0] < res.estimate < res.ci[1]
+    res = check_loading_rate(method="paper")
     _assert_passes(res)
     assert res.ci[0] < res.estimate < res.ci[1]
 
@@ -85,13 +46,21 @@ def test_signal_noise_quick():
     assert noise.estimate > 0 and signal.estimate < 0
 
 
-def test_downstream_quick_with_an_aligned_estimator(em_method):
-    res = check_downstream(method=em_method, ns=(1000, 4000, 16000), n_replicates=4)
+def test_downstream_quick_default_method():
+    res = check_downstream(ns=(1000, 4000, 16000), n_replicates=4)
     _assert_passes(res)
 
 
-def test_selection_quick_with_an_aligned_estimator(em_method):
-    res = check_selection(method=em_method, ms=(50, 200, 800), n_unlabelled=8000, n_replicates=3,
+def test_downstream_floor_does_not_fall_for_paper_mode():
+    """The documented finding: paper-mode loadings are not aligned across modalities, so the
+    errors-in-variables correction is wrong and the floor does not fall with n."""
+    res = check_downstream(method="paper", ns=(1000, 4000, 16000), n_replicates=4)
+    parts = {c.name.split("/")[-1]: c for c in res.components}
+    assert not parts["param_floor_n"].passed
+
+
+def test_selection_quick_default_method():
+    res = check_selection(ms=(50, 200, 800), n_unlabelled=8000, n_replicates=3,
                           response_noise_var=1.0, n_alphas=12)
     _assert_passes(res)
 
