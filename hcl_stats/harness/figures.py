@@ -349,7 +349,8 @@ def save(fig, path_stem):
     stem = Path(path_stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     png, pdf = stem.with_suffix(".png"), stem.with_suffix(".pdf")
-    fig.savefig(png, dpi=150)
-    fig.savefig(pdf)
+    # no time stamps in the files: regenerating a report from the same rows gives the same bytes
+    fig.savefig(png, dpi=150, metadata={"Software": None})
+    fig.savefig(pdf, metadata={"CreationDate": None, "Producer": None})
     plt.close(fig)
     return str(png), str(pdf)

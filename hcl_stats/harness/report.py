@@ -3,6 +3,7 @@ stored results (rows in ``<out>/results/*.jsonl``, theory verdicts in ``<out>/re
 from __future__ import annotations
 
 import json
+import os
 import math
 import time
 from pathlib import Path
@@ -213,6 +214,40 @@ def _is_partial(study):
     return len(done) < len(cfg.grid_points()) or any(len(v) < cfg.replicates for v in done.values())
 
 
+# studies and benchmarks with their own scripts, linked from the report when their outputs exist
+_OTHER_STUDIES = [
+    ("Real data: UCI Multiple Features (structure selection, variance explained, classification)",
+     "reports/multiple_features/REPORT.md", "python -m hcl_stats.studies.multiple_features simulations/configs/multiple_features.toml"),
+    ("Peers: hcl_stats vs SLIDE, GFA, MOFA+, AJIVE", "reports/peers/README.md", "python benchmarks/bench_peers.py"),
+    ("Contrastive baselines: linear contrastive HCL, deep HCL, FactorCL, COrAL, Cross", "reports/contrastive/README.md",
+     "python benchmarks/bench_contrastive.py --task {factorcl,trifeature,linear} --seeds 5"),
+    ("Structure selection vs GFA", "benchmarks/results/selection.md", "python benchmarks/bench_selection.py"),
+    ("Accuracy of the estimators (paper, ML, default)", "benchmarks/results/bench_accuracy.md", "python benchmarks/bench_accuracy.py"),
+    ("Speed (fit time / (covariance + eigh))", "benchmarks/results/bench_speed.md", "python benchmarks/bench_speed.py"),
+    ("Out-of-core fit at n = 10^6, p = 1400", "benchmarks/results/bench_scale.md", "python benchmarks/bench_scale.py"),
+    ("Cost of the full recovery study", "benchmarks/results/recovery_study.md", "python benchmarks/bench_recovery_study.py"),
+]
+
+
+def _other_studies(out_dir):
+    """Links to the studies and benchmarks that have their own scripts (only those present)."""
+    out_dir = Path(out_dir).resolve()
+    root = next((p for p in [out_dir, *out_dir.parents] if (p / "benchmarks").is_dir()), None)
+    if root is None:
+        return []
+    rows = []
+    for title, rel, cmd in _OTHER_STUDIES:
+        target = root / rel
+        if target.exists():
+            link = os.path.relpath(target, out_dir)
+            rows.append(f"| [{title}]({link}) | `{cmd}` |")
+    if not rows:
+        return []
+    return ["## Other studies and benchmarks", "",
+            "Each has its own script and stored results (numbers measured when it was last run):", "",
+            "| study | regenerate with |", "|---|---|", *rows, ""]
+
+
 def write_report(configs, out_dir, command, title="hcl_stats simulation report"):
     """Figures, tables and ``REPORT.md`` for ``configs`` from the rows stored under ``out_dir``."""
     out_dir = Path(out_dir)
@@ -280,5 +315,6 @@ def write_report(configs, out_dir, command, title="hcl_stats simulation report")
         for t in s["tables"]:
             L += [table_markdown(*t), ""]
         L += [f"LaTeX tables: `tables/{cfg.name}.tex`.", ""]
+    L += _other_studies(out_dir)
     (out_dir / "REPORT.md").write_text("\n".join(L) + "\n")
     return out_dir / "REPORT.md"
