@@ -392,7 +392,6 @@ class HCL(BaseEstimator):
                                    res.n_iter, res.converged, res.history, self.method, stats.n_samples,
                                    np.diag(stats.cov).copy(), fit_time=fit_time, info=res.info)
         self.noise_var_ = self.results_.noise_var
-        self._cov_ = stats.cov if stats.n_samples is None or Xs is None else None
         return self
 
     # -- using the fit --------------------------------------------------------------------
