@@ -1,7 +1,9 @@
 """Data generators of the contrastive benchmarks (numpy only: usable without torch).
 
-- :func:`factorcl_synthetic`: FactorCL's synthetic task with observation noise (finite mutual
-  information) and a controllable share of unique information in the label.
+- :func:`factorcl_synthetic`: FactorCL's synthetic task as in the official generator (no
+  observation noise, latent variance 0.5, U[0, 1] mixing to 100 features) with a controllable
+  share of unique information in the label; optional observation noise (then the mutual
+  information and the Bayes accuracy are finite / below 1 and reported exactly).
 - :func:`trifeature_vectors`: a vector analogue of bimodal Trifeature for redundancy (R),
   uniqueness (U) and synergy (Syn), following the COrAL / CoMM protocol (biased pre-training set
   for synergy, unbiased labelled sets).
@@ -21,7 +23,7 @@ import numpy as np
 from ._validation import check_random_state
 
 __all__ = ["Split", "TaskData", "factorcl_synthetic", "trifeature_vectors", "hierarchical_task",
-           "gaussian_mutual_information", "factorcl_covariance"]
+           "gaussian_mutual_information", "factorcl_covariance", "factorcl_bayes_accuracy"]
 
 
 @dataclass
@@ -65,11 +67,11 @@ def _check_pos_int(v, name):
 # ---------------------------------------------------------------------------------------
 # FactorCL synthetic
 # ---------------------------------------------------------------------------------------
-def factorcl_covariance(mix, d_shared=10, latent_sd=0.5, noise_sd=1.0):
+def factorcl_covariance(mix, d_shared=10, latent_var=0.5, noise_sd=0.0):
     """Joint covariance of (x1, x2) in :func:`factorcl_synthetic` from its mixing matrices
     ``mix = (U1, U2)`` (each (d_shared + d_unique, p)); the first ``d_shared`` latent rows are shared."""
     U1, U2 = (np.asarray(U, dtype=np.float64) for U in mix)
-    v = latent_sd ** 2
+    v = float(latent_var)
     S11 = v * U1.T @ U1 + noise_sd ** 2 * np.eye(U1.shape[1])
     S22 = v * U2.T @ U2 + noise_sd ** 2 * np.eye(U2.shape[1])
     S12 = v * U1[:d_shared].T @ U2[:d_shared]
@@ -87,26 +89,63 @@ def gaussian_mutual_information(cov, p1) -> float:
     return 0.5 * (ld(cov[:p1, :p1]) + ld(cov[p1:, p1:]) - ld(cov))
 
 
-def factorcl_synthetic(n_samples=6000, unique_share=0.5, n_label_coords=6, n_features=100, noise_sd=1.0,
-                       latent_sd=0.5, val_fraction=0.2, test_fraction=0.2, rng=None) -> TaskData:
-    """FactorCL's synthetic task (official code) with observation noise added.
+def factorcl_bayes_accuracy(mix, label_weights, latent_var=0.5, noise_sd=0.0, d_shared=10) -> float:
+    """Exact Bayes accuracy of :func:`factorcl_synthetic`'s label from (x1, x2).
 
-    Latents w_s (10-d, shared), w_1, w_2 (6-d each), iid N(0, latent_sd^2); modality i =
-    [w_s, w_i] U_i + N(0, noise_sd^2 I) with a fixed U_i ~ U[0, 1] of shape (16, n_features).
-    Label y = 1[mean of the chosen latent coordinates >= 0], with ``n_label_coords`` coordinates
-    of which k_u come from each of w_1 and w_2 and the rest from w_s;
-    k_u = floor(unique_share * n_label_coords / 2 + 1/2), so the realised share of unique coordinates
-    is 2 k_u / n_label_coords (reported in ``info["unique_share"]``). The noise makes
-    I(X1; X2) finite: ``info["mi_x1x2"]`` is its exact value (Gaussian formula).
+    The latents w = (w_s, w_1, w_2) ~ N(0, latent_var I) and y = 1[a^T w >= 0] with ``label_weights``
+    a; x = B w + noise is linear Gaussian, so w | x ~ N(mu(x), P) and a^T mu(x) ~ N(0, v_s) with
+    v_s = a^T (latent_var I - P) a. The Bayes rule predicts 1[a^T mu >= 0] and its accuracy is
+    E[Phi(|a^T mu| / sqrt(a^T P a))] = 1/2 + arctan(sqrt(v_s / a^T P a)) / pi; 1 without noise
+    (the latents are then a linear function of x, as the mixing has full row rank).
+    """
+    U1, U2 = (np.asarray(U, dtype=np.float64) for U in mix)
+    a = np.asarray(label_weights, dtype=np.float64)
+    if noise_sd == 0:
+        return 1.0
+    d_u = U1.shape[0] - d_shared
+    p1, p2 = U1.shape[1], U2.shape[1]
+    K = d_shared + 2 * d_u
+    B = np.zeros((p1 + p2, K))  # x = B w, w = (w_s, w_1, w_2)
+    B[:p1, :d_shared] = U1[:d_shared].T
+    B[:p1, d_shared:d_shared + d_u] = U1[d_shared:].T
+    B[p1:, :d_shared] = U2[:d_shared].T
+    B[p1:, d_shared + d_u:] = U2[d_shared:].T
+    # posterior precision of w: I / latent_var + B^T B / noise^2
+    prec = np.eye(K) / latent_var + B.T @ B / noise_sd ** 2
+    P = np.linalg.solve(prec, np.eye(K))
+    P = 0.5 * (P + P.T)
+    post = float(a @ P @ a)
+    sig = float(latent_var * a @ a) - post
+    return float(0.5 + np.arctan(np.sqrt(max(sig, 0.0) / post)) / np.pi)
+
+
+def factorcl_synthetic(n_samples=3000, unique_share=0.5, n_label_coords=6, n_features=100, noise_sd=0.0,
+                       latent_var=0.5, val_fraction=0.2, test_fraction=0.2, rng=None) -> TaskData:
+    """FactorCL's synthetic task (official ``Synthetic/dataset.py``), optionally with observation noise.
+
+    Latents w_s (10-d, shared), w_1, w_2 (6-d each), iid N(0, ``latent_var``) (official: variance
+    0.5, i.e. sd 0.707); modality i = [w_s, w_i] U_i + N(0, noise_sd^2 I) with a fixed
+    U_i ~ U[0, 1] of shape (16, n_features) (official: 100 features, no noise, ``noise_sd=0``).
+    Label (official ``get_labels``): y = 1[sigmoid(mean of the chosen latent coordinates) >= 1/2]
+    = 1[mean >= 0], the chosen coordinates being the first k_s of w_s and the first k_u of each of
+    w_1 and w_2, k_s + 2 k_u = ``n_label_coords``; k_u = floor(unique_share * n_label_coords / 2 + 1/2),
+    so the realised share of unique coordinates is 2 k_u / n_label_coords (``info["unique_share"]``).
+
+    Without noise the latents are a linear function of (x1, x2), so I(X1; X2) is infinite and the
+    Bayes accuracy is 1; with noise ``info["mi_x1x2"]`` is the exact I(X1; X2) (Gaussian formula)
+    and ``info["bayes_accuracy"]`` the exact Bayes accuracy (:func:`factorcl_bayes_accuracy`).
 
     The rows are split into pretrain = train (1 - val - test), val and test; the representation
-    may be trained on ``pretrain`` (with labels for the supervised FactorCL) and the probe is
-    fitted on ``train``, tuned on ``val``, scored on ``test``.
+    may be trained on ``pretrain`` (with labels for the supervised models) and the probe is
+    fitted on ``train``, tuned on ``val``, scored on ``test``. ``latents`` holds w_s, w_1, w_2
+    ("shared", "unique1", "unique2") for probes of what a representation keeps.
     """
     n = _check_pos_int(n_samples, "n_samples")
     k = _check_pos_int(n_label_coords, "n_label_coords")
     if not 0.0 <= float(unique_share) <= 1.0:
         raise ValueError(f"unique_share must be in [0, 1]; got {unique_share!r}.")
+    if not float(latent_var) > 0 or not float(noise_sd) >= 0:
+        raise ValueError(f"latent_var must be > 0 and noise_sd >= 0; got latent_var={latent_var!r}, noise_sd={noise_sd!r}.")
     d_s, d_u = _FCL_DIMS["d_shared"], _FCL_DIMS["d_unique"]
     k_u = int(np.floor(float(unique_share) * k / 2 + 0.5))
     k_s = k - 2 * k_u
@@ -115,9 +154,12 @@ def factorcl_synthetic(n_samples=6000, unique_share=0.5, n_label_coords=6, n_fea
     rng = check_random_state(rng)
     r_map, r_lat, r_noise, r_split = rng.spawn(4)
     U = [r_map.uniform(0.0, 1.0, size=(d_s + d_u, n_features)) for _ in range(2)]
-    ws = latent_sd * r_lat.standard_normal((n, d_s))
-    wu = [latent_sd * r_lat.standard_normal((n, d_u)) for _ in range(2)]
-    Xs = [np.hstack([ws, wu[i]]) @ U[i] + noise_sd * r_noise.standard_normal((n, n_features)) for i in range(2)]
+    sd = np.sqrt(float(latent_var))
+    ws = sd * r_lat.standard_normal((n, d_s))
+    wu = [sd * r_lat.standard_normal((n, d_u)) for _ in range(2)]
+    Xs = [np.hstack([ws, wu[i]]) @ U[i] for i in range(2)]
+    if noise_sd > 0:
+        Xs = [X + noise_sd * r_noise.standard_normal((n, n_features)) for X in Xs]
     coords = np.hstack([ws[:, :k_s], wu[0][:, :k_u], wu[1][:, :k_u]])
     y = (coords.mean(axis=1) >= 0).astype(np.int64)
     full = Split(Xs, {"label": y}, {"shared": ws, "unique1": wu[0], "unique2": wu[1]})
@@ -125,9 +167,17 @@ def factorcl_synthetic(n_samples=6000, unique_share=0.5, n_label_coords=6, n_fea
     n_val, n_test = int(round(val_fraction * n)), int(round(test_fraction * n))
     te, va, tr = perm[:n_test], perm[n_test:n_test + n_val], perm[n_test + n_val:]
     train = _split_rows(full, tr)
-    cov = factorcl_covariance(U, d_s, latent_sd, noise_sd)
-    info = {"unique_share": 2 * k_u / k, "k_shared": k_s, "k_unique": k_u, "noise_sd": noise_sd,
-            "latent_sd": latent_sd, "mi_x1x2": gaussian_mutual_information(cov, n_features), "mix": U}
+    a = np.zeros(d_s + 2 * d_u)
+    a[:k_s] = 1.0
+    a[d_s:d_s + k_u] = 1.0
+    a[d_s + d_u:d_s + d_u + k_u] = 1.0
+    if noise_sd > 0:
+        mi = gaussian_mutual_information(factorcl_covariance(U, d_s, latent_var, noise_sd), n_features)
+    else:
+        mi = float("inf")
+    info = {"unique_share": 2 * k_u / k, "k_shared": k_s, "k_unique": k_u, "noise_sd": float(noise_sd),
+            "latent_var": float(latent_var), "mi_x1x2": mi, "label_weights": a,
+            "bayes_accuracy": factorcl_bayes_accuracy(U, a, latent_var, noise_sd, d_s), "mix": U}
     return TaskData(train, train, _split_rows(full, va), _split_rows(full, te), info)
 
 

@@ -1,6 +1,8 @@
 """Training utilities shared by the deep contrastive models: seeding, MLPs, vector augmentations,
-contrastive losses (NT-Xent, InfoNCE with a concat critic), and one training loop with seeded
-batching, early stopping on a validation split and a tqdm progress bar."""
+contrastive losses (NT-Xent, SupCon, InfoNCE with a concat critic), and one training loop with
+seeded batching, either a fixed number of epochs (the official FactorCL / COrAL protocol) or early
+stopping on a validation split, an optional monitor called during training (learning curves),
+and a tqdm progress bar."""
 from __future__ import annotations
 
 import contextlib
@@ -12,11 +14,11 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .._validation import Interval, check_Xs, validate_params
+from .._validation import Interval, Options, check_Xs, validate_params
 from ..base import BaseEstimator
 from ..exceptions import NotFittedError
 
-__all__ = ["seed_everything", "deterministic", "mlp", "augment", "nt_xent", "ConcatCritic", "DeepContrastive"]
+__all__ = ["seed_everything", "deterministic", "mlp", "augment", "nt_xent", "supcon_loss", "ConcatCritic", "DeepContrastive"]
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -69,6 +71,23 @@ def nt_xent(z1, z2, tau=0.1):
     sim = sim.masked_fill(torch.eye(2 * n, dtype=torch.bool), float("-inf"))
     target = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)])
     return F.cross_entropy(sim, target)
+
+
+def supcon_loss(z1, z2, y, tau=0.07):
+    """Supervised contrastive loss (Khosla et al. 2020, the "all" anchors form used by FactorCL's
+    baseline) on two views (N, d) of N samples with labels ``y`` (N,): anchors are the 2N
+    L2-normalised vectors, positives every other vector of the same class (including the other
+    view of the same sample), the denominator all 2N - 1 other vectors; scaled by tau / 0.07 as
+    in the reference implementation (so tau = 0.07 gives the plain mean)."""
+    z = F.normalize(torch.cat([z1, z2], 0), dim=1)
+    n2 = z.shape[0]
+    yy = torch.cat([y, y])
+    eye = torch.eye(n2, dtype=torch.bool)
+    sim = (z @ z.T / tau).masked_fill(eye, float("-inf"))
+    logp = sim - torch.logsumexp(sim, dim=1, keepdim=True)
+    pos = (yy[:, None] == yy[None, :]) & ~eye
+    mean_pos = torch.where(pos, logp, torch.zeros_like(logp)).sum(1) / pos.sum(1).clamp(min=1)
+    return -(tau / 0.07) * mean_pos.mean()
 
 
 def clip_loss(z1, z2, tau=0.1):
@@ -126,11 +145,19 @@ class DeepContrastive(BaseEstimator):
     optionally ``_inner(module, xs, y, gen)`` (an extra step on ``_inner_parameters``,
     e.g. FactorCL's CLUB critics).
 
-    Common parameters: ``epochs`` (maximum), ``batch_size``, ``lr``, ``weight_decay``,
-    ``patience`` (epochs without improvement of the validation loss before stopping),
-    ``val_fraction`` (held out of the training data when no validation data are given),
-    ``random_state`` (int seed: same seed -> identical weights on CPU), ``verbose``
-    (tqdm progress bar).
+    Common parameters: ``epochs`` (maximum, or the fixed number when ``patience`` is None),
+    ``batch_size``, ``lr``, ``weight_decay``, ``optimizer`` ("adamw", or "adam": plain Adam
+    with L2 penalty ``weight_decay``, the official FactorCL setting with 0), ``patience``
+    (epochs without improvement of the validation loss before stopping; None = no early
+    stopping: train exactly ``epochs`` epochs on all the data, no validation split, as the
+    official FactorCL and COrAL code do), ``val_fraction`` (held out of the training data
+    when early stopping and no validation data are given), ``random_state`` (int seed: same
+    seed -> identical weights on CPU), ``verbose`` (tqdm progress bar).
+
+    ``fit(..., monitor=f, monitor_every=k)`` calls ``f(self, epoch, step)`` before training
+    and after every k-th epoch (and the last) with the model in eval mode (``transform``
+    works); its return values are stored in ``history_["monitor"]`` as
+    ``(epoch, step, value)`` (e.g. a probe's validation accuracy: a learning curve).
 
     Inputs are standardised with the training means and standard deviations; tensors are
     float32.
@@ -141,7 +168,8 @@ class DeepContrastive(BaseEstimator):
         "batch_size": [Interval(int, 2, None)],
         "lr": [Interval(float, 0, None, closed="neither")],
         "weight_decay": [Interval(float, 0, None)],
-        "patience": [Interval(int, 1, None)],
+        "patience": [Interval(int, 1, None), None],
+        "optimizer": [Options("adam", "adamw")],
         "val_fraction": [Interval(float, 0, 1, closed="neither")],
         "random_state": [Interval(int, 0, None)],
         "verbose": [bool],
@@ -184,12 +212,13 @@ class DeepContrastive(BaseEstimator):
             raise ValueError(f"y must be an array of non-negative integer class labels of shape ({n},); got {y.dtype} array of shape {y.shape}.")
         return torch.as_tensor(y, dtype=torch.long)
 
-    def fit(self, Xs, y=None, Xs_val=None, y_val=None):
+    def fit(self, Xs, y=None, Xs_val=None, y_val=None, monitor=None, monitor_every=1):
         """Train on ``Xs`` (list of (n_samples, p_m) arrays; labels ``y`` for supervised models).
 
-        Early stopping monitors the training objective on ``Xs_val`` (or on a random
-        ``val_fraction`` of ``Xs`` when not given); the weights of the best epoch are kept.
-        Returns self.
+        ``patience`` None: exactly ``epochs`` epochs on all of ``Xs`` (``Xs_val`` ignored), the
+        final weights are kept. Otherwise early stopping monitors the training objective on
+        ``Xs_val`` (or on a random ``val_fraction`` of ``Xs`` when not given) and the weights of
+        the best epoch are kept. ``monitor``: see the class docstring. Returns self.
         """
         validate_params(type(self).__name__, self.get_params(), {**self._common_constraints, **self._extra_constraints})
         t0 = time.perf_counter()
@@ -197,7 +226,10 @@ class DeepContrastive(BaseEstimator):
         n = Xs[0].shape[0]
         yt_all = self._check_y(y, n)
         gen = seed_everything(self.random_state)
-        if Xs_val is None:
+        early = self.patience is not None
+        if not early:
+            Xs_val = y_val = None
+        elif Xs_val is None:
             perm = torch.randperm(n, generator=gen).numpy()
             n_val = max(2, int(round(self.val_fraction * n)))
             va, tr = perm[:n_val], perm[n_val:]
@@ -209,19 +241,21 @@ class DeepContrastive(BaseEstimator):
             Xs_val = check_Xs(Xs_val, n_modalities=len(Xs), n_features=tuple(X.shape[1] for X in Xs))
         self.n_features_ = tuple(X.shape[1] for X in Xs)
         xs = self._prepare(Xs, fit=True)
-        xv = self._prepare(Xs_val)
-        yv = self._check_y(y_val, xv[0].shape[0]) if (y_val is not None or self.supervised) else None
+        xv = self._prepare(Xs_val) if early else None
+        yv = (self._check_y(y_val, xv[0].shape[0]) if (y_val is not None or self.supervised) else None) if early else None
         n_classes = int(max(int(yt_all.max()), int(yv.max()) if yv is not None else 0) + 1) if yt_all is not None else 0
         self.n_classes_ = n_classes
+        Opt = torch.optim.Adam if self.optimizer == "adam" else torch.optim.AdamW
         with deterministic():
             module = self._build(self.n_features_, n_classes)
+            self.module_ = module
             inner_params = list(self._inner_parameters(module))
             inner_ids = {id(p) for p in inner_params}
             outer_params = [p for p in module.parameters() if id(p) not in inner_ids]
-            opt = torch.optim.AdamW(outer_params, lr=self.lr, weight_decay=self.weight_decay)
-            self._inner_opt = torch.optim.AdamW(inner_params, lr=self.lr, weight_decay=self.weight_decay) if inner_params else None
+            opt = Opt(outer_params, lr=self.lr, weight_decay=self.weight_decay)
+            self._inner_opt = Opt(inner_params, lr=self.lr, weight_decay=self.weight_decay) if inner_params else None
             best, best_state, bad = np.inf, None, 0
-            hist = {"train_loss": [], "val_loss": []}
+            hist = {"train_loss": [], "val_loss": [], "monitor": []}
             n_tr = xs[0].shape[0]
             bs = min(self.batch_size, n_tr)
             n_batches = max(1, n_tr // bs)
@@ -229,7 +263,15 @@ class DeepContrastive(BaseEstimator):
             if self.verbose:
                 from tqdm.auto import tqdm
                 bar = tqdm(total=self.epochs, desc=type(self).__name__, leave=False)
-            epoch = 0
+
+            def _monitor(ep, step):
+                module.eval()
+                with torch.random.fork_rng():
+                    hist["monitor"].append((ep, step, monitor(self, ep, step)))
+
+            if monitor is not None:
+                _monitor(0, 0)
+            epoch, step = 0, 0
             for epoch in range(self.epochs):
                 module.train()
                 perm = torch.randperm(n_tr, generator=gen)
@@ -245,18 +287,24 @@ class DeepContrastive(BaseEstimator):
                     if self._inner_opt is not None:
                         self._inner(module, xb, yb, gen)
                     tot += float(loss.detach())
+                    step += 1
                 hist["train_loss"].append(tot / n_batches)
-                vloss = self._evaluate(module, xv, yv, epoch)
-                hist["val_loss"].append(vloss)
-                if vloss < best - 1e-6 * max(1.0, abs(best) if np.isfinite(best) else 1.0):
-                    best, bad = vloss, 0
-                    best_state = copy.deepcopy(module.state_dict())
-                else:
-                    bad += 1
+                if monitor is not None and ((epoch + 1) % monitor_every == 0 or epoch + 1 == self.epochs):
+                    _monitor(epoch + 1, step)
+                stop = False
+                if early:
+                    vloss = self._evaluate(module, xv, yv, epoch)
+                    hist["val_loss"].append(vloss)
+                    if vloss < best - 1e-6 * max(1.0, abs(best) if np.isfinite(best) else 1.0):
+                        best, bad = vloss, 0
+                        best_state = copy.deepcopy(module.state_dict())
+                    else:
+                        bad += 1
+                    stop = bad >= self.patience
                 if bar is not None:
                     bar.update(1)
-                    bar.set_postfix(train=f"{hist['train_loss'][-1]:.4g}", val=f"{vloss:.4g}")
-                if bad >= self.patience:
+                    bar.set_postfix(train=f"{hist['train_loss'][-1]:.4g}")
+                if stop:
                     break
             if bar is not None:
                 bar.close()
@@ -264,8 +312,9 @@ class DeepContrastive(BaseEstimator):
                 module.load_state_dict(best_state)
         module.eval()
         self.module_ = module
-        self.history_ = {k: np.asarray(v) for k, v in hist.items()}
+        self.history_ = {k: (np.asarray(v) if k != "monitor" else v) for k, v in hist.items()}
         self.n_epochs_ = epoch + 1
+        self.n_steps_ = step
         self.best_val_loss_ = float(best)
         self.fit_time_ = time.perf_counter() - t0
         return self
@@ -297,6 +346,17 @@ class DeepContrastive(BaseEstimator):
 
     def fit_transform(self, Xs, y=None):
         return self.fit(Xs, y).transform(Xs)
+
+    def _set_common(self, epochs, batch_size, lr, weight_decay, optimizer, patience, val_fraction, random_state, verbose):
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.optimizer = optimizer
+        self.patience = patience
+        self.val_fraction = val_fraction
+        self.random_state = random_state
+        self.verbose = verbose
 
     def state_vector(self) -> np.ndarray:
         """All weights of the fitted module as one flat float64 vector (for determinism checks)."""

@@ -1,5 +1,6 @@
-"""COrAL (Cissee, Younis, Ahmadi 2026; built on CoMM), re-implemented for vector data on CPU
-(reference: github.com/Caro-Ci/COrAL)."""
+"""COrAL (Cissee, Younis, Ahmadi 2026; built on CoMM) and a CoMM-style fusion model, re-implemented
+for vector data on CPU after the official code (github.com/Caro-Ci/COrAL: ``modules/coral.py``,
+``modules/coral_loss.py``, ``modules/mmfusion.py``, ``main_trifeature.py``)."""
 from __future__ import annotations
 
 import torch
@@ -9,120 +10,163 @@ import torch.nn.functional as F
 from .._validation import Interval, Options
 from ._train import DeepContrastive, augment, mlp, nt_xent
 
-__all__ = ["COrAL", "FeatureTokenizer"]
+__all__ = ["COrAL", "CoMM", "VectorTokenizer"]
 
 
-class FeatureTokenizer(nn.Module):
-    """FT-Transformer style tokenizer for a vector: feature j -> x_j w_j + b_j (one d-dim token per
-    feature), plus a learned modality embedding."""
+class VectorTokenizer(nn.Module):
+    """Per-modality encoder then tokenizer (the vector counterpart of the official AlexNet encoder
+    + patch input adapter): an MLP ``p -> enc_hidden -> n_tokens * token_dim``, reshaped to
+    ``n_tokens`` tokens of ``token_dim``, each mapped linearly to ``d`` plus a learned position
+    embedding. Every token is a function of the whole input vector."""
 
-    def __init__(self, n_features, d):
+    def __init__(self, n_features, enc_hidden, n_tokens, token_dim, d):
         super().__init__()
-        self.weight = nn.Parameter(torch.randn(n_features, d) / d ** 0.5)
-        self.bias = nn.Parameter(torch.zeros(n_features, d))
-        self.modality = nn.Parameter(torch.zeros(1, 1, d))
+        self.n_tokens, self.token_dim = n_tokens, token_dim
+        self.encoder = mlp(n_features, enc_hidden, n_tokens * token_dim)
+        self.adapter = nn.Linear(token_dim, d)
+        self.pos = nn.Parameter(0.02 * torch.randn(1, n_tokens, d))
 
     def forward(self, x):
-        return x[:, :, None] * self.weight[None] + self.bias[None] + self.modality
+        h = F.relu(self.encoder(x)).reshape(x.shape[0], self.n_tokens, self.token_dim)
+        return self.adapter(h) + self.pos
 
 
 class _Block(nn.Module):
-    """One pre-LayerNorm transformer block (self-attention + MLP)."""
+    """One pre-LayerNorm transformer block (self-attention + MLP 4d with QuickGELU), as CoMM's."""
 
     def __init__(self, d, heads):
         super().__init__()
         self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
         self.attn = nn.MultiheadAttention(d, heads, batch_first=True)
-        self.ff = nn.Sequential(nn.Linear(d, 2 * d), nn.GELU(), nn.Linear(2 * d, d))
+        self.fc1, self.fc2 = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
 
-    def forward(self, t, pad_mask=None):
+    def forward(self, t):
         h = self.ln1(t)
-        t = t + self.attn(h, h, h, key_padding_mask=pad_mask, need_weights=False)[0]
-        return t + self.ff(self.ln2(t))
+        t = t + self.attn(h, h, h, need_weights=False)[0]
+        h = self.fc1(self.ln2(t))
+        return t + self.fc2(h * torch.sigmoid(1.702 * h))
 
 
 class _AttnPool(nn.Module):
+    """Attention pooling with one learned query vector (softmax over tokens of <token, q>)."""
+
     def __init__(self, d):
         super().__init__()
-        self.score = nn.Linear(d, 1)
+        self.query = nn.Parameter(torch.randn(d))
 
     def forward(self, t):
-        w = torch.softmax(self.score(t).squeeze(-1), dim=1)
+        w = torch.softmax(t @ self.query, dim=1)
         return (w[:, :, None] * t).sum(1)
 
 
-class _COrALNet(nn.Module):
-    def __init__(self, n_features, d, heads, head_hidden, head_out):
+def _bn_mlp(d_in, hidden, d_out):
+    return mlp(d_in, hidden, d_out, batchnorm=True)
+
+
+class _FusionNet(nn.Module):
+    def __init__(self, n_features, d, heads, enc_hidden, n_tokens, token_dim, head_hidden, head_out, unique):
         super().__init__()
         M = len(n_features)
-        self.tok_s = nn.ModuleList([FeatureTokenizer(p, d) for p in n_features])
-        self.enc_s = nn.ModuleList([nn.Sequential(nn.LayerNorm(d), nn.Linear(d, d), nn.GELU(), nn.Linear(d, d)) for _ in range(M)])
-        self.cls = nn.Parameter(torch.zeros(1, 1, d))
+        self.tok_s = nn.ModuleList([VectorTokenizer(p, enc_hidden, n_tokens, token_dim, d) for p in n_features])
+        self.cls = nn.Parameter(torch.randn(1, 1, d))
         self.fusion = _Block(d, heads)
         self.ln_out = nn.LayerNorm(d)
-        du = max(1, d // 2)
-        self.tok_u = nn.ModuleList([FeatureTokenizer(p, d) for p in n_features])
-        self.enc_u = nn.ModuleList([nn.Sequential(nn.LayerNorm(d), nn.Linear(d, d), nn.GELU(), nn.Linear(d, du)) for _ in range(M)])
-        self.pool_u = nn.ModuleList([_AttnPool(du) for _ in range(M)])
-        self.g = mlp(d, head_hidden, head_out, batchnorm=True)
-        self.h = nn.ModuleList([mlp(du, head_hidden, head_out, batchnorm=True) for _ in range(M)])
+        self.g = _bn_mlp(d, head_hidden, head_out)
+        self.unique_path = unique
+        if unique:
+            du = max(1, d // 2)
+            self.tok_u = nn.ModuleList([VectorTokenizer(p, enc_hidden, n_tokens, token_dim, d) for p in n_features])
+            self.lin_u = nn.ModuleList([nn.Sequential(nn.Linear(d, d), nn.LayerNorm(d), nn.GELU(), nn.Linear(d, du))
+                                        for _ in range(M)])
+            self.pool_u = nn.ModuleList([_AttnPool(du) for _ in range(M)])
+            self.h = nn.ModuleList([_bn_mlp(du, head_hidden, head_out) for _ in range(M)])
 
-    def shared(self, xs, keep=None):
-        """Fusion path: CLS + tokens of every modality, one attention block; ``keep`` is a list of
-        (B, p_m) boolean masks of the tokens kept (None: all)."""
-        toks = [self.enc_s[m](self.tok_s[m](x)) for m, x in enumerate(xs)]
-        B = xs[0].shape[0]
-        t = torch.cat([self.cls.expand(B, 1, -1)] + toks, 1)
-        pad = None
-        if keep is not None:
-            pad = ~torch.cat([torch.ones(B, 1, dtype=torch.bool)] + list(keep), 1)
-        return self.ln_out(self.fusion(t, pad)[:, 0])
+    def tokens(self, xs):
+        return [self.tok_s[m](x) for m, x in enumerate(xs)]
+
+    def fuse(self, toks):
+        """CLS output of one attention block over [CLS, tokens...] (any subset of modalities)."""
+        B = toks[0].shape[0]
+        t = torch.cat([self.cls.expand(B, 1, -1)] + list(toks), 1)
+        return self.ln_out(self.fusion(t)[:, 0])
 
     def unique(self, x, m):
-        return self.pool_u[m](self.enc_u[m](self.tok_u[m](x)))
+        return self.pool_u[m](self.lin_u[m](self.tok_u[m](x)))
 
 
-class COrAL(DeepContrastive):
-    """COrAL: shared (fusion transformer) and unique paths per modality, complementary asymmetric
+def _mask_tokens(t, r, gen):
+    """Zero each token of ``t`` (B, T, d) independently with probability ``r`` (official masking)."""
+    keep = (torch.rand(t.shape[:2], generator=gen) >= r).to(t.dtype)
+    return t * keep[:, :, None]
+
+
+class _FusionBase(DeepContrastive):
+    _extra_constraints = {"d": [Interval(int, 2, None)], "heads": [Interval(int, 1, None)],
+                          "n_tokens": [Interval(int, 1, None)], "token_dim": [Interval(int, 1, None)],
+                          "head_out": [Interval(int, 1, None)], "tau": [Interval(float, 0, None, closed="neither")],
+                          "aug_mask": [Interval(float, 0, 1, closed="left")], "aug_noise": [Interval(float, 0, None)]}
+    _unique = True
+
+    def _build(self, n_features, n_classes):
+        if self.d % self.heads:
+            raise ValueError(f"The 'd' parameter of {type(self).__name__} must be divisible by 'heads' ({self.heads}). Got {self.d} instead.")
+        return _FusionNet(n_features, self.d, self.heads, list(self.enc_hidden), self.n_tokens, self.token_dim,
+                          list(self.head_hidden), self.head_out, self._unique)
+
+    def _views(self, xs, gen):
+        return [[augment(x, gen, self.aug_mask, self.aug_noise) for x in xs] for _ in range(2)]
+
+
+class COrAL(_FusionBase):
+    """COrAL: a shared fusion path and one unique path per modality, asymmetric complementary
     token masking, NT-Xent and orthogonality penalties.
 
-    Shared path: a feature tokenizer per modality (one token per feature), a token MLP, then the
-    tokens of all modalities and a CLS token through one pre-LN self-attention block; s = the CLS
-    output (d). Unique path of modality m: its own tokenizer, token MLP to d/2 and attention
-    pooling; u_m (d/2). Heads: g on s, h_m on u_m (``head_hidden`` with BatchNorm, ReLU).
+    Shared path: per modality an encoder and tokenizer (:class:`VectorTokenizer`: MLP encoder
+    ``enc_hidden``, ``n_tokens`` tokens of ``token_dim`` mapped to ``d``), then a CLS token and the
+    tokens of all modalities through one pre-LN self-attention block (``heads`` heads); s = the
+    normalised CLS output (d). Unique path of modality m: its own encoder and tokenizer (a copy,
+    separate weights), a token MLP d -> d -> d/2 (LayerNorm, GELU) and attention pooling with a
+    learned query; u_m (d/2). Heads: g on s, h_m on u_m (``head_hidden`` with BatchNorm, ReLU,
+    output ``head_out``; official 512, 512 -> 256).
 
     Two views per batch, each with its own vector augmentation (feature masking ``aug_mask``,
-    noise ``aug_noise``); in the fusion path view ' masks the tokens of modality a and view ''
-    those of the other modalities (each token dropped with probability r): for two modalities
-    a = 1 always, for more a is drawn per batch. Loss: NT-Xent(tau) on g(s'), g(s''); NT-Xent on
-    h_m(u_m'), h_m(u_m'') for each m; plus ``lam`` times the per-sample cosine penalties between
-    every pair of {h_1(u_1), ..., h_M(u_M), g(s)} within each view (6 terms for M = 2):
-    ``orth="squared"`` cos^2 (later code) or ``"hinge"`` max(0, cos) (early code).
-    Masking ratio r: ``mask="static"`` (``mask_ratio``) or ``"schedule"`` (0.05, 0.35, 0.55, 0.75
-    from 0, 25, 50, 75 % of ``epochs``). Representation: pre-head [s, u_1, ..., u_M] on the
+    noise ``aug_noise``; the official code uses image augmentations); in the fusion path only,
+    view ' zeroes tokens of modality a and view '' those of the other modalities, each token with
+    probability r (official: r = 0.75 static; tokens are multiplied by 0, as in the official
+    code); for two modalities a = 1 always, for more a is drawn per batch. Loss (official
+    ``CoralLoss``, weights 1): NT-Xent(tau = 0.1) on g(s'), g(s''); NT-Xent on h_m(u_m'),
+    h_m(u_m'') for each m; plus ``lam`` times the per-sample cosine penalties between every pair
+    of {h_1(u_1), ..., h_M(u_M), g(s)} within each view (6 terms for M = 2): ``orth="squared"``
+    cos^2 (official) or ``"hinge"`` max(0, cos). Masking ratio r: ``mask="static"``
+    (``mask_ratio``) or ``"schedule"`` (0.05, 0.35, 0.55, 0.75 from 0, 25, 50, 75 % of
+    ``epochs``). Representation (official ``extract_features``): pre-head [s, u_1, ..., u_M] on the
     unmasked, unaugmented input, shape (n, d + M d/2).
 
     Parameters
     ----------
-    d : int, default 32; heads : int, default 4 (8 in the paper with d = 512);
-    head_hidden : tuple, default (128, 128); head_out : int, default 64 (paper: 512, 512, 256)
-    tau : float, default 0.1; lam : float, default 1.0; orth : {"squared", "hinge"}
+    d : int, default 64 (official 512); heads : int, default 8 (official 8)
+    enc_hidden : tuple, default (128,); n_tokens : int, default 8; token_dim : int, default 32
+    head_hidden : tuple, default (256, 256); head_out : int, default 128 (official (512, 512), 256)
+    tau : float, default 0.1; lam : float, default 1.0 (official Trifeature run); orth : {"squared", "hinge"}
     mask : {"static", "schedule"}; mask_ratio : float, default 0.75
-    epochs, batch_size (default 64), lr (default 1e-3; paper 1e-4), weight_decay (default 1e-3),
-    patience, val_fraction, random_state, verbose : see :class:`~hcl_stats.deep._train.DeepContrastive`.
+    epochs : default 100; batch_size : default 64; lr : default 1e-4; weight_decay : default 1e-3;
+    optimizer : default "adamw"; patience : default None (fixed epochs, the official training);
+    val_fraction, random_state, verbose : see :class:`~hcl_stats.deep._train.DeepContrastive`.
     """
 
-    _extra_constraints = {"d": [Interval(int, 2, None)], "heads": [Interval(int, 1, None)],
-                          "head_out": [Interval(int, 1, None)], "tau": [Interval(float, 0, None, closed="neither")],
-                          "lam": [Interval(float, 0, None)], "orth": [Options("squared", "hinge")],
-                          "mask": [Options("static", "schedule")], "mask_ratio": [Interval(float, 0, 1, closed="left")],
-                          "aug_mask": [Interval(float, 0, 1, closed="left")], "aug_noise": [Interval(float, 0, None)]}
+    _extra_constraints = {**_FusionBase._extra_constraints, "lam": [Interval(float, 0, None)],
+                          "orth": [Options("squared", "hinge")], "mask": [Options("static", "schedule")],
+                          "mask_ratio": [Interval(float, 0, 1, closed="left")]}
 
-    def __init__(self, *, d=32, heads=4, head_hidden=(128, 128), head_out=64, tau=0.1, lam=1.0, orth="squared",
-                 mask="static", mask_ratio=0.75, aug_mask=0.3, aug_noise=0.2, epochs=50, batch_size=64, lr=1e-3,
-                 weight_decay=1e-3, patience=5, val_fraction=0.2, random_state=0, verbose=False):
+    def __init__(self, *, d=64, heads=8, enc_hidden=(128,), n_tokens=8, token_dim=32, head_hidden=(256, 256),
+                 head_out=128, tau=0.1, lam=1.0, orth="squared", mask="static", mask_ratio=0.75, aug_mask=0.3,
+                 aug_noise=0.2, epochs=100, batch_size=64, lr=1e-4, weight_decay=1e-3, optimizer="adamw", patience=None,
+                 val_fraction=0.2, random_state=0, verbose=False):
         self.d = d
         self.heads = heads
+        self.enc_hidden = enc_hidden
+        self.n_tokens = n_tokens
+        self.token_dim = token_dim
         self.head_hidden = head_hidden
         self.head_out = head_out
         self.tau = tau
@@ -132,19 +176,7 @@ class COrAL(DeepContrastive):
         self.mask_ratio = mask_ratio
         self.aug_mask = aug_mask
         self.aug_noise = aug_noise
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.patience = patience
-        self.val_fraction = val_fraction
-        self.random_state = random_state
-        self.verbose = verbose
-
-    def _build(self, n_features, n_classes):
-        if self.d % self.heads:
-            raise ValueError(f"The 'd' parameter of COrAL must be divisible by 'heads' ({self.heads}). Got {self.d} instead.")
-        return _COrALNet(n_features, self.d, self.heads, list(self.head_hidden), self.head_out)
+        self._set_common(epochs, batch_size, lr, weight_decay, optimizer, patience, val_fraction, random_state, verbose)
 
     def ratio(self, epoch):
         """Masking ratio r at ``epoch``."""
@@ -164,26 +196,59 @@ class COrAL(DeepContrastive):
     def _loss(self, net, xs, y, gen, epoch):
         M = len(xs)
         r = self.ratio(epoch)
-        if M == 2:
-            a = 0
-        else:
-            a = int(torch.randint(0, M, (1,), generator=gen))
-        views = []
-        for v in range(2):
-            xv = [augment(x, gen, self.aug_mask, self.aug_noise) for x in xs]
-            keep = []
-            for m, x in enumerate(xs):
-                masked = (m == a) if v == 0 else (m != a)
-                if masked and r > 0:
-                    keep.append(torch.rand(x.shape, generator=gen) >= r)
-                else:
-                    keep.append(torch.ones(x.shape, dtype=torch.bool))
-            s = net.shared(xv, keep)
-            us = [net.unique(xv[m], m) for m in range(M)]
-            views.append((net.g(s), [net.h[m](us[m]) for m in range(M)]))
-        (g1, h1), (g2, h2) = views
+        a = 0 if M == 2 else int(torch.randint(0, M, (1,), generator=gen))
+        out = []
+        for v, xv in enumerate(self._views(xs, gen)):
+            toks = net.tokens(xv)
+            if r > 0:
+                toks = [_mask_tokens(t, r, gen) if ((m == a) if v == 0 else (m != a)) else t for m, t in enumerate(toks)]
+            s = net.fuse(toks)
+            out.append((net.g(s), [net.h[m](net.unique(xv[m], m)) for m in range(M)]))
+        (g1, h1), (g2, h2) = out
         loss = nt_xent(g1, g2, self.tau) + sum(nt_xent(h1[m], h2[m], self.tau) for m in range(M))
         return loss + self.lam * (self._penalty(h1 + [g1]) + self._penalty(h2 + [g2]))
 
     def _embed(self, net, xs):
-        return torch.cat([net.shared(xs)] + [net.unique(x, m) for m, x in enumerate(xs)], 1)
+        return torch.cat([net.fuse(net.tokens(xs))] + [net.unique(x, m) for m, x in enumerate(xs)], 1)
+
+
+class CoMM(_FusionBase):
+    """A CoMM-style model (Dufumier et al. 2025, "What to align in multimodal contrastive
+    learning?"): COrAL's shared fusion path alone (same encoders, tokenizers, attention block and
+    head g), trained on two augmented views with the CoMM objective
+
+        NT-Xent(g(s'_all), g(s''_all)) + 1/(2M) sum_m [NT-Xent(g(s'_m), g(s''_all)) + NT-Xent(g(s''_m), g(s'_all))]
+
+    where s_all fuses the tokens of all modalities and s_m those of modality m alone.
+    Representation: the pre-head fused s_all, shape (n, d). Same parameters as :class:`COrAL`
+    without the unique-path and masking options."""
+
+    _unique = False
+
+    def __init__(self, *, d=64, heads=8, enc_hidden=(128,), n_tokens=8, token_dim=32, head_hidden=(256, 256),
+                 head_out=128, tau=0.1, aug_mask=0.3, aug_noise=0.2, epochs=100, batch_size=64, lr=1e-4,
+                 weight_decay=1e-3, optimizer="adamw", patience=None, val_fraction=0.2, random_state=0, verbose=False):
+        self.d = d
+        self.heads = heads
+        self.enc_hidden = enc_hidden
+        self.n_tokens = n_tokens
+        self.token_dim = token_dim
+        self.head_hidden = head_hidden
+        self.head_out = head_out
+        self.tau = tau
+        self.aug_mask = aug_mask
+        self.aug_noise = aug_noise
+        self._set_common(epochs, batch_size, lr, weight_decay, optimizer, patience, val_fraction, random_state, verbose)
+
+    def _loss(self, net, xs, y, gen, epoch):
+        M = len(xs)
+        zs = []
+        for xv in self._views(xs, gen):
+            toks = net.tokens(xv)
+            zs.append([net.g(net.fuse([toks[m]])) for m in range(M)] + [net.g(net.fuse(toks))])
+        z1, z2 = zs
+        loss = nt_xent(z1[-1], z2[-1], self.tau)
+        return loss + sum(nt_xent(z1[m], z2[-1], self.tau) + nt_xent(z2[m], z1[-1], self.tau) for m in range(M)) / (2 * M)
+
+    def _embed(self, net, xs):
+        return net.fuse(net.tokens(xs))

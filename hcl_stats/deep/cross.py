@@ -1,5 +1,6 @@
-"""Reference points: Cross (CLIP-style InfoNCE between modalities) and Cross+Self (plus SimCLR
-within each modality on augmented views)."""
+"""Reference points: Cross (CLIP-style InfoNCE between modalities), Cross+Self (plus SimCLR
+within each modality on augmented views) and SupCon (supervised contrastive learning with the
+two modalities as the two views, FactorCL's supervised baseline)."""
 from __future__ import annotations
 
 import itertools
@@ -8,9 +9,9 @@ import torch
 from torch import nn
 
 from .._validation import Interval
-from ._train import DeepContrastive, augment, clip_loss, mlp, nt_xent
+from ._train import DeepContrastive, augment, clip_loss, mlp, nt_xent, supcon_loss
 
-__all__ = ["Cross", "CrossSelf"]
+__all__ = ["Cross", "CrossSelf", "SupCon"]
 
 
 class _CrossNet(nn.Module):
@@ -33,7 +34,7 @@ class Cross(DeepContrastive):
         Encoder output size per modality.
     proj_dim : int, default 32
     tau : float, default 0.1
-    epochs, batch_size, lr, weight_decay, patience, val_fraction, random_state, verbose :
+    epochs, batch_size, lr, weight_decay, optimizer, patience, val_fraction, random_state, verbose :
         see :class:`~hcl_stats.deep._train.DeepContrastive`.
     """
 
@@ -42,19 +43,12 @@ class Cross(DeepContrastive):
     self_weight = 0.0
 
     def __init__(self, *, hidden=(128, 128), dim=32, proj_dim=32, tau=0.1, epochs=50, batch_size=128, lr=1e-3,
-                 weight_decay=1e-4, patience=5, val_fraction=0.2, random_state=0, verbose=False):
+                 weight_decay=1e-4, optimizer="adamw", patience=5, val_fraction=0.2, random_state=0, verbose=False):
         self.hidden = hidden
         self.dim = dim
         self.proj_dim = proj_dim
         self.tau = tau
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.patience = patience
-        self.val_fraction = val_fraction
-        self.random_state = random_state
-        self.verbose = verbose
+        self._set_common(epochs, batch_size, lr, weight_decay, optimizer, patience, val_fraction, random_state, verbose)
 
     def _build(self, n_features, n_classes):
         return _CrossNet(n_features, list(self.hidden), self.dim, self.proj_dim)
@@ -76,10 +70,11 @@ class CrossSelf(Cross):
                           "aug_noise": [Interval(float, 0, None)]}
 
     def __init__(self, *, hidden=(128, 128), dim=32, proj_dim=32, tau=0.1, aug_mask=0.3, aug_noise=0.2, epochs=50,
-                 batch_size=128, lr=1e-3, weight_decay=1e-4, patience=5, val_fraction=0.2, random_state=0, verbose=False):
+                 batch_size=128, lr=1e-3, weight_decay=1e-4, optimizer="adamw", patience=5, val_fraction=0.2,
+                 random_state=0, verbose=False):
         super().__init__(hidden=hidden, dim=dim, proj_dim=proj_dim, tau=tau, epochs=epochs, batch_size=batch_size,
-                         lr=lr, weight_decay=weight_decay, patience=patience, val_fraction=val_fraction,
-                         random_state=random_state, verbose=verbose)
+                         lr=lr, weight_decay=weight_decay, optimizer=optimizer, patience=patience,
+                         val_fraction=val_fraction, random_state=random_state, verbose=verbose)
         self.aug_mask = aug_mask
         self.aug_noise = aug_noise
 
@@ -90,3 +85,29 @@ class CrossSelf(Cross):
         zb = [net.proj[m](net.enc[m](x)) for m, x in enumerate(vb)]
         loss = sum(clip_loss(za[a], zb[b], self.tau) for a, b in itertools.combinations(range(len(xs)), 2))
         return loss + sum(nt_xent(za[m], zb[m], self.tau) for m in range(len(xs)))
+
+
+class SupCon(Cross):
+    """Supervised contrastive learning (Khosla et al. 2020) as FactorCL's supervised baseline: the
+    projections of x_1 and x_2 are the two views of a sample, positives are all vectors of the same
+    class (:func:`~hcl_stats.deep._train.supcon_loss`, temperature ``tau``, default 0.07 as in the
+    official code, which does not L2-normalise; here the projections are normalised as in the
+    SupCon paper). Needs labels: ``fit(Xs, y)``; bimodal. Representation: the encoder outputs
+    [f_1(x_1), f_2(x_2)] as in :class:`Cross`."""
+
+    supervised = True
+
+    def __init__(self, *, hidden=(128, 128), dim=32, proj_dim=32, tau=0.07, epochs=50, batch_size=128, lr=1e-3,
+                 weight_decay=1e-4, optimizer="adamw", patience=5, val_fraction=0.2, random_state=0, verbose=False):
+        super().__init__(hidden=hidden, dim=dim, proj_dim=proj_dim, tau=tau, epochs=epochs, batch_size=batch_size,
+                         lr=lr, weight_decay=weight_decay, optimizer=optimizer, patience=patience,
+                         val_fraction=val_fraction, random_state=random_state, verbose=verbose)
+
+    def _build(self, n_features, n_classes):
+        if len(n_features) != 2:
+            raise ValueError(f"SupCon is bimodal: Xs must contain 2 modalities; got {len(n_features)}.")
+        return super()._build(n_features, n_classes)
+
+    def _loss(self, net, xs, y, gen, epoch):
+        z = [net.proj[m](net.enc[m](x)) for m, x in enumerate(xs)]
+        return supcon_loss(z[0], z[1], y, self.tau)

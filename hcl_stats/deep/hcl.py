@@ -83,8 +83,8 @@ class DeepHCL(DeepContrastive):
                           "aug_noise": [Interval(float, 0, None)]}
 
     def __init__(self, structure=None, *, rank=4, loss="authors", lam=1.0, hidden=(128, 128), aug_mask=0.3,
-                 aug_noise=0.2, epochs=50, batch_size=128, lr=1e-3, weight_decay=1e-4, patience=5, val_fraction=0.2,
-                 random_state=0, verbose=False):
+                 aug_noise=0.2, epochs=50, batch_size=128, lr=1e-3, weight_decay=1e-4, optimizer="adamw", patience=5,
+                 val_fraction=0.2, random_state=0, verbose=False):
         self.structure = structure
         self.rank = rank
         self.loss = loss
@@ -96,6 +96,7 @@ class DeepHCL(DeepContrastive):
         self.batch_size = batch_size
         self.lr = lr
         self.weight_decay = weight_decay
+        self.optimizer = optimizer
         self.patience = patience
         self.val_fraction = val_fraction
         self.random_state = random_state
