@@ -5,8 +5,8 @@ import pytest
 from hcl_stats import Structure, simulate
 from hcl_stats.contrastive import (LinearContrastiveHCL, _stack_encoders, check_contrastive_subspaces, contrastive_batch_loss,
                                    contrastive_loss, contrastive_loss_grad, contrastive_minimiser)
-from hcl_stats.contrastive_tasks import (factorcl_synthetic, gaussian_mutual_information, hierarchical_task,
-                                         trifeature_vectors)
+from hcl_stats.contrastive_tasks import (factorcl_bayes_accuracy, factorcl_synthetic, gaussian_mutual_information,
+                                         hierarchical_task, trifeature_vectors)
 from hcl_stats.exceptions import NotFittedError
 
 S3 = Structure({(0, 1, 2): 1, (0, 1): 2, (1, 2): 1, (0,): 1, (1,): 1, (2,): 2}, 3)
@@ -143,15 +143,58 @@ def test_overlap_penalty_moves_the_minimiser():
 # -- task generators --------------------------------------------------------------------------
 def test_factorcl_task_shares_and_finite_mi():
     for share, want in [(0.0, 0.0), (1 / 3, 1 / 3), (0.5, 2 / 3), (1.0, 1.0)]:
-        t = factorcl_synthetic(n_samples=500, unique_share=share, rng=0)
+        t = factorcl_synthetic(n_samples=500, unique_share=share, noise_sd=1.0, rng=0)
         assert t.info["unique_share"] == pytest.approx(want)
         assert np.isfinite(t.info["mi_x1x2"]) and t.info["mi_x1x2"] > 0
+        assert 0.5 < t.info["bayes_accuracy"] < 1.0
         assert t.train.n_samples + t.val.n_samples + t.test.n_samples == 500
     cov = np.array([[1.0, 0.6], [0.6, 1.0]])
     assert gaussian_mutual_information(cov, 1) == pytest.approx(-0.5 * np.log(1 - 0.36))
     a = factorcl_synthetic(n_samples=300, rng=1)
     b = factorcl_synthetic(n_samples=300, rng=1)
     np.testing.assert_array_equal(a.test.Xs[0], b.test.Xs[0])
+
+
+def test_factorcl_task_is_the_official_generator():
+    # no observation noise, latent variance 0.5, x_i = [w_s, w_i] U_i with U_i ~ U[0, 1] (16 x 100),
+    # y = 1[mean of the chosen latent coordinates >= 0]
+    t = factorcl_synthetic(n_samples=20000, unique_share=1 / 3, rng=3)
+    sp = t.train
+    U1, U2 = t.info["mix"]
+    assert U1.shape == (16, 100) and U1.min() >= 0 and U1.max() <= 1
+    ws, w1, w2 = sp.latents["shared"], sp.latents["unique1"], sp.latents["unique2"]
+    np.testing.assert_allclose(sp.Xs[0], np.hstack([ws, w1]) @ U1, atol=1e-12)
+    np.testing.assert_allclose(sp.Xs[1], np.hstack([ws, w2]) @ U2, atol=1e-12)
+    v = np.var(np.hstack([ws, w1, w2]), axis=0)
+    assert abs(v.mean() - 0.5) < 0.01 and np.all(np.abs(v - 0.5) < 0.05)
+    ks, ku = t.info["k_shared"], t.info["k_unique"]
+    assert (ks, ku) == (4, 1)
+    y = (np.hstack([ws[:, :ks], w1[:, :ku], w2[:, :ku]]).mean(1) >= 0).astype(int)
+    np.testing.assert_array_equal(sp.y["label"], y)
+    assert t.info["noise_sd"] == 0 and t.info["mi_x1x2"] == np.inf and t.info["bayes_accuracy"] == 1.0
+    with pytest.raises(ValueError, match="latent_var must be > 0 and noise_sd >= 0"):
+        factorcl_synthetic(n_samples=10, latent_var=0.0)
+
+
+@pytest.mark.parametrize("share", [0.0, 1.0])
+def test_factorcl_bayes_accuracy_matches_monte_carlo(share):
+    # the Bayes rule 1[a^T E(w | x) >= 0] on fresh draws attains the closed-form accuracy
+    t = factorcl_synthetic(n_samples=40000, unique_share=share, noise_sd=1.0, latent_var=0.25, rng=4)
+    U1, U2 = t.info["mix"]
+    a = t.info["label_weights"]
+    B = np.zeros((200, 22))
+    B[:100, :10], B[:100, 10:16] = U1[:10].T, U1[10:].T
+    B[100:, :10], B[100:, 16:] = U2[:10].T, U2[10:].T
+    S = 0.25 * B @ B.T + np.eye(200)
+    coef = np.linalg.solve(S, B @ (0.25 * a))  # a^T E(w | x) = coef^T x
+    sp = t.train
+    pred = (np.hstack(sp.Xs) @ coef >= 0).astype(int)
+    acc = np.mean(pred == sp.y["label"])
+    se = np.sqrt(acc * (1 - acc) / sp.n_samples)
+    bayes = t.info["bayes_accuracy"]
+    assert abs(acc - bayes) < 4 * se
+    assert bayes == pytest.approx(factorcl_bayes_accuracy(t.info["mix"], a, 0.25, 1.0))
+    assert factorcl_bayes_accuracy(t.info["mix"], a, 0.25, 0.0) == 1.0
 
 
 def test_trifeature_protocol():

@@ -6,8 +6,9 @@ torch = pytest.importorskip("torch")
 
 from hcl_stats import Structure  # noqa: E402
 from hcl_stats.contrastive_tasks import factorcl_synthetic, hierarchical_task, trifeature_vectors  # noqa: E402
-from hcl_stats.deep import COrAL, Cross, CrossSelf, DeepHCL, FactorCL  # noqa: E402
-from hcl_stats.deep._train import ConcatCritic, augment, nt_xent  # noqa: E402
+from hcl_stats.deep import COrAL, CoMM, Cross, CrossSelf, DeepHCL, FactorCL, SupCon  # noqa: E402
+from hcl_stats.deep._train import ConcatCritic, augment, nt_xent, supcon_loss  # noqa: E402
+from hcl_stats.deep.coral import VectorTokenizer, _mask_tokens  # noqa: E402
 from hcl_stats.exceptions import NotFittedError  # noqa: E402
 
 pytestmark = pytest.mark.deep
@@ -38,12 +39,14 @@ MODELS = {
     "cross": lambda **kw: Cross(hidden=(16,), dim=8, proj_dim=8, **kw),
     "cross_self": lambda **kw: CrossSelf(hidden=(16,), dim=8, proj_dim=8, **kw),
     "factorcl_ssl": lambda **kw: FactorCL("ssl", hidden=(16,), dim=8, critic_hidden=8, **kw),
-    "coral": lambda **kw: COrAL(d=8, heads=2, head_hidden=(16,), head_out=8, **kw),
-    "coral_hinge_schedule": lambda **kw: COrAL(d=8, heads=2, head_hidden=(16,), head_out=8, orth="hinge", mask="schedule", **kw),
+    "coral": lambda **kw: COrAL(d=8, heads=2, enc_hidden=(16,), n_tokens=3, token_dim=4, head_hidden=(16,), head_out=8, **kw),
+    "coral_hinge_schedule": lambda **kw: COrAL(d=8, heads=2, enc_hidden=(16,), n_tokens=3, token_dim=4, head_hidden=(16,),
+                                               head_out=8, orth="hinge", mask="schedule", **kw),
+    "comm": lambda **kw: CoMM(d=8, heads=2, enc_hidden=(16,), n_tokens=3, token_dim=4, head_hidden=(16,), head_out=8, **kw),
     "hcl_authors": lambda **kw: DeepHCL(rank=2, hidden=(16,), **kw),
     "hcl_spectral": lambda **kw: DeepHCL(rank=2, hidden=(16,), loss="spectral", **kw),
 }
-DIMS = {"cross": 16, "cross_self": 16, "factorcl_ssl": 80, "coral": 16, "coral_hinge_schedule": 16,
+DIMS = {"cross": 16, "cross_self": 16, "factorcl_ssl": 16, "coral": 16, "coral_hinge_schedule": 16, "comm": 8,
         "hcl_authors": 6, "hcl_spectral": 6}
 
 
@@ -70,12 +73,99 @@ def test_factorcl_supervised_deterministic_and_shapes(labelled):
     a = FactorCL(**kw).fit(sp.Xs, sp.y["label"])
     b = FactorCL(**kw).fit(sp.Xs, sp.y["label"])
     np.testing.assert_array_equal(a.state_vector(), b.state_vector())
-    assert a.transform(labelled.test.Xs).shape == (labelled.test.n_samples, 80)
+    # official get_embedding: the backbone outputs of both modalities; "heads": the 10 heads
+    assert a.transform(labelled.test.Xs).shape == (labelled.test.n_samples, 16)
+    h = FactorCL(embedding="heads", **kw).fit(sp.Xs, sp.y["label"])
+    np.testing.assert_array_equal(h.state_vector(), a.state_vector())
+    Zh = h.transform(labelled.test.Xs)
+    assert Zh.shape == (labelled.test.n_samples, 80)
+    f = a.factors(labelled.test.Xs)
+    assert {k: v.shape[1] for k, v in f.items()} == {"backbone": 16, "ZS1": 16, "ZS2": 16, "ZU1": 24, "ZU2": 24}
+    np.testing.assert_allclose(f["backbone"], a.transform(labelled.test.Xs))
+    np.testing.assert_allclose(np.hstack([f["ZS1"], f["ZU1"]]), Zh[:, :40], rtol=1e-6)
     with pytest.raises(ValueError, match="FactorCL is supervised: fit needs labels y"):
         FactorCL(**kw).fit(sp.Xs)
 
 
-@pytest.mark.parametrize("name", ["cross", "cross_self", "factorcl_ssl", "coral", "hcl_authors", "hcl_spectral"])
+def test_factorcl_ablations(labelled):
+    sp = labelled.pretrain
+    kw = dict(hidden=(16,), dim=8, critic_hidden=8, random_state=0, epochs=2, batch_size=32)
+    full = FactorCL(**kw).fit(sp.Xs, sp.y["label"])
+    no_ub = FactorCL(upper_bounds=False, **kw).fit(sp.Xs, sp.y["label"])
+    # without upper bounds the CLUB critics get no inner optimiser and no gradient: initial weights kept
+    assert no_ub._inner_opt is None and full._inner_opt is not None
+    init = FactorCL(upper_bounds=False, **kw)
+    init.epochs = 1
+    init.lr = 1e-12
+    w0 = init.fit(sp.Xs, sp.y["label"]).module_.club_x1x2.fa.weight.detach().clone()
+    torch.testing.assert_close(no_ub.module_.club_x1x2.fa.weight.detach(), w0)
+    assert not torch.allclose(full.module_.club_x1x2.fa.weight.detach(), w0)
+    assert not np.array_equal(full.state_vector(), no_ub.state_vector())
+    one = FactorCL(factorized=False, **kw).fit(sp.Xs, sp.y["label"])
+    f = one.factors(labelled.test.Xs)
+    # no factorisation: one head per modality, so Z_S = [z, z] and Z_U = [z, z, z]
+    np.testing.assert_array_equal(f["ZS1"][:, :8], f["ZS1"][:, 8:])
+    np.testing.assert_array_equal(f["ZU2"][:, :8], f["ZU2"][:, 16:])
+    g = full.factors(labelled.test.Xs)
+    assert not np.allclose(g["ZS1"][:, :8], g["ZS1"][:, 8:])
+
+
+def test_fixed_epochs_no_validation_split_and_monitor(labelled):
+    sp = labelled.pretrain
+    calls = []
+
+    def monitor(model, epoch, step):
+        calls.append((epoch, step))
+        return float(model.transform(sp.Xs[:1] + sp.Xs[1:]).std())
+
+    m = FactorCL(hidden=(16,), dim=8, critic_hidden=8, epochs=5, batch_size=32, random_state=0)
+    assert m.patience is None and m.optimizer == "adam" and m.lr == 1e-4  # the official training by default
+    m.fit(sp.Xs, sp.y["label"], monitor=monitor, monitor_every=2)
+    nb = sp.n_samples // 32  # all the rows are used: no validation split without early stopping
+    assert m.n_epochs_ == 5 and m.n_steps_ == 5 * nb
+    assert len(m.history_["val_loss"]) == 0 and len(m.history_["train_loss"]) == 5
+    assert calls == [(0, 0), (2, 2 * nb), (4, 4 * nb), (5, 5 * nb)]
+    assert [e for e, _, _ in m.history_["monitor"]] == [0, 2, 4, 5]
+    # the monitor does not change the training
+    m2 = FactorCL(hidden=(16,), dim=8, critic_hidden=8, epochs=5, batch_size=32, random_state=0).fit(sp.Xs, sp.y["label"])
+    np.testing.assert_array_equal(m.state_vector(), m2.state_vector())
+
+
+def test_supcon_fits_and_reduces_to_nt_xent():
+    g = torch.Generator().manual_seed(5)
+    z1, z2 = torch.randn(16, 4, generator=g), torch.randn(16, 4, generator=g)
+    # with one class per sample the only positive is the other view: SupCon = NT-Xent at tau = 0.07
+    assert float(supcon_loss(z1, z2, torch.arange(16), 0.07)) == pytest.approx(float(nt_xent(z1, z2, 0.07)), rel=1e-5)
+    y = torch.arange(16) % 2
+    # views that agree with their class score better than views that do not
+    c = torch.stack([torch.tensor([1.0, 0, 0, 0]), torch.tensor([0, 1.0, 0, 0])])[y]
+    assert float(supcon_loss(c, c, y)) < float(supcon_loss(c, c[torch.randperm(16, generator=g)], y))
+    t = factorcl_synthetic(n_samples=300, n_features=12, unique_share=1.0, rng=2)
+    m = SupCon(hidden=(16,), dim=8, proj_dim=8, epochs=3, batch_size=32, patience=None, lr=3e-3, random_state=0)
+    m.fit(t.pretrain.Xs, t.pretrain.y["label"])
+    assert m.history_["train_loss"][-1] < m.history_["train_loss"][0]
+    assert m.transform(t.test.Xs).shape == (t.test.n_samples, 16)
+    with pytest.raises(ValueError, match="SupCon is supervised: fit needs labels y"):
+        SupCon(epochs=1).fit(t.pretrain.Xs)
+
+
+def test_coral_tokens_see_the_whole_vector_and_masking_zeroes_tokens():
+    tok = VectorTokenizer(6, [16], n_tokens=4, token_dim=3, d=8)
+    x = torch.randn(5, 6, generator=torch.Generator().manual_seed(0))
+    x2 = x.clone()
+    x2[:, 0] += 1.0
+    with torch.no_grad():
+        d = (tok(x2) - tok(x)).abs().amax(dim=(0, 2))
+    assert d.shape == (4,) and torch.all(d > 0)  # every token depends on feature 0 (an encoder precedes the tokens)
+    t = torch.randn(50, 4, 8, generator=torch.Generator().manual_seed(1))
+    g = torch.Generator().manual_seed(2)
+    assert torch.equal(_mask_tokens(t, 0.0, g), t)
+    assert torch.count_nonzero(_mask_tokens(t, 1.0, g)) == 0
+    kept = (_mask_tokens(t, 0.75, g).abs().sum(-1) > 0).float().mean()
+    assert 0.15 < float(kept) < 0.35
+
+
+@pytest.mark.parametrize("name", ["cross", "cross_self", "factorcl_ssl", "coral", "comm", "hcl_authors", "hcl_spectral"])
 def test_training_loss_decreases(name, bimodal):
     m = MODELS[name](random_state=0, epochs=6, batch_size=32, patience=100, lr=3e-3).fit(bimodal.pretrain.Xs)
     tl = m.history_["train_loss"]
@@ -101,7 +191,8 @@ def test_three_modalities_hcl_coral_cross():
     t = hierarchical_task(Structure.full(3, 1), n_features=(5, 6, 7), n_pretrain=120, n_train=10, n_val=10,
                           n_test=30, rng=0)
     s = t.info["structure"]
-    for m, dim in [(DeepHCL(s, hidden=(8,), **TINY), 7), (COrAL(d=8, heads=2, head_hidden=(8,), head_out=8, **TINY), 8 + 3 * 4),
+    for m, dim in [(DeepHCL(s, hidden=(8,), **TINY), 7),
+                   (COrAL(d=8, heads=2, enc_hidden=(8,), n_tokens=2, token_dim=4, head_hidden=(8,), head_out=8, **TINY), 8 + 3 * 4),
                    (Cross(hidden=(8,), dim=4, proj_dim=4, **TINY), 12)]:
         assert m.fit(t.pretrain.Xs).transform(t.test.Xs).shape == (30, dim)
     with pytest.raises(ValueError, match="FactorCL is bimodal"):
