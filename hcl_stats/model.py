@@ -16,6 +16,8 @@ from .exceptions import ConvergenceWarning, IdentifiabilityError, Identifiabilit
 from .likelihood import loglik_from_cov, loglik_samples
 from .structure import Structure
 
+_row_slices = lambda n_features: [slice(int(a), int(b)) for a, b in zip(np.cumsum((0,) + tuple(n_features))[:-1], np.cumsum(n_features))]  # noqa: E731
+
 __all__ = ["HCL", "HCLResults"]
 
 
@@ -90,6 +92,21 @@ class HCLResults:
             ("Iterations", str(self.n_iter)),
             ("Converged", conv),
         ]
+        nm = getattr(self, "noise_model", None)
+        if nm:
+            lines.insert(1, ("Noise model", {"feature": "feature (one variance per feature)",
+                                             "modality": "modality (one variance per modality)",
+                                             "isotropic": "isotropic (one variance for all features)"}[nm]))
+        sel = getattr(self, "selection", None)
+        if sel is not None:
+            txt = f"selected from data (level {sel.alpha:g}, noise '{sel.noise}')"
+            st = sel.stability
+            if st is not None:
+                txt += (f"; over {st.n_resamples} subsamples of {st.fraction:.0%}: this structure in {st.agreement:.0%}, "
+                        f"the most frequent in {st.modal_frequency:.0%}" + ("" if st.stable else " - UNSTABLE, see selection_.summary()"))
+            if sel.residual:
+                txt += f"; tests not consistent with one structure (deviation {sel.residual})"
+            lines.insert(2, ("Structure", txt))
         for key in ("objective", "loglik"):
             if key in self.history and len(self.history[key]):
                 lines.append((f"Final {key}", f"{self.history[key][-1]:.6g}"))
@@ -172,8 +189,16 @@ class HCL(BaseEstimator):
         step (noise from the bottom eigenvalues, Schur-complement initialisation, masked
         gradient refinement with their step schedule). "init": the initialisation alone.
         Other registered methods are listed in ``hcl_stats.estimation.METHODS``.
-    noise : {"modality", "feature", "isotropic"}, default "modality"
-        "ml": one noise variance per modality, per feature, or one shared value.
+    noise : {"feature", "modality", "isotropic"} or None, default None
+        The noise model, with the same meaning everywhere in hcl_stats (:func:`select_structure`,
+        the CLI, the harness): "feature" = one noise variance per feature (diagonal Psi),
+        "modality" = one per modality, "isotropic" = one for all features of all modalities.
+        None = the method's default: "feature" for "ml" (chosen by measurement: real features
+        each keep their own noise share, and with per-feature noise the other models select and
+        fit badly; benchmarks/results/selection.md), "modality" for "als" (``shrinkage=True``)
+        and "isotropic" for "als" (``shrinkage=False``), "paper" and "init". A model the method
+        does not support is an error, never silently ignored. With "feature" the fit is
+        equivariant to rescaling any feature by a positive constant.
     alpha : float, default 0.0
         "ml": sparsity penalty, as a fraction of ``alpha_max`` (see
         :mod:`hcl_stats.estimation.sparse`); 0 means no penalty.
@@ -203,6 +228,13 @@ class HCL(BaseEstimator):
     identifiability : {"raise", "warn", "ignore"}, default "raise"
         What to do when ``structure.check_identifiable(n_features)`` reports violated rank
         conditions. Ranks larger than a modality's features are always an error.
+    selection : dict, optional
+        Options of the structure selection when ``structure="auto"``, passed to
+        :func:`hcl_stats.select_structure`: ``level`` (test level, default 1e-3), ``max_rank``
+        (default None), ``n_resamples`` (subsamples for the stability report, default 10 here),
+        ``resample_fraction`` (default 0.8), ``random_state`` (default 0). The noise model of
+        the selection is ``noise`` (the one the fit uses). Unknown keys are an error. The
+        selection's evidence is kept in ``selection_``; ``summary()`` reports its stability.
 
     Attributes
     ----------
@@ -213,6 +245,10 @@ class HCL(BaseEstimator):
     mean_ : ndarray of shape (p,)
     n_features_ : tuple of int
     results_ : HCLResults
+    noise_model_ : str
+        The noise model used ("feature", "modality" or "isotropic").
+    selection_ : SelectionResult or None
+        With ``structure="auto"``: the evidence of the selection (``selection_.summary()``).
 
     Notes
     -----
@@ -240,7 +276,8 @@ class HCL(BaseEstimator):
         "max_iter": [Interval(int, 1, None), None],
         "tol": [Interval(float, 0, None), None],
         "identifiability": [Options("raise", "warn", "ignore")],
-        "noise": [Options("modality", "feature", "isotropic")],
+        "noise": [Options("modality", "feature", "isotropic"), None],
+        "selection": [dict, None],
         "alpha": [Interval(float, 0, None)],
         "l1_ratio": [Interval(float, 0, 1)],
         "shrinkage": [bool],
@@ -250,9 +287,10 @@ class HCL(BaseEstimator):
     }
 
     def __init__(self, structure=None, method="ml", *, lr=1e-4, lr_decay=0.1, decay_every=10,
-                 min_iter=100, max_iter=None, tol=None, identifiability="raise", noise="modality", alpha=0.0,
-                 l1_ratio=1.0, shrinkage=True, accelerate="squarem", gtol=None, chunk_size=None):
+                 min_iter=100, max_iter=None, tol=None, identifiability="raise", noise=None, alpha=0.0,
+                 l1_ratio=1.0, shrinkage=True, accelerate="squarem", gtol=None, chunk_size=None, selection=None):
         self.structure = structure
+        self.selection = selection
         self.method = method
         self.noise = noise
         self.alpha = alpha
@@ -270,12 +308,42 @@ class HCL(BaseEstimator):
         self.identifiability = identifiability
 
     # -- options ------------------------------------------------------------------------
+    # noise models each method supports (the first is its default)
+    _NOISE_SUPPORT = {"ml": ("feature", "modality", "isotropic"), "paper": ("isotropic",), "init": ("isotropic",)}
+    _SELECTION_DEFAULTS = {"level": 1e-3, "max_rank": None, "n_resamples": 10, "resample_fraction": 0.8,
+                           "random_state": 0}
+
+    def _noise_model(self) -> str:
+        if self.method == "als":
+            supported = ("modality",) if self.shrinkage else ("isotropic",)
+        else:
+            supported = self._NOISE_SUPPORT.get(self.method, ("isotropic",))
+        if self.noise is None:
+            return supported[0]
+        if self.noise not in supported:
+            extra = " (with shrinkage=True)" if self.method == "als" and self.shrinkage else (
+                " (with shrinkage=False)" if self.method == "als" else "")
+            raise ValueError(f"The 'noise' parameter of HCL must be one of {supported} for method={self.method!r}{extra}. "
+                             f"Got {self.noise!r} instead; use method='ml' for the other noise models, or noise=None for "
+                             "the method's default.")
+        return self.noise
+
+    def _selection_options(self) -> dict:
+        opts = dict(self._SELECTION_DEFAULTS)
+        given = self.selection or {}
+        unknown = sorted(set(given) - set(opts))
+        if unknown:
+            raise ValueError(f"The 'selection' parameter of HCL accepts the keys {sorted(opts)}. Got unknown keys {unknown} "
+                             "(the noise model of the selection is HCL's 'noise').")
+        opts.update(given)
+        return opts
+
     def _method_options(self) -> dict:
         opts = {}
         if self.method == "paper":
             opts.update(lr=self.lr, lr_decay=self.lr_decay, decay_every=self.decay_every, min_iter=self.min_iter)
         if self.method == "ml":
-            opts.update(noise=self.noise, alpha=self.alpha, l1_ratio=self.l1_ratio, accelerate=self.accelerate)
+            opts.update(noise=self._noise_model(), alpha=self.alpha, l1_ratio=self.l1_ratio, accelerate=self.accelerate)
         elif self.alpha > 0:
             raise ValueError(f"The 'alpha' parameter of HCL (sparse loadings) is supported by method='ml' only. Got alpha={self.alpha!r} with method={self.method!r}.")
         if self.method in ("ml", "als"):
@@ -292,6 +360,11 @@ class HCL(BaseEstimator):
         validate_params("HCL", self.get_params(), self._parameter_constraints)
         if self.method not in METHODS:
             raise ValueError(f"The 'method' parameter of HCL must be one of {sorted(METHODS)}. Got {self.method!r} instead.")
+        self._noise_model()
+        if self.selection is not None and not (isinstance(self.structure, str) and self.structure == "auto"):
+            raise ValueError("The 'selection' parameter of HCL applies to structure='auto' only; got a fixed structure "
+                             f"with selection={self.selection!r}.")
+        self._selection_options()
 
     def _resolve_structure(self, n_features, Xs=None):
         s = self.structure
@@ -304,9 +377,11 @@ class HCL(BaseEstimator):
         if isinstance(s, str) and s == "auto":
             if Xs is None:
                 raise ValueError("structure='auto' selects the structure from data; it needs Xs, not only a covariance.")
-            from .selection import select_structure  # provided by the structure-selection module
+            from .selection import select_structure
 
-            return select_structure(Xs)
+            structure, self._selection_result = select_structure(
+                Xs, noise=self._noise_model(), return_details=True, **self._selection_options())
+            return structure
         raise ValueError(f"The 'structure' parameter of HCL must be a Structure or 'auto'. Got {s!r} instead.")
 
     def _check_structure_fits(self, structure, n_features, n_samples):
@@ -371,6 +446,16 @@ class HCL(BaseEstimator):
 
     def _fit_stats(self, stats, Xs):
         t0 = time.perf_counter()
+        self._selection_result = None
+        var = np.diag(stats.cov)
+        if np.any(var <= 0):
+            rows = [np.arange(r.start, r.stop) for r in _row_slices(stats.n_features)]
+            bad = [(m, (np.flatnonzero(var[r] <= 0)).tolist()) for m, r in enumerate(rows) if np.any(var[r] <= 0)]
+            m0, j0 = bad[0]
+            what = (f"Xs[{m0}] is constant (all its features)" if len(j0) == stats.n_features[m0]
+                    else f"Xs[{m0}]: features {j0[:10]} are constant (zero variance)")
+            raise ValueError(f"{what}; constant features carry no information and make the noise model degenerate. "
+                             "Remove them before fitting.")
         structure = self._resolve_structure(stats.n_features, Xs)
         self._check_structure_fits(structure, stats.n_features, stats.n_samples)
         res = METHODS[self.method](stats, structure, **self._method_options())
@@ -392,6 +477,16 @@ class HCL(BaseEstimator):
                                    res.n_iter, res.converged, res.history, self.method, stats.n_samples,
                                    np.diag(stats.cov).copy(), fit_time=fit_time, info=res.info)
         self.noise_var_ = self.results_.noise_var
+        self.noise_model_ = self._noise_model()
+        self.selection_ = self._selection_result
+        self.results_.noise_model = self.noise_model_
+        self.results_.selection = self._selection_result
+        # the sufficient statistics, for goodness_of_fit() (kept only while p x p is small)
+        self._gof_stats = stats if stats.cov.shape[0] <= 4000 else None
+        bad = [name for name, v in (("loadings_", self.loadings_), ("noise_var_features_", self.noise_var_features_))
+               if not np.all(np.isfinite(v))]
+        if bad:  # pragma: no cover - a bug, never data
+            raise FloatingPointError(f"HCL produced non-finite {bad}; please report this with the data's shape.")
         return self
 
     # -- using the fit --------------------------------------------------------------------

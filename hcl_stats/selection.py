@@ -126,14 +126,17 @@ def _kn_noise(lam: np.ndarray, k: int, n_df: int, p: int, n_iter: int = 50) -> f
 class ModalityRankTest:
     """Evidence for the signal rank d_m of one modality (step 1).
 
-    eigenvalues : the leading eigenvalues of the modality's sample covariance (tested ones, plus one)
+    eigenvalues : the leading eigenvalues of the modality's sample covariance (tested ones, plus
+        one); with ``noise="feature"`` of the covariance whitened by ``feature_noise_var``
     thresholds : threshold of each test k = 0 .. (the (k+1)-th eigenvalue must exceed it)
-    noise_var : noise variance estimated under each tested k
+    noise_var : noise variance estimated under each tested k (on the whitened scale with
+        ``noise="feature"``, where it should be close to 1)
     rank : d_m, the number of consecutive eigenvalues above their thresholds
-    feature_noise_var : with ``noise="diagonal"``, the estimated noise variance of each feature
-        (the data were divided by its square root before the test; eigenvalues and noise_var are
-        then on that whitened scale)
-    rounds : with ``noise="diagonal"``, the rank found in each whitening round
+    max_rank : the largest rank that could be selected
+    feature_noise_var : with ``noise="feature"``, the estimated noise variance of each feature
+        under the selected rank (factor analysis with d_m factors)
+    rounds : with ``noise="feature"``, the tests run, as (k, eigenvalue k+1, threshold) on the
+        data whitened by the k-factor noise estimate; the rank is the smallest k not rejected
     """
 
     modality: int
@@ -145,28 +148,46 @@ class ModalityRankTest:
     max_rank: int
     feature_noise_var: np.ndarray | None = None
     rounds: tuple = ()
+    psi_cache: dict | None = field(default=None, repr=False, compare=False)  # k -> noise estimate (warm starts)
 
     @property
     def noise_var_selected(self) -> float:
         return float(self.noise_var[min(self.rank, len(self.noise_var) - 1)])
 
+    @property
+    def hit_limit(self) -> bool:
+        """True when every tested eigenvalue was above the noise edge (the rank is a lower bound)."""
+        return self.rank >= self.max_rank and self.max_rank > 0
 
-def modality_signal_rank(X, alpha: float = 1e-3, max_rank: int | None = None, modality: int = 0):
-    """Signal rank of one (n_samples, p) data matrix: the Kritchman--Nadler test (step 1 above).
 
-    Returns ``(test, U)`` with ``test`` a :class:`ModalityRankTest` and ``U`` the (n, d) left
-    singular vectors of the centred data (the principal component scores, normalised).
-    """
-    X = np.asarray(X, dtype=float)
-    n, p = X.shape
-    Xc = X - X.mean(axis=0)
-    U, s, _ = sla.svd(Xc, full_matrices=False, check_finite=False)
+def _centred_eig(Xc: np.ndarray, n_vectors: int, scale=None, cov=None):
+    """Eigenvalues of the sample covariance of the centred data ``Xc`` (n, p), optionally with
+    column ``scale`` divided out, and the top ``n_vectors`` normalised principal-component scores
+    (n, n_vectors). Works from the p x p covariance (``cov`` if given, unscaled) or the n x n
+    Gram matrix, whichever is smaller (never a thin SVD of the n x p matrix). Returns
+    (eigenvalues, decreasing, of length min(n, p); scores)."""
+    n, p = Xc.shape
     n_df = n - 1
-    lam = s ** 2 / n_df
-    kmax = min(p, n_df) - 1
-    if max_rank is not None:
-        kmax = min(kmax, int(max_rank))
-    q = tracy_widom1_quantile(alpha)
+    Y = Xc if scale is None else Xc / scale
+    if p <= n:
+        if cov is None:
+            S = (Y.T @ Y) / n_df
+        else:
+            S = cov if scale is None else cov / scale[:, None] / scale[None, :]
+        lam, V = sla.eigh(S, check_finite=False)
+        lam, V = np.clip(lam[::-1], 0.0, None), V[:, ::-1]
+        k = int(min(n_vectors, np.count_nonzero(lam > lam[0] * 1e-13) if lam[0] > 0 else 0))
+        U = (Y @ V[:, :k]) / np.sqrt(n_df * lam[:k])
+        return lam, U
+    G = (Y @ Y.T) / n_df
+    lam, U = sla.eigh(G, check_finite=False)
+    lam, U = np.clip(lam[::-1], 0.0, None), U[:, ::-1]
+    return lam, U[:, :n_vectors]
+
+
+def _kn_sequence(lam, n_df, p, q, kmax):
+    """The Kritchman--Nadler sequential test on eigenvalues ``lam`` (decreasing; the trace is
+    their sum): thresholds, noise estimates and the rank (the first k not rejected)."""
     thr, nv = [], []
     rank = 0
     for k in range(0, kmax + 1):
@@ -181,61 +202,158 @@ def modality_signal_rank(X, alpha: float = 1e-3, max_rank: int | None = None, mo
             rank = k + 1
         else:
             break
+    return np.array(thr), np.array(nv), rank
+
+
+def _default_kmax(n, p, max_rank):
+    kmax = min(p, n - 1) - 1
+    if max_rank is not None:
+        kmax = min(kmax, int(max_rank))
+    return max(kmax, 0)
+
+
+def modality_signal_rank(X, alpha: float = 1e-3, max_rank: int | None = None, modality: int = 0, *, _cov=None):
+    """Signal rank of one (n_samples, p) data matrix under isotropic noise: the
+    Kritchman--Nadler test (step 1 above), at level ``alpha``.
+
+    Returns ``(test, U)`` with ``test`` a :class:`ModalityRankTest` and ``U`` the (n, d)
+    normalised principal component scores of the centred data.
+    """
+    X = np.asarray(X, dtype=float)
+    n, p = X.shape
+    Xc = X - X.mean(axis=0) if _cov is None else X
+    n_df = n - 1
+    kmax = _default_kmax(n, p, max_rank)
+    lam, U = _centred_eig(Xc, kmax + 1, cov=_cov)
+    q = tracy_widom1_quantile(alpha)
+    thr, nv, rank = _kn_sequence(lam, n_df, p, q, kmax)
     n_show = min(len(lam), len(thr) + 1)
     test = ModalityRankTest(modality=modality, n_features=p, eigenvalues=lam[:n_show].copy(),
-                            thresholds=np.array(thr), noise_var=np.array(nv), rank=rank, max_rank=kmax)
+                            thresholds=thr, noise_var=nv, rank=rank, max_rank=kmax)
     return test, U[:, :rank]
 
 
-def _paf_noise(S: np.ndarray, k: int, n_iter: int = 30) -> np.ndarray:
-    """Feature noise variances of a rank-k principal-axis factor analysis of S."""
-    d = np.diag(S).copy()
-    psi = d.copy()
-    if k == 0:
-        return psi
-    floor = 1e-3 * d
-    for _ in range(n_iter):
-        w, V = sla.eigh(S - np.diag(psi), subset_by_index=[S.shape[0] - k, S.shape[0] - 1])
-        L = V * np.sqrt(np.clip(w, 0.0, None))
-        new = np.maximum(d - np.sum(L * L, axis=1), floor)
-        if np.max(np.abs(new - psi)) <= 1e-8 * np.max(d):
-            psi = new
-            break
-        psi = new
-    return psi
+def ledermann_bound(p: int) -> int:
+    """Largest number of factors k with (p - k)^2 >= p + k: beyond it a factor model with
+    diagonal noise has at least as many parameters as the covariance and is not identified."""
+    return int(np.floor((2 * p + 1 - np.sqrt(8 * p + 1)) / 2 + 1e-9))
+
+
+# Accuracy of the factor-analysis noise estimate inside each rank test: a relative change of the
+# noise variances below 1e-4 moves the whitened eigenvalues by far less than the Tracy-Widom scale.
+_TEST_FA_TOL = 1e-4
+_TEST_FA_ITER = 100
+
+
+def _feature_noise_test(S, k, n_df, q, psi0):
+    """Test of H0: rank = k under diagonal noise: whiten S by the k-factor ML noise estimate,
+    then compare the (k+1)-th eigenvalue with the Tracy--Widom edge of the whitened bulk."""
+    from .estimation.noise import factor_noise
+
+    p = S.shape[0]
+    psi = np.diag(S).copy() if k == 0 else factor_noise(S, k, psi0=psi0, tol=_TEST_FA_TOL, max_iter=_TEST_FA_ITER)[0]
+    d = np.sqrt(psi)
+    lam = np.clip(sla.eigvalsh(S / d[:, None] / d[None, :], check_finite=False)[::-1], 0.0, None)
+    sigma2 = _kn_noise(lam, k, n_df, p)
+    mu, sd = _wishart_tw(n_df, p - k)
+    thr = sigma2 * (mu + q * sd)
+    return bool(lam[k] > thr), float(lam[k]), float(thr), psi
+
+
+def _search_rank(accept, kmax, hint=0):
+    """Smallest k in [0, kmax] with accept(k) (accept(kmax) is taken as true), assuming accept is
+    monotone in k: galloping from ``hint``, then bisection (O(log) calls of accept)."""
+    acc = lambda k: k >= kmax or accept(k)  # noqa: E731
+    h = int(min(max(hint, 0), kmax))
+    if acc(h):
+        hi, lo, step = h, -1, 1
+        while hi - step >= 0:
+            k = hi - step
+            if acc(k):
+                hi, step = k, 2 * step
+            else:
+                lo = k
+                break
+    else:
+        lo, step = h, 1
+        while True:
+            k = min(lo + step, kmax)
+            if acc(k):
+                hi = k
+                break
+            lo, step = k, 2 * step
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if acc(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def modality_signal_rank_feature(X, alpha: float = 1e-3, max_rank: int | None = None, modality: int = 0, *,
+                                 _hint=0, _psi_cache=None, _cov=None):
+    """Signal rank of one modality whose noise variance differs across features (diagonal noise).
+
+    For H0: rank = k, the feature noise variances are estimated by maximum-likelihood factor
+    analysis with k factors (:func:`hcl_stats.estimation.noise.factor_noise`; k = 0: the
+    feature variances, i.e. the correlation matrix), the covariance is whitened by them, and the
+    (k+1)-th whitened eigenvalue is tested against the Tracy--Widom edge of the bulk (noise
+    re-estimated by Kritchman--Nadler on the whitened scale, which absorbs the small downward
+    bias of the factor-analysis noise). d_m is the smallest k not rejected, found by doubling
+    k and bisecting (the tests' rejections are monotone in k when the spikes are separated from
+    the bulk); this needs O(log d_m) factor-analysis fits instead of d_m. Ranks are capped by
+    the Ledermann bound (a larger factor model is not identified). Scale-equivariant: rescaling
+    a feature changes nothing but its noise variance.
+
+    Returns ``(test, U)`` as :func:`modality_signal_rank`; ``U`` are the scores of the whitened data.
+    """
+    from .estimation.noise import factor_noise
+
+    X = np.asarray(X, dtype=float)
+    n, p = X.shape
+    Xc = X - X.mean(axis=0) if _cov is None else X
+    n_df = n - 1
+    kmax = min(_default_kmax(n, p, max_rank), ledermann_bound(p))
+    q = tracy_widom1_quantile(alpha)
+    S = (Xc.T @ Xc) / n_df if _cov is None else _cov
+    results = {}
+
+    def warm(k):
+        pool = {j: r[3] for j, r in results.items() if j > 0}
+        if _psi_cache:
+            pool.update({j: v for j, v in _psi_cache.items() if j not in pool and j > 0})
+        return pool[min(pool, key=lambda j: (abs(j - k), j))] if pool else None
+
+    def reject(k):
+        if k not in results:
+            results[k] = _feature_noise_test(S, k, n_df, q, warm(k))
+        return results[k][0]
+
+    rank = 0 if kmax <= 0 else _search_rank(lambda k: not reject(k), kmax, hint=_hint)
+    if rank in results:
+        psi = results[rank][3]
+    elif rank == 0:
+        psi = np.diag(S).copy()
+    else:
+        psi = factor_noise(S, rank, psi0=warm(rank), tol=_TEST_FA_TOL, max_iter=_TEST_FA_ITER)[0]
+    d = np.sqrt(psi)
+    lam, U = _centred_eig(Xc, rank + 1, scale=d, cov=S)
+    thr, nv, _ = _kn_sequence(lam, n_df, p, q, min(rank + 1, kmax))
+    n_show = min(len(lam), len(thr) + 1)
+    rounds = tuple((k, results[k][1], results[k][2]) for k in sorted(results))
+    test = ModalityRankTest(modality=modality, n_features=p, eigenvalues=lam[:n_show].copy(), thresholds=thr,
+                            noise_var=nv, rank=rank, max_rank=kmax, feature_noise_var=psi, rounds=rounds,
+                            psi_cache={k: r[3] for k, r in results.items() if k > 0})
+    return test, U[:, :rank]
 
 
 def modality_signal_rank_diagonal(X, alpha: float = 1e-3, max_rank: int | None = None, modality: int = 0,
                                   max_rounds: int = 10):
-    """Signal rank of one modality whose noise variance differs across features (diagonal noise).
-
-    Alternates (a) the rank-k principal-axis factor analysis estimate psi of the feature noise
-    variances and (b) the isotropic test of :func:`modality_signal_rank` on the data whitened by
-    psi^(-1/2), starting from the isotropic rank, until the rank repeats (at most ``max_rounds``).
-    Returns ``(test, U)`` as :func:`modality_signal_rank`, ``U`` from the whitened data.
-    """
-    X = np.asarray(X, dtype=float)
-    n, p = X.shape
-    Xc = X - X.mean(axis=0)
-    S = (Xc.T @ Xc) / (n - 1)
-    test, U = modality_signal_rank(Xc, alpha=alpha, max_rank=max_rank, modality=modality)
-    k = test.rank
-    rounds = [k]
-    psi = np.diag(S).copy()
-    seen = {k}
-    for _ in range(max_rounds):
-        psi = _paf_noise(S, min(k, p - 1))
-        test, U = modality_signal_rank(Xc / np.sqrt(psi), alpha=alpha, max_rank=max_rank, modality=modality)
-        rounds.append(test.rank)
-        if test.rank == k or test.rank in seen and test.rank < k:
-            k = test.rank
-            break
-        seen.add(test.rank)
-        k = test.rank
-    test = ModalityRankTest(modality=test.modality, n_features=test.n_features, eigenvalues=test.eigenvalues,
-                            thresholds=test.thresholds, noise_var=test.noise_var, rank=test.rank,
-                            max_rank=test.max_rank, feature_noise_var=psi, rounds=tuple(rounds))
-    return test, U
+    """Deprecated name of :func:`modality_signal_rank_feature` (``max_rounds`` is unused)."""
+    warnings.warn("modality_signal_rank_diagonal is deprecated and will be removed in a future release; "
+                  "use modality_signal_rank_feature.", FutureWarning, stacklevel=2)
+    return modality_signal_rank_feature(X, alpha=alpha, max_rank=max_rank, modality=modality)
 
 
 # ------------------------------------------------------------------------------------------
@@ -428,6 +546,12 @@ class SelectionResult:
     residual: int
     inconsistencies: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
+    stability: "SelectionStability | None" = None
+
+    @property
+    def level(self) -> float:
+        """Level of every sequential test (``alpha`` is its old name)."""
+        return self.alpha
 
     @property
     def signal_ranks(self) -> tuple:
@@ -463,9 +587,10 @@ class SelectionSummary:
         info = [
             ("Samples", str(r.n_samples)),
             ("Modalities", ", ".join(f"{names[m]}: {p}" for m, p in enumerate(r.n_features))),
-            ("Test level alpha", _fmt(r.alpha)),
-            ("Noise model", r.noise + (" (step 1 on data whitened by per-feature noise estimates)"
-                                        if r.noise == "diagonal" else " (one noise variance per modality)")),
+            ("Test level", _fmt(r.alpha)),
+            ("Noise model", r.noise + (" (one noise variance per feature: each rank test on data whitened by a "
+                                       "factor-analysis noise estimate)" if r.noise == "feature"
+                                       else " (one noise variance per modality in the rank tests)")),
             ("Selected", ", ".join(f"{self.result._label(S)}: {k}" for S, k in r.ranks.items() if k > 0)
              + f"  (K = {r.structure.n_factors})"),
             ("Consistent", "yes (residual 0)" if r.consistent else f"no (residual {r.residual})"),
@@ -506,6 +631,23 @@ class SelectionSummary:
             rows3.append([self.result._label(S), level, e, str(r.ranks[S])])
         secs.append(("Step 3: rank of each candidate subset (Moebius inversion of the Schur ranks d_m - h(m,T))",
                      head3, rows3))
+        st = r.stability
+        if st is not None:
+            info.append(("Stability", f"{st.n_resamples} subsamples of {st.fraction:.0%} of the rows: the full-data "
+                         f"structure in {st.agreement:.0%}, the most frequent one in {st.modal_frequency:.0%}"
+                         + ("" if st.stable else " (UNSTABLE)")))
+            head4 = ["subset", "full-data rank", "share of subsamples selecting each rank"]
+            rows4 = []
+            for S, fr in st.rank_frequencies.items():
+                if r.ranks.get(S, 0) == 0 and set(fr) == {0}:
+                    continue
+                rows4.append([self.result._label(S), str(r.ranks.get(S, 0)),
+                              "  ".join(f"{k}: {v:.0%}" for k, v in fr.items())])
+            failed = sum(1 for s in st.structures if s is None)
+            title = "Stability: rank of each subset over random subsamples"
+            if failed:
+                title += f" ({failed} subsamples failed: no factor in some modality; counted as rank 0)"
+            secs.append((title, head4, rows4))
         return info, secs
 
     def as_text(self) -> str:
@@ -549,10 +691,17 @@ class SelectionSummary:
 # ------------------------------------------------------------------------------------------
 # public entry point
 # ------------------------------------------------------------------------------------------
-def _check_alpha(alpha):
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not (0.0 < float(alpha) <= 0.1):
-        raise ValueError(f"The 'alpha' parameter of select_structure must be a float in (0, 0.1]. Got {alpha!r} instead.")
-    return float(alpha)
+NOISE_MODELS = ("feature", "modality", "isotropic")
+
+
+def _check_level(level, name="level"):
+    if isinstance(level, bool) or not isinstance(level, numbers.Real) or not (0.0 < float(level) <= 0.1):
+        raise ValueError(f"The '{name}' parameter of select_structure must be a float in (0, 0.1]. Got {level!r} instead.")
+    return float(level)
+
+
+def _check_alpha(alpha):  # kept for callers of the old name
+    return _check_level(alpha, "alpha")
 
 
 def _check_max_rank(max_rank):
@@ -563,7 +712,186 @@ def _check_max_rank(max_rank):
     return int(max_rank)
 
 
-def select_structure(Xs, *, alpha=1e-3, max_rank=None, noise="isotropic", names=None, return_details=False):
+def check_noise_model(noise, owner="select_structure"):
+    """Normalise a noise-model name: "feature", "modality" or "isotropic" ("diagonal" is the
+    deprecated spelling of "feature")."""
+    if noise == "diagonal":
+        warnings.warn(f"noise='diagonal' is deprecated; use noise='feature' (one noise variance per feature). "
+                      f"It will be removed in a future release.", FutureWarning, stacklevel=3)
+        return "feature"
+    if noise not in NOISE_MODELS:
+        raise ValueError(f"The 'noise' parameter of {owner} must be one of {NOISE_MODELS}. Got {noise!r} instead.")
+    return noise
+
+
+def _check_features(Xs, label):
+    """Constant features and modalities are errors; duplicated features a warning."""
+    notes = []
+    for m, X in enumerate(Xs):
+        ptp = np.ptp(X, axis=0)
+        const = np.flatnonzero(ptp == 0)
+        if const.size == X.shape[1]:
+            raise ValueError(f"{label(m)} is constant: all its {X.shape[1]} features take one value; "
+                             "a modality must vary to carry factors. Remove it.")
+        if const.size:
+            raise ValueError(f"{label(m)}: features {const[:10].tolist()}{' ...' if const.size > 10 else ''} "
+                             f"are constant (zero variance); remove them before fitting.")
+        if X.shape[1] < 2:
+            raise ValueError(f"{label(m)} must have at least 2 features to separate signal from noise; got shape {X.shape}.")
+    return notes
+
+
+def _centred_cov(X, need_cov):
+    """Centred data and, when p <= n (or ``need_cov``), the p x p covariance."""
+    Xc = X - X.mean(axis=0)
+    n, p = Xc.shape
+    return Xc, ((Xc.T @ Xc) / (n - 1) if (p <= n or need_cov) else None)
+
+
+def _duplicate_note(S, m, label):
+    sd = np.sqrt(np.diag(S))
+    C = S / sd[:, None] / sd[None, :]
+    iu = np.triu_indices_from(C, k=1)
+    dup = np.flatnonzero(np.abs(C[iu]) > 1.0 - 1e-10)
+    if not dup.size:
+        return None
+    pairs = [(int(iu[0][i]), int(iu[1][i])) for i in dup[:5]]
+    return (f"{label(m)}: features {pairs}{' ...' if dup.size > 5 else ''} are perfectly correlated (duplicated "
+            "up to scale); they share a factor with almost no noise. Drop duplicates unless this is intended")
+
+
+def _select_once(Xs, level, max_rank, noise, names, label, hints=None):
+    """Steps 1-3 on one data set; returns (structure or None, details dict, notes)."""
+    M = len(Xs)
+    n = Xs[0].shape[0]
+    n_df = n - 1
+    q_tw = tracy_widom1_quantile(level)
+    notes = []
+    rank_test = modality_signal_rank_feature if noise == "feature" else modality_signal_rank
+    mtests, Us = [], []
+    for m, X in enumerate(Xs):
+        Xc, S = _centred_cov(X, noise == "feature")
+        if hints is None and S is not None:
+            note = _duplicate_note(S, m, label)
+            if note:
+                notes.append(note)
+        if noise == "feature" and hints is not None:
+            t, U = rank_test(Xc, alpha=level, max_rank=max_rank, modality=m, _hint=hints[m].rank,
+                             _psi_cache=hints[m].psi_cache, _cov=S)
+        else:
+            t, U = rank_test(Xc, alpha=level, max_rank=max_rank, modality=m, _cov=S)
+        mtests.append(t)
+        Us.append(U)
+    empty = [m for m, t in enumerate(mtests) if t.rank == 0]
+    if empty:
+        det = "; ".join(
+            f"{label(m)}: largest eigenvalue {_fmt(mtests[m].eigenvalues[0])} <= noise edge {_fmt(mtests[m].thresholds[0])}"
+            if len(mtests[m].thresholds) else f"{label(m)}: too few samples or features to test"
+            for m in empty)
+        raise ValueError(
+            f"Xs: no factor detected above the noise level in modalities {empty} at level={level:g} ({det}); "
+            f"every modality must carry at least one factor. More samples, a larger level, or dropping these modalities may help.")
+    d = [t.rank for t in mtests]
+    for m, t in enumerate(mtests):
+        if t.hit_limit:
+            notes.append(f"{label(m)}: every tested eigenvalue is above the noise edge (the rank hit its limit {t.max_rank}); "
+                         "the modality is not well described by a few factors plus noise"
+                         + ("" if noise == "feature" else ", or its noise is not isotropic (try noise='feature')")
+                         + "; its rank is a lower bound")
+    ctests, h = {}, {}
+    for m in range(M):
+        others = [i for i in range(M) if i != m]
+        for k in range(1, len(others) + 1):
+            for T in itertools.combinations(others, k):
+                UT = np.hstack([Us[t] for t in T])
+                Q, _ = sla.qr(UT, mode="economic", check_finite=False)
+                rho, thr, rank, testable = _canonical_rank(Us[m], Q, n_df, level, q_tw)
+                ctests[(m, T)] = CanonicalRankTest(modality=m, others=T, dims=(Us[m].shape[1], Q.shape[1]),
+                                                   canonical_corr=rho, thresholds=thr, rank=rank,
+                                                   schur_rank=d[m] - rank, testable=testable)
+                h[(m, T)] = rank
+                if not testable:
+                    notes.append(f"canonical correlations of {label(m)} vs {T}: dimensions {Us[m].shape[1]}x{Q.shape[1]} too large for n = {n}")
+    moeb = _moebius_estimates(M, d, h)
+    ranks, pred, obs = _reconcile(M, d, h, moeb)
+    residual = int(round(np.abs(pred - obs).sum()))
+    incons = []
+    if residual:
+        keys = [f"d_{label(m)}" for m in range(M)] + [f"h({label(m)}, {T})" for (m, T) in h]
+        incons = [f"{k}: measured {int(o)}, implied {int(p)}" for k, o, p in zip(keys, obs, pred) if o != p]
+        notes.append(f"the tests are not consistent with a single structure (total deviation {residual}); "
+                     "the closest structure is returned")
+    struct = Structure({S: r for S, r in ranks.items() if r > 0}, M, names=names)
+    details = dict(modality_tests=mtests, canonical_tests=ctests, moebius=moeb, ranks=ranks, residual=residual,
+                   inconsistencies=incons)
+    return struct, details, notes
+
+
+@dataclass(frozen=True)
+class SelectionStability:
+    """How the selection varies over random subsamples of the rows.
+
+    n_resamples, fraction : number of subsamples and their size as a share of n (drawn without
+        replacement)
+    structures : the structure selected on each subsample (None where the selection failed)
+    rank_frequencies : dict subset -> dict rank -> share of the subsamples selecting that rank
+    modal_structure, modal_frequency : the most frequent structure and its share
+    agreement : share of the subsamples selecting the full-data structure
+    """
+
+    n_resamples: int
+    fraction: float
+    structures: tuple
+    rank_frequencies: dict
+    modal_structure: Structure | None
+    modal_frequency: float
+    agreement: float
+
+    @property
+    def stable(self) -> bool:
+        """The modal structure is selected in at least half of the subsamples."""
+        return self.modal_frequency >= 0.5
+
+
+def _stability(Xs, full, n_resamples, fraction, rng, level, max_rank, noise, names, label, hints=None):
+    n = Xs[0].shape[0]
+    m_sub = int(np.floor(fraction * n))
+    if m_sub < 5:
+        raise ValueError(f"resample_fraction={fraction:g} leaves {m_sub} of {n} samples per subsample; need at least 5.")
+    structs = []
+    for _ in range(n_resamples):
+        idx = np.sort(rng.choice(n, size=m_sub, replace=False))
+        try:
+            s, _, _ = _select_once([X[idx] for X in Xs], level, max_rank, noise, names, label, hints=hints)
+        except ValueError:
+            s = None
+        structs.append(s)
+    M = len(Xs)
+    subsets = _all_subsets(M)
+    freq = {}
+    for S in subsets:
+        c = {}
+        for s in structs:
+            r = 0 if s is None else s.rank(S) if S in s.subsets else 0
+            c[r] = c.get(r, 0) + 1
+        freq[S] = {r: v / n_resamples for r, v in sorted(c.items())}
+    counts = {}
+    for s in structs:
+        if s is not None:
+            counts[s] = counts.get(s, 0) + 1
+    if counts:
+        modal, cnt = max(counts.items(), key=lambda kv: (kv[1], kv[0] == full))
+        modal_freq = cnt / n_resamples
+    else:
+        modal, modal_freq = None, 0.0
+    agree = sum(1 for s in structs if s is not None and s == full) / n_resamples
+    return SelectionStability(n_resamples=n_resamples, fraction=fraction, structures=tuple(structs),
+                              rank_frequencies=freq, modal_structure=modal, modal_frequency=modal_freq,
+                              agreement=agree)
+
+
+def select_structure(Xs, *, level=1e-3, max_rank=None, noise="feature", names=None, return_details=False,
+                     n_resamples=0, resample_fraction=0.8, random_state=0, alpha=None):
     """Select the structure (which subsets of modalities carry factors, and their ranks) from data.
 
     Parameters
@@ -571,21 +899,37 @@ def select_structure(Xs, *, alpha=1e-3, max_rank=None, noise="isotropic", names=
     Xs : list of ndarray of shape (n_samples, p_m)
         One array per modality (2 to 8 modalities; 1 gives a single specific block), the same
         samples in the same row order.
-    alpha : float in (0, 0.1], default 1e-3
+    level : float in (0, 0.1], default 1e-3
         Level of each sequential test (eigenvalue vs noise edge, canonical correlation vs null).
         Smaller values ask for stronger evidence before adding a factor.
     max_rank : int, optional
-        Largest signal rank tested per modality (default: p_m - 1, or n_samples - 2).
-    noise : {"isotropic", "diagonal"}, default "isotropic"
-        Noise model within a modality for step 1. "isotropic" (the model of hcl_method.md): one
-        noise variance per modality. "diagonal": one per feature (e.g. real data with features on
-        different scales); the modality is whitened by a principal-axis factor-analysis estimate
-        of the feature noise variances, alternating with the rank test until the rank repeats.
-        Steps 2 and 3 do not depend on it (cross-covariances carry no noise).
+        Largest signal rank tested per modality (default: p_m - 1, or n_samples - 2; with
+        ``noise="feature"`` also at most the Ledermann bound of the modality, beyond which a
+        factor model with diagonal noise is not identified).
+    noise : {"feature", "modality", "isotropic"}, default "feature"
+        Noise model within a modality for step 1, with the same meaning as in :class:`HCL`.
+        "feature" (default): one noise variance per feature (diagonal noise, as in real data,
+        where every standardised feature keeps its own noise share); each rank test whitens the
+        modality by a factor-analysis estimate of the feature noise variances under its null
+        hypothesis (see :func:`modality_signal_rank_feature`). "modality": one variance per
+        modality, the classical isotropic test within each modality. "isotropic": one variance
+        for all features of all modalities; step 1 is then the same per-modality test as
+        "modality" (a variance common to all modalities is a special case, estimated per
+        modality). Steps 2 and 3 do not depend on it: cross-covariances carry no noise.
+        ("diagonal" is the deprecated spelling of "feature".)
     names : sequence of str, optional
         Modality names for the returned structure and the summary.
     return_details : bool, default False
         Also return the :class:`SelectionResult` (``.summary()`` prints the evidence).
+    n_resamples : int, default 0
+        Also run the selection on this many random subsamples of the rows (without replacement,
+        ``resample_fraction`` of them each) and report how often each subset gets each rank
+        (:class:`SelectionStability`, in ``SelectionResult.stability`` and its summary).
+    resample_fraction : float in (0, 1), default 0.8
+    random_state : int, Generator or None, default 0
+        Seed of the subsamples.
+    alpha : float, optional
+        Deprecated name of ``level`` (a test level is not a penalty); FutureWarning.
 
     Returns
     -------
@@ -596,26 +940,29 @@ def select_structure(Xs, *, alpha=1e-3, max_rank=None, noise="isotropic", names=
     Raises
     ------
     ValueError
-        For malformed inputs, when some modality shows no factor above the noise (a structure
-        needs at least one factor per modality), or when the selected number of factors leaves
-        too few samples (K >= n_samples - 1).
+        For malformed inputs, a constant feature or modality (named), when some modality shows
+        no factor above the noise (a structure needs at least one factor per modality), or when
+        the selected number of factors leaves too few samples (K >= n_samples - 1).
 
     Warns
     -----
     DataWarning
-        When some canonical-correlation test cannot be run because the reduced dimensions are
-        too large for n (the corresponding ranks are then unreliable), or the statistics are
-        not consistent with any single structure (the closest one is returned).
+        When a rank test hits its limit (every tested eigenvalue above the noise edge), some
+        canonical-correlation test cannot be run, the statistics are not consistent with any
+        single structure, n is small relative to the selected ranks (n < 10 K), features are
+        duplicated, or (with ``n_resamples``) the modal structure is selected in fewer than half
+        of the subsamples. Each message says what to do.
     IdentifiabilityWarning
         When the selected structure violates ``Structure.check_identifiable``.
 
     Notes
     -----
     See the module docstring for the three steps. Identification needs uncorrelated latent
-    factors, noise independent across modalities and isotropic within each, and generic
-    loadings: under these every statistic used is a population rank, so the structure is
-    recovered with probability tending to one as n grows with the dimensions fixed. Weak factors
-    (eigenvalue of a block below the noise edge, about sigma^2 sqrt(p_m / n)) cannot be seen.
+    factors, noise independent across modalities, and generic loadings: under these every
+    statistic used is a population rank, so the structure is recovered with probability tending
+    to one as n grows with the dimensions fixed. Weak factors (eigenvalue of a block below the
+    noise edge, about sigma^2 sqrt(p_m / n)) cannot be seen. Computations use the p_m x p_m
+    covariance or the n x n Gram matrix of each modality, whichever is smaller.
 
     Examples
     --------
@@ -628,79 +975,57 @@ def select_structure(Xs, *, alpha=1e-3, max_rank=None, noise="isotropic", names=
     if isinstance(Xs, (list, tuple)) and 0 < len(Xs) and len(Xs) > MAX_MODALITIES:
         raise ValueError(f"Xs must contain at most {MAX_MODALITIES} modalities for structure selection (2^M - 1 candidate subsets); got {len(Xs)}.")
     Xs = check_Xs(Xs, min_samples=5)
-    alpha = _check_alpha(alpha)
+    if alpha is not None:
+        warnings.warn("The 'alpha' parameter of select_structure is deprecated; use 'level' (the test level). "
+                      "It will be removed in a future release.", FutureWarning, stacklevel=2)
+        level = _check_level(alpha, "alpha")
+    level = _check_level(level)
     max_rank = _check_max_rank(max_rank)
-    if noise not in ("isotropic", "diagonal"):
-        raise ValueError(f"The 'noise' parameter of select_structure must be one of {{'isotropic', 'diagonal'}}. Got {noise!r} instead.")
+    noise = check_noise_model(noise)
     if not isinstance(return_details, (bool, np.bool_)):
         raise ValueError(f"The 'return_details' parameter of select_structure must be a bool. Got {return_details!r} instead.")
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, numbers.Integral) or n_resamples < 0:
+        raise ValueError(f"The 'n_resamples' parameter of select_structure must be a non-negative int. Got {n_resamples!r} instead.")
+    if isinstance(resample_fraction, bool) or not isinstance(resample_fraction, numbers.Real) or not (0 < resample_fraction < 1):
+        raise ValueError(f"The 'resample_fraction' parameter of select_structure must be a float in (0, 1). Got {resample_fraction!r} instead.")
     M = len(Xs)
     n = Xs[0].shape[0]
-    n_df = n - 1
     n_features = tuple(X.shape[1] for X in Xs)
     if names is not None:
         names = tuple(str(x) for x in names)
         if len(names) != M:
             raise ValueError(f"names must have one entry per modality ({M}); got {len(names)} entries {names!r}.")
-    label = (lambda m: names[m]) if names is not None else (lambda m: f"Xs[{m}]")
-    q_tw = tracy_widom1_quantile(alpha)
-    notes = []
+    label = (lambda m: f"Xs[{m}] ({names[m]})") if names is not None else (lambda m: f"Xs[{m}]")
+    notes = _check_features(Xs, label)
+    if noise == "feature":
+        wide = [m for m, X in enumerate(Xs) if X.shape[1] >= n - 1]
+        if wide:
+            notes.append(f"modalities {[label(m) for m in wide]} have at least as many features as samples: their per-feature "
+                         "noise variances are poorly determined (consider noise='modality' for them)")
+    if max_rank is not None and max_rank > n - 2:
+        notes.append(f"max_rank={max_rank} exceeds what n_samples = {n} can test (n - 2 = {n - 2}); ranks are capped there")
 
-    # step 1
-    mtests, Us = [], []
-    for m, X in enumerate(Xs):
-        if X.shape[1] < 2:
-            raise ValueError(f"Xs[{m}] must have at least 2 features to separate signal from noise; got shape {X.shape}.")
-        rank_test = modality_signal_rank if noise == "isotropic" else modality_signal_rank_diagonal
-        t, U = rank_test(X, alpha=alpha, max_rank=max_rank, modality=m)
-        mtests.append(t)
-        Us.append(U)
-    empty = [m for m, t in enumerate(mtests) if t.rank == 0]
-    if empty:
-        det = "; ".join(
-            f"{label(m)}: largest eigenvalue {_fmt(mtests[m].eigenvalues[0])} <= noise edge {_fmt(mtests[m].thresholds[0])}"
-            if len(mtests[m].thresholds) else f"{label(m)}: too few samples or features to test"
-            for m in empty)
-        raise ValueError(
-            f"Xs: no factor detected above the noise level in modalities {empty} at alpha={alpha:g} ({det}); "
-            f"every modality must carry at least one factor. More samples, a larger alpha, or dropping these modalities may help.")
-    d = [t.rank for t in mtests]
-    for m, t in enumerate(mtests):
-        if t.rank == t.max_rank:
-            notes.append(f"{label(m)}: every tested eigenvalue is above the noise edge (rank hit its limit {t.max_rank}); "
-                         "the noise level or the rank may be wrong")
-
-    # step 2
-    ctests, h = {}, {}
-    for m in range(M):
-        others = [i for i in range(M) if i != m]
-        for k in range(1, len(others) + 1):
-            for T in itertools.combinations(others, k):
-                UT = np.hstack([Us[t] for t in T])
-                Q, _ = sla.qr(UT, mode="economic", check_finite=False)
-                rho, thr, rank, testable = _canonical_rank(Us[m], Q, n_df, alpha, q_tw)
-                ctests[(m, T)] = CanonicalRankTest(modality=m, others=T, dims=(Us[m].shape[1], Q.shape[1]),
-                                                   canonical_corr=rho, thresholds=thr, rank=rank,
-                                                   schur_rank=d[m] - rank, testable=testable)
-                h[(m, T)] = rank
-                if not testable:
-                    notes.append(f"canonical correlations of {label(m)} vs {T}: dimensions {Us[m].shape[1]}x{Q.shape[1]} too large for n = {n}")
-
-    # step 3
-    moeb = _moebius_estimates(M, d, h)
-    ranks, pred, obs = _reconcile(M, d, h, moeb)
-    residual = int(round(np.abs(pred - obs).sum()))
-    incons = []
-    if residual:
-        keys = [f"d_{label(m)}" for m in range(M)] + [f"h({label(m)}, {T})" for (m, T) in h]
-        incons = [f"{k}: measured {int(o)}, implied {int(p)}" for k, o, p in zip(keys, obs, pred) if o != p]
-        notes.append(f"the tests are not consistent with a single structure (total deviation {residual}); "
-                     "the closest structure is returned")
-    struct = Structure({S: r for S, r in ranks.items() if r > 0}, M, names=names)
+    struct, det, more = _select_once(Xs, level, max_rank, noise, names, label)
+    notes += more
     K = struct.n_factors
     if K >= n - 1:
         raise ValueError(f"Xs has n_samples = {n}, too few for the {K} factors detected (needs n_samples > K + 1); "
                          "collect more samples or lower max_rank.")
+    if n < 10 * K:
+        notes.append(f"n_samples = {n} is small for the {K} factors selected (fewer than 10 per factor): the rank tests "
+                     "have little power and their null laws are approximations; check stability with n_resamples")
+    stability = None
+    if n_resamples:
+        from ._validation import check_random_state
+
+        rng = check_random_state(random_state)
+        stability = _stability(Xs, struct, n_resamples, float(resample_fraction), rng, level, max_rank, noise,
+                               names, label, hints=det["modality_tests"])
+        if not stability.stable:
+            notes.append(f"unstable selection: the most frequent structure was selected in {stability.modal_frequency:.0%} "
+                         f"of {n_resamples} subsamples of {resample_fraction:.0%} of the rows, the full-data structure in "
+                         f"{stability.agreement:.0%}; the ranks of the subsets with spread-out frequencies in the summary "
+                         "are not determined by these data (consider a smaller level, max_rank, or fixing the structure)")
     problems = struct.check_identifiable(n_features)
     if problems:
         notes.append("selected structure violates identifiability conditions: " + "; ".join(problems))
@@ -711,7 +1036,6 @@ def select_structure(Xs, *, alpha=1e-3, max_rank=None, noise="isotropic", names=
         warnings.warn("select_structure: " + "; ".join(data_notes), DataWarning, stacklevel=2)
     if not return_details:
         return struct
-    res = SelectionResult(structure=struct, n_samples=n, n_features=n_features, alpha=alpha, noise=noise,
-                          modality_tests=mtests, canonical_tests=ctests, moebius=moeb, ranks=ranks,
-                          residual=residual, inconsistencies=incons, warnings=notes)
+    res = SelectionResult(structure=struct, n_samples=n, n_features=n_features, alpha=level, noise=noise,
+                          warnings=notes, stability=stability, **det)
     return struct, res

@@ -24,6 +24,9 @@ class SimulatedData:
         Rows by modality, column blocks in ``structure.subsets`` order; zero off the support.
     latents : ndarray of shape (n_samples, K)
     noise_var : ndarray of shape (n_modalities,)
+        The mean noise variance of each modality's features.
+    noise_var_features : ndarray of shape (p,)
+        The noise variance of each feature.
     structure : Structure
     n_features : tuple of int
     latent_cov : ndarray of shape (K, K)
@@ -45,6 +48,7 @@ class SimulatedData:
     response: str | None = None
     response_noise_var: float | None = None
     extra: dict = field(default_factory=dict)
+    noise_var_features: np.ndarray | None = None
 
     @property
     def X(self) -> np.ndarray:
@@ -57,7 +61,8 @@ class SimulatedData:
 
     def covariance(self) -> np.ndarray:
         """The population covariance W Cov(z) W^T + diag(noise)."""
-        return population_covariance(self.loadings, self.noise_var, self.n_features, self.latent_cov)
+        nv = self.noise_var if self.noise_var_features is None else self.noise_var_features
+        return population_covariance(self.loadings, nv, self.n_features, self.latent_cov)
 
     def block(self, m: int, subset) -> np.ndarray:
         rows = self.structure.row_slices(self.n_features)[m]
@@ -124,10 +129,15 @@ def latent_covariance(structure: Structure, latent_corr=0.0) -> np.ndarray:
 
 
 def population_covariance(loadings, noise_var, n_features, latent_cov=None) -> np.ndarray:
-    """Sigma = W C W^T + diag(noise variance of each feature's modality)."""
+    """Sigma = W C W^T + Psi, with ``noise_var`` a scalar, one variance per modality, or one per
+    feature (p,)."""
     W = np.asarray(loadings, dtype=float)
     C = np.eye(W.shape[1]) if latent_cov is None else np.asarray(latent_cov)
-    psi = np.repeat(np.broadcast_to(np.asarray(noise_var, float), (len(n_features),)), n_features)
+    nv = np.asarray(noise_var, float)
+    if nv.ndim == 1 and nv.shape[0] == sum(n_features) and nv.shape[0] != len(n_features):
+        psi = nv
+    else:
+        psi = np.repeat(np.broadcast_to(nv, (len(n_features),)), n_features)
     return W @ C @ W.T + np.diag(psi)
 
 
@@ -165,7 +175,8 @@ def simulate(structure, n_features, n_samples, noise_var, rng=None, *, loadings=
     n_features : sequence of int, one per modality
     n_samples : int
     noise_var : float or sequence of float
-        Isotropic noise variance c, or one variance per modality.
+        Isotropic noise variance c, one variance per modality (length M), or one per feature
+        (length p = sum of n_features: diagonal, heteroscedastic noise, as in real data).
     rng : None, int, SeedSequence or Generator
         Independent child streams are spawned from it for the loadings, the latents,
         the noise and the response, so e.g. the loadings of a seed do not depend on
@@ -205,7 +216,16 @@ def simulate(structure, n_features, n_samples, noise_var, rng=None, *, loadings=
     n_features = check_n_features(n_features, M)
     if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
         raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}.")
-    noise = check_noise_var(noise_var, M)
+    p_total = sum(n_features)
+    nv_arr = None if isinstance(noise_var, (str, bytes)) else np.asarray(noise_var, dtype=float)
+    if nv_arr is not None and nv_arr.ndim == 1 and nv_arr.shape[0] == p_total and p_total != M:
+        if not np.all(np.isfinite(nv_arr)) or np.any(nv_arr <= 0):
+            raise ValueError(f"noise_var (one per feature) must be positive and finite; got {int(np.sum(~(nv_arr > 0)))} non-positive or non-finite entries.")
+        psi_features = nv_arr.copy()
+        noise = np.array([psi_features[r].mean() for r in structure.row_slices(n_features)])
+    else:
+        noise = check_noise_var(noise_var, M)
+        psi_features = np.repeat(noise, n_features)
     if latent_dist not in _LATENT_DISTS:
         raise ValueError(f"latent_dist must be one of {_LATENT_DISTS}; got {latent_dist!r}.")
     if response not in (None, "linear", "logistic"):
@@ -225,7 +245,7 @@ def simulate(structure, n_features, n_samples, noise_var, rng=None, *, loadings=
         W[~structure.support_mask(n_features)] = 0.0
     C = latent_covariance(structure, latent_corr)
     Z = _draw_latents(r_lat, int(n_samples), K, latent_dist, C)
-    E = r_noise.standard_normal((int(n_samples), p)) * np.sqrt(np.repeat(noise, n_features))
+    E = r_noise.standard_normal((int(n_samples), p)) * np.sqrt(psi_features)
     X = Z @ W.T + E
     rows = structure.row_slices(n_features)
     Xs = [np.ascontiguousarray(X[:, sl]) for sl in rows]
@@ -253,6 +273,6 @@ def simulate(structure, n_features, n_samples, noise_var, rng=None, *, loadings=
             y = eta
         else:
             y = (r_resp.uniform(size=int(n_samples)) < 1.0 / (1.0 + np.exp(-eta))).astype(float)
-    return SimulatedData(Xs=Xs, loadings=W, latents=Z, noise_var=noise, structure=structure,
+    return SimulatedData(Xs=Xs, loadings=W, latents=Z, noise_var=noise, noise_var_features=psi_features, structure=structure,
                          n_features=n_features, latent_cov=C, y=y, beta=b, response=response,
                          response_noise_var=float(response_noise_var) if response else None)

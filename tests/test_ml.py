@@ -130,7 +130,7 @@ def test_fit_from_data_improves_on_paper_mode():
 def test_option_errors_name_the_argument():
     s, nf = DESIGNS[2]
     d = simulate(s, nf, 100, noise_var=1.0, rng=0)
-    with pytest.raises(ValueError, match=r"The 'noise' parameter of HCL must be one of \{'modality', 'feature', 'isotropic'\}. Got 'diag' instead."):
+    with pytest.raises(ValueError, match=r"The 'noise' parameter of HCL must be one of \{'modality', 'feature', 'isotropic'\} or None. Got 'diag' instead."):
         HCL(s, method="ml", noise="diag").fit(d.Xs)
     with pytest.raises(ValueError, match=r"The 'alpha' parameter of HCL must be a float in \[0, inf\). Got -0.1 instead."):
         HCL(s, method="ml", alpha=-0.1).fit(d.Xs)

@@ -2,6 +2,8 @@
 import itertools
 import warnings
 
+import re
+
 import numpy as np
 import pytest
 from scipy import linalg as sla
@@ -94,15 +96,16 @@ def test_details_and_summary_print_the_evidence():
     assert np.all(mt.eigenvalues[:5] > mt.thresholds[:5]) and mt.eigenvalues[5] <= mt.thresholds[5]
     assert abs(mt.noise_var_selected - 1.0) < 0.05
     text = str(res.summary())
-    for piece in ("Step 1", "Step 2", "Step 3", "Moebius", "{rna,atac,prot}", "Consistent       : yes", "noise edge"):
+    for piece in ("Step 1", "Step 2", "Step 3", "Moebius", "{rna,atac,prot}", "yes (residual 0)", "noise edge"):
         assert piece in text, piece
     assert "| {rna,atac} | partial |" in res.summary().as_markdown()
     assert repr(res).startswith("SelectionResult(structure=Structure(") and "residual=0" in repr(res)
 
 
-def test_diagonal_noise_mode_handles_heteroscedastic_features():
-    """Feature noise variances 0.25 + U(0, 1): the isotropic edge sees spurious factors, the
-    diagonal mode (whitening by factor-analysis noise estimates) recovers the structure."""
+def test_feature_noise_default_handles_heteroscedastic_features():
+    """Feature noise variances 0.25 + U(0, 1): the per-modality isotropic edge sees spurious
+    factors, the default feature-noise model (whitening by factor-analysis noise estimates under
+    each null hypothesis) recovers the structure; "diagonal" is its deprecated spelling."""
     hits_iso = hits_diag = 0
     for seed in range(3):
         data = simulate(S3, P3, 600, noise_var=0.25, rng=seed, loadings="gaussian")
@@ -110,12 +113,14 @@ def test_diagonal_noise_mode_handles_heteroscedastic_features():
         Xs = [X + rng.standard_normal(X.shape) * np.sqrt(rng.uniform(0, 1, X.shape[1])) for X in data.Xs]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            hits_iso += select_structure(Xs) == S3
-        s, res = select_structure(Xs, noise="diagonal", return_details=True)
+            hits_iso += select_structure(Xs, noise="modality") == S3
+        s, res = select_structure(Xs, return_details=True)
         hits_diag += s == S3
-        assert res.noise == "diagonal" and res.modality_tests[0].feature_noise_var.shape == (P3[0],)
+        assert res.noise == "feature" and res.modality_tests[0].feature_noise_var.shape == (P3[0],)
     assert hits_diag == 3 and hits_iso == 0
-    assert "Noise model      : diagonal" in str(res.summary())
+    assert re.search(r"Noise model +: feature \(one noise variance per feature", str(res.summary()))
+    with pytest.warns(FutureWarning, match="noise='diagonal' is deprecated; use noise='feature'"):
+        assert select_structure(Xs, noise="diagonal") == s
 
 
 # -- refusals ---------------------------------------------------------------------------------
@@ -130,7 +135,7 @@ def test_pure_noise_modality_is_refused():
 def test_too_few_samples_for_the_factors_is_refused():
     data = simulate(Structure({(0,): 5, (1,): 5}, 2), (50, 50), 8, noise_var=0.01, rng=0, loadings="gaussian")
     with pytest.raises(ValueError, match=r"n_samples = 8, too few for the \d+ factors"):
-        select_structure(data.Xs)
+        select_structure(data.Xs, noise="modality")
 
 
 def test_null_calibration_of_the_rank_tests():
@@ -168,7 +173,7 @@ def test_rank_hitting_its_limit_warns():
     ({"max_rank": 0}, r"The 'max_rank' parameter of select_structure must be a positive int or None. Got 0 instead."),
     ({"return_details": "yes"}, r"'return_details' parameter of select_structure must be a bool. Got 'yes' instead."),
     ({"names": ["a", "b"]}, r"names must have one entry per modality \(3\); got 2 entries"),
-    ({"noise": "full"}, r"The 'noise' parameter of select_structure must be one of \{'isotropic', 'diagonal'\}. Got 'full' instead."),
+    ({"noise": "full"}, r"The 'noise' parameter of select_structure must be one of \('feature', 'modality', 'isotropic'\). Got 'full' instead."),
 ])
 def test_parameter_messages(kwargs, msg):
     data = _data(S3, P3, 100, 0)

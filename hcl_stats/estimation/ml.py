@@ -115,6 +115,8 @@ def _mstep(S_diag, A, B, W, psi, lay, noise, alpha, l1_ratio, psi_floor):
     d = S_diag - 2.0 * np.sum(Wn * A, axis=1) + np.sum((Wn @ B) * Wn, axis=1)
     if noise == "feature":
         psi_n = d
+    elif noise == "fixed":
+        return Wn, psi
     elif noise == "isotropic":
         psi_n = np.full_like(d, d.mean())
     else:
@@ -130,7 +132,7 @@ def em_fit(S, W0, psi0, lay, *, noise="modality", max_iter=1000, tol=1e-9, gtol=
     p = S.shape[0]
     S_diag = _diag(S)
     if psi_floor is None:
-        psi_floor = 1e-10 * max(float(S_diag.mean()), 1e-300)
+        psi_floor = 1e-10 * np.maximum(S_diag, np.finfo(float).tiny)   # per feature: scale-equivariant
     W = np.array(W0, dtype=float) * lay.mask
     psi = np.maximum(np.asarray(psi0, float), psi_floor)
     penalised = alpha > 0
@@ -214,16 +216,18 @@ def _block_ranks(structure):
     return [sum(structure.rank(s) for s in structure.subsets_containing(m)) for m in range(structure.n_modalities)]
 
 
-def _start(stats, structure, shrinkage, noise="modality"):
-    """Noise estimate, the covariance EM works on, and the spectral start."""
+def _start(stats, structure, shrinkage, noise="modality", noise_var=None):
+    """Noise estimate, the covariance EM works on, and the spectral start. ``noise_var`` (p,):
+    given noise variances instead of the estimate (with shrinkage only)."""
     K = structure.n_factors
     if shrinkage:
-        if noise == "isotropic":
+        if noise == "isotropic" and noise_var is None:
             sigma2, F, sinfo = noise_and_shrunk_factor(stats.cov, stats.n_samples, K)
         else:
             sigma2, F, sinfo = noise_and_shrunk_factor(stats.cov, stats.n_samples, K,
                                                        rows=structure.row_slices(stats.n_features),
-                                                       block_ranks=_block_ranks(structure))
+                                                       block_ranks=_block_ranks(structure), noise=noise,
+                                                       noise_var=noise_var)
         S = LowRankCov(F, sigma2)
         W0 = spectral_init_lowrank(F, structure, stats.n_features)
         info = {"sigma2_init": sigma2, "shrinkage": sinfo}
@@ -251,7 +255,7 @@ def _check_options(noise, accelerate, alpha, l1_ratio):
 
 @register_method("ml")
 def fit_ml(stats, structure, *, noise="modality", max_iter=1000, tol=1e-8, gtol=1e-5, accelerate="squarem",
-           alpha=0.0, l1_ratio=1.0, shrinkage=False, alpha_scale="relative", init=None, **_):
+           alpha=0.0, l1_ratio=1.0, shrinkage=False, alpha_scale="relative", init=None, noise_var=None, **_):
     """Gaussian ML by (SQUAREM-accelerated) EM from the spectral initialisation.
 
     Parameters
@@ -269,15 +273,25 @@ def fit_ml(stats, structure, *, noise="modality", max_iter=1000, tol=1e-8, gtol=
         eigenvalue shrinkage of S_n (:mod:`.shrinkage`) instead of S_n.
     init : ndarray (p, K), optional
         Starting loadings (default: the spectral initialisation).
+    noise_var : ndarray (p,), optional
+        Known noise variances (an oracle for benchmarks): used for the whitening of the
+        shrinkage and held fixed by EM.
     """
     _check_options(noise, accelerate, alpha, l1_ratio)
     if alpha_scale not in ("relative", "absolute"):
         raise ValueError(f"The 'alpha_scale' parameter must be 'relative' or 'absolute'. Got {alpha_scale!r} instead.")
     lay = _Layout(structure, stats.n_features)
-    sigma2, S, W0, info = _start(stats, structure, shrinkage, noise)
+    if noise_var is not None:
+        noise_var = np.asarray(noise_var, float)
+        if not shrinkage:
+            raise ValueError("noise_var (known noise variances) is only supported with shrinkage=True.")
+    sigma2, S, W0, info = _start(stats, structure, shrinkage, noise, noise_var=noise_var)
     if init is not None:
         W0 = np.asarray(init, float)
     psi0 = np.maximum(np.broadcast_to(sigma2, (S.shape[0],)), 1e-8 * float(np.mean(_diag(S))))
+    if noise_var is not None:
+        psi0 = noise_var.copy()
+        noise = "fixed"
     kw = dict(noise=noise, max_iter=max_iter, tol=tol, gtol=gtol, accelerate=accelerate, l1_ratio=l1_ratio)
     out = em_fit(S, W0, psi0, lay, alpha=0.0, **kw)
     info.update(init=W0, n_estep=out["n_estep"])

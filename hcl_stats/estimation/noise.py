@@ -19,3 +19,72 @@ def bottom_eigenvalue_noise(cov: np.ndarray, n_factors: int) -> float:
         raise ValueError(f"the noise estimate needs K < p; got K = {n_factors}, p = {p}.")
     w, _ = top_eigh(cov, n_factors)
     return float((np.trace(cov) - w.sum()) / (p - n_factors))
+
+
+def _top_eig_subspace(A, V0, n_iter=2):
+    """Top eigenpairs of a symmetric A by a few steps of subspace iteration from V0 (p, q),
+    then Rayleigh-Ritz; returns eigenvalues (decreasing) and vectors (p, q)."""
+    V = V0
+    for _ in range(n_iter):
+        V, _ = np.linalg.qr(A @ V)
+    H = V.T @ (A @ V)
+    w, U = np.linalg.eigh(0.5 * (H + H.T))
+    return w[::-1], V @ U[:, ::-1]
+
+
+def factor_noise(cov: np.ndarray, n_factors: int, psi0=None, *, floor: float = 1e-3, max_iter: int = 300,
+                 tol: float = 1e-6):
+    """Maximum-likelihood noise variances of a factor model with ``n_factors`` factors and
+    diagonal noise, Sigma = L L^T + Psi, fitted to the covariance ``cov`` (p, p).
+
+    The ML fixed point of Joreskog (1967) (as in scikit-learn's FactorAnalysis): with
+    D = Psi^{1/2}, the top eigenpairs (w, V) of D^{-1} S D^{-1} give L = D V (w - 1)_+^{1/2} and
+    Psi = diag(S - L L^T), iterated to a relative change of Psi below ``tol``. Eigenpairs by
+    subspace iteration warm-started from the previous iterate (O(p^2 k) per step) where the
+    rank is small, a dense partial eigendecomposition otherwise. ``psi0`` (p,) warm-starts it.
+
+    Each variance is kept at least ``floor`` times the feature's variance (a Heywood case, a
+    feature with no noise left, stays finite); the floor is relative, so the estimate is
+    equivariant to rescaling any feature.
+
+    Returns
+    -------
+    psi : ndarray of shape (p,)
+    info : dict with ``n_iter``, ``converged`` and ``at_floor`` (features at the floor).
+    """
+    S = np.asarray(cov, dtype=float)
+    p = S.shape[0]
+    k = int(n_factors)
+    var = np.diag(S).copy()
+    if np.any(var <= 0):
+        raise ValueError(f"cov: every feature needs a positive variance; features {np.flatnonzero(var <= 0).tolist()} have none.")
+    lo = floor * var
+    if k <= 0:
+        return var.copy(), {"n_iter": 0, "converged": True, "at_floor": np.zeros(p, bool)}
+    if k >= p:
+        raise ValueError(f"n_factors must be smaller than the number of features; got {k} factors for {p} features.")
+    psi = var.copy() if psi0 is None else np.clip(np.asarray(psi0, float), lo, var)
+    q = min(p, k + max(5, k // 4))
+    dense = p <= 200 or 3 * q >= p
+    V = None
+    converged = False
+    it = 0
+    for it in range(1, max_iter + 1):
+        d = np.sqrt(psi)
+        Sw = S / d[:, None] / d[None, :]
+        if dense:
+            w, Vk = top_eigh(Sw, k)
+        else:
+            if V is None:
+                w, V = top_eigh(Sw, q)
+            else:
+                w, V = _top_eig_subspace(Sw, V, n_iter=2)
+            w, Vk = w[:k], V[:, :k]
+        L = d[:, None] * Vk * np.sqrt(np.clip(w - 1.0, 0.0, None))
+        new = np.clip(var - np.einsum("ij,ij->i", L, L), lo, var)
+        change = float(np.max(np.abs(new - psi) / var))
+        psi = new
+        if change <= tol:
+            converged = True
+            break
+    return psi, {"n_iter": it, "converged": converged, "at_floor": psi <= lo * (1 + 1e-12)}

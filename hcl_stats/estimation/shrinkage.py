@@ -24,8 +24,16 @@ __all__ = ["spiked_shrinker", "shrunk_signal_factor", "noise_and_shrunk_factor"]
 
 
 def spiked_shrinker(eigvals, sigma2, gamma):
-    """Frobenius-optimal shrunk signal eigenvalues eta(lambda) (zero inside the bulk)."""
+    """Frobenius-optimal shrunk signal eigenvalues eta(lambda) (zero inside the bulk).
+
+    Computed without squaring lambda / sigma2 (no overflow for any finite ratio):
+    (x + 1 - gamma)^2 - 4 x = (x - 1 - gamma)^2 - 4 gamma, and its square root is taken as
+    |t| sqrt(1 - 4 gamma / t^2) with t = x - 1 - gamma.
+    """
     lam = np.asarray(eigvals, dtype=float)
+    sigma2 = float(sigma2)
+    if not (np.isfinite(sigma2) and sigma2 > 0):
+        raise ValueError(f"sigma2 must be a positive finite noise variance; got {sigma2!r}.")
     if gamma <= 0:
         return np.clip(lam - sigma2, 0.0, None)
     x = lam / sigma2
@@ -33,10 +41,11 @@ def spiked_shrinker(eigvals, sigma2, gamma):
     out = np.zeros_like(x)
     above = x > edge
     xa = x[above]
-    b = xa + 1.0 - gamma
-    ell = 0.5 * (b + np.sqrt(np.clip(b * b - 4.0 * xa, 0.0, None)))
+    t = xa - 1.0 - gamma                      # > 2 sqrt(gamma) above the edge
+    root = t * np.sqrt(np.clip(1.0 - 4.0 * gamma / t / t, 0.0, None))
+    ell = 0.5 * (xa + 1.0 - gamma + root)
     d = ell - 1.0
-    c2 = np.clip((1.0 - gamma / d**2) / (1.0 + gamma / d), 0.0, 1.0)
+    c2 = np.clip((1.0 - gamma / d / d) / (1.0 + gamma / d), 0.0, 1.0)
     out[above] = sigma2 * d * c2
     return out
 
@@ -53,47 +62,81 @@ def shrunk_signal_factor(cov, sigma2, n_samples, rank, eig=None):
     return V[:, keep] * np.sqrt(eta[keep]), {"eigvals": w, "shrunk": eta, "gamma": gamma}
 
 
-def noise_and_shrunk_factor(cov, n_samples, n_factors, rows=None, block_ranks=None):
+def noise_and_shrunk_factor(cov, n_samples, n_factors, rows=None, block_ranks=None, noise=None, noise_var=None):
     """Noise estimate and shrunk signal factor F (F F^T estimates Sigma_W), from partial
     eigendecompositions only.
 
     ``rows=None``: one noise variance, the mean of the p - K smallest eigenvalues of ``cov`` (as
     :func:`.noise.bottom_eigenvalue_noise`), and the shrinkage of the top K eigenvalues.
     With ``rows`` (row slices of the modalities) and ``block_ranks`` (K_m, the total rank of the
-    subsets containing modality m): one noise variance per modality, the mean of the p_m - K_m
-    smallest eigenvalues of the diagonal block cov[m, m] (exact for a population covariance with
-    per-modality noise), then the covariance is whitened by these, shrunk with unit noise, and
-    unwhitened: F = D^{1/2} F_white. Returns (noise variance of each feature (p,), F, info).
+    subsets containing modality m), ``noise="modality"`` (default): one noise variance per
+    modality, the mean of the p_m - K_m smallest eigenvalues of the diagonal block cov[m, m]
+    (exact for a population covariance with per-modality noise); ``noise="feature"``: one per
+    feature, the maximum-likelihood factor-analysis noise of each diagonal block with K_m
+    factors (:func:`.noise.factor_noise`; exact for a population covariance with diagonal
+    noise, and equivariant to rescaling any feature). Then the covariance is whitened by these,
+    (with ``noise="feature"``) its noise level re-estimated on the whitened scale (mean of the
+    p - K smallest whitened eigenvalues, which absorbs the common downward bias of the
+    factor-analysis estimates; exactly 1 for a population covariance), shrunk, and unwhitened: F = D^{1/2} F_white. ``noise_var`` (p,)
+    replaces the estimate by given noise variances (an oracle, for benchmarks).
+
+    Returns (noise variance of each feature (p,), F, info).
     """
+    from .noise import factor_noise
+
     p = cov.shape[0]
     if n_factors >= p:
         raise ValueError(f"the noise estimate needs K < p; got K = {n_factors}, p = {p}.")
     gamma = 0.0 if n_samples is None else p / float(n_samples)
-    if rows is None:
+    if rows is None and noise_var is None:
         w, V = top_eigh(cov, n_factors)
         sigma2 = float((np.trace(cov) - w.sum()) / (p - n_factors))
+        sigma2 = max(sigma2, 1e-12 * float(np.trace(cov)) / p)
         F, info = shrunk_signal_factor(cov, sigma2, n_samples, n_factors, eig=(w, V))
         return np.full(p, sigma2), F, info
+    noise = "modality" if noise is None else noise
+    diag = np.diag(cov).copy()
+    if np.any(diag <= 0):
+        bad = np.flatnonzero(diag <= 0)
+        raise ValueError(f"cov: features {bad[:10].tolist()} have zero variance; remove constant features before fitting.")
     wg = None
     sig = np.empty(p)
-    for r, Km in zip(rows, block_ranks):
-        pm = r.stop - r.start
-        block = cov[r, r]
-        if Km < pm:
-            wm, _ = top_eigh(block, Km)
-            sig[r] = (np.trace(block) - wm.sum()) / (pm - Km)
-        else:  # no noise subspace inside the block: fall back to the global estimate
-            if wg is None:
-                wt, _ = top_eigh(cov, n_factors)
-                wg = float((np.trace(cov) - wt.sum()) / (p - n_factors))
-            sig[r] = wg
-    sig = np.maximum(sig, np.finfo(float).tiny)
+    fa_info = []
+    if noise_var is not None:
+        sig[:] = np.asarray(noise_var, float)
+    else:
+        for r, Km in zip(rows, block_ranks):
+            pm = r.stop - r.start
+            block = cov[r, r]
+            if noise == "feature" and Km < pm:
+                # a population covariance is fitted exactly; a sample one to the accuracy that matters
+                tight = n_samples is None
+                sig[r], inf = factor_noise(block, Km, tol=1e-12 if tight else 1e-6, max_iter=20000 if tight else 300)
+                fa_info.append(inf)
+            elif Km < pm:
+                wm, _ = top_eigh(block, Km)
+                sig[r] = (np.trace(block) - wm.sum()) / (pm - Km)
+            else:  # no noise subspace inside the block: fall back to the global estimate
+                if wg is None:
+                    wt, _ = top_eigh(cov, n_factors)
+                    wg = float((np.trace(cov) - wt.sum()) / (p - n_factors))
+                sig[r] = wg
+        # a noise variance is at least a small share of its feature's variance (scale-free floor)
+        sig = np.clip(sig, 1e-3 * diag, diag)
     d = np.sqrt(sig)
     Sw = cov / d[:, None]
     Sw /= d[None, :]
     w, V = top_eigh(Sw, n_factors)
+    level = 1.0
+    if noise == "feature" and noise_var is None and n_samples is not None:
+        level = float((np.trace(Sw) - w.sum()) / (p - n_factors))
+        level = min(max(level, 0.5), 2.0)   # a bounded correction of a common bias, not a new estimate
     del Sw
-    eta = spiked_shrinker(w, 1.0, gamma)
+    eta = spiked_shrinker(w, level, gamma)
     keep = eta > 0
     F = d[:, None] * (V[:, keep] * np.sqrt(eta[keep]))
-    return sig, F, {"eigvals": w, "shrunk": eta, "gamma": gamma, "whitened": True}
+    info = {"eigvals": w, "shrunk": eta, "gamma": gamma, "whitened": True, "whitened_noise_level": level,
+            "noise": noise if noise_var is None else "given"}
+    if fa_info:
+        info["factor_analysis"] = fa_info
+    return sig * level, F, info
