@@ -60,6 +60,7 @@ __all__ = ["goodness_of_fit", "GoodnessOfFit", "compare_structures", "StructureC
 CORRECTIONS = ("auto", "bartlett", "swain", "none", "bootstrap")
 _NOISE_MODELS = ("modality", "feature", "isotropic")
 _LOG2PI = np.log(2.0 * np.pi)
+_PSI_FLOOR = 1e-3
 
 
 # ----------------------------------------------------------------------------------------------
@@ -294,8 +295,15 @@ def n_free_parameters(structure, n_features, noise="feature"):
 def _fit(S, W0, psi0, structure, n_features, noise, opts):
     ml = _ml()
     lay = ml._Layout(structure, n_features)
-    out = ml.em_fit(S, W0, psi0, lay, noise=noise, max_iter=opts["max_iter"], tol=opts["tol"],
-                    gtol=opts["gtol"], accelerate="squarem")
+    kw = dict(noise=noise, max_iter=opts["max_iter"], tol=opts["tol"], gtol=opts["gtol"], accelerate="squarem")
+    # relative noise floor: a Heywood variance stops at heywood_tol times the feature's variance (in the
+    # units of S) instead of crawling to zero, which costs thousands of EM iterations; it is reported
+    floor = opts.get("floor", _PSI_FLOOR) * np.diag(S)
+    psi0 = np.maximum(np.asarray(psi0, dtype=float), 2.0 * floor)
+    try:
+        out = ml.em_fit(S, W0, psi0, lay, psi_floor=floor, **kw)
+    except TypeError:  # an em_fit without psi_floor
+        out = ml.em_fit(S, W0, psi0, lay, **kw)
     W, psi = out["W"], out["psi"]
     ll = float(out["stats"][5])
     if not np.isfinite(ll):
@@ -554,8 +562,9 @@ def goodness_of_fit(stats, structure, loadings=None, noise_var=None, *, noise="f
         Randomness of the bootstrap only.
     max_iter, tol, gtol : EM stopping rules (:func:`hcl_stats.estimation.ml.em_fit`).
     heywood_tol : float, default 1e-3
-        A noise variance below ``heywood_tol`` times the feature's sample variance is a boundary
-        (Heywood) solution; it triggers a warning.
+        Lower bound of each noise variance, as a fraction of the feature's sample variance (of the
+        modality's or overall mean variance for the other noise models). A variance at the bound is
+        a boundary (Heywood) solution; it triggers a warning.
     warn : bool, default True
         Emit the warnings (they are always recorded in ``result.warnings``).
 
@@ -594,6 +603,8 @@ def goodness_of_fit(stats, structure, loadings=None, noise_var=None, *, noise="f
     for name, v in (("tol", tol), ("gtol", gtol), ("heywood_tol", heywood_tol)):
         if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (0 <= v < 1):
             raise ValueError(f"{name} must be a float in [0, 1); got {v!r}.")
+    if heywood_tol < 1e-12:
+        raise ValueError(f"heywood_tol must be at least 1e-12 (it is the noise-variance floor); got {heywood_tol!r}.")
     p, K = S_orig.shape[0], structure.n_factors
     if K >= p:
         raise ValueError(f"structure: the total rank K = {K} must be below the number of features p = {p}.")
@@ -619,7 +630,7 @@ def goodness_of_fit(stats, structure, loadings=None, noise_var=None, *, noise="f
                              f"got {_describe(noise_var)}.")
         if W_start is not None:
             psi_start = nv / d
-    opts = {"max_iter": max_iter, "tol": tol, "gtol": gtol}
+    opts = {"max_iter": max_iter, "tol": tol, "gtol": gtol, "floor": heywood_tol}
     msgs = []
 
     with warnings.catch_warnings():
@@ -697,7 +708,7 @@ def goodness_of_fit(stats, structure, loadings=None, noise_var=None, *, noise="f
 
     heywood = {}
     for key, f in (("structured", fs), ("unstructured", fu)):
-        heywood[key] = np.flatnonzero(f["psi"] < heywood_tol * np.diag(S)).tolist()
+        heywood[key] = np.flatnonzero(f["psi"] <= heywood_tol * np.diag(S) * (1.0 + 1e-6)).tolist()
     if heywood["structured"] or heywood["unstructured"]:
         msgs.append(f"Heywood case: noise variances at the boundary (features {heywood['structured'][:10]} in the "
                     f"structured fit, {heywood['unstructured'][:10]} in the unstructured fit); the chi-square "
