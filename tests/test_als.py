@@ -78,3 +78,122 @@ def test_als_recovers_cross_modal_alignment_from_data():
         h = HCL(s, method="als", shrinkage=False).fit(d.Xs)
         errs.append(overall_gram_error(h.loadings_, d.loadings, relative=True))
     assert np.median(errs) < 0.1
+
+
+# -- the matrix-free block update (LOBPCG), acceleration, stopping rule ------------------------
+from hcl_stats import Structure  # noqa: E402
+from hcl_stats.covariance import CovarianceStats  # noqa: E402
+from hcl_stats.estimation import als as als_mod  # noqa: E402
+from hcl_stats.estimation.linalg import top_eigh  # noqa: E402
+
+BIG = (Structure({(0, 1, 2): 2, (0, 1): 1, (1, 2): 1, (0,): 1, (1,): 2, (2,): 1}, 3), (50, 60, 70))
+
+
+def _big_stats(n=None, seed=0, noise=1.0):
+    s, nf = BIG
+    d = simulate(s, nf, 2000 if n is None else n, noise_var=noise, rng=seed)
+    cov = d.covariance() if n is None else sample_covariance(d.Xs).cov
+    return s, nf, d, CovarianceStats(cov=cov, mean=np.zeros(sum(nf)), n_samples=n, n_features=nf)
+
+
+def test_matrix_free_block_update_equals_dense_eigendecomposition():
+    # rows of (0, 1, 2): 180 > _DENSE_MAX, so the update runs LOBPCG on X -> T X - O (O^T X)
+    s, nf, _, st = _big_stats(n=500, seed=3)
+    assert sum(nf) > als_mod._DENSE_MAX
+    sigma2 = 1.0
+    target = _Target(dense=st.cov, shift=sigma2)
+    S_W = st.cov - sigma2 * np.eye(sum(nf))
+    W = spectral_init(S_W, s, nf)
+    rows = s.row_slices(nf)
+    for sub in [(0, 1, 2), (1, 2)]:
+        cs = s.column_slice(sub)
+        idx = np.concatenate([np.arange(rows[m].start, rows[m].stop) for m in sub])
+        others = np.setdiff1d(np.arange(s.n_factors), np.arange(cs.start, cs.stop))
+        O = W[np.ix_(idx, others)]
+        w, V = top_eigh(S_W[np.ix_(idx, idx)] - O @ O.T, s.rank(sub))
+        G_dense = (V * np.clip(w, 0, None)) @ V.T
+        Wb, TWb, n_inner, _ = _block_update(W, target, idx, cs, others, s.rank(sub), return_tw=True)
+        assert n_inner >= 1
+        assert np.linalg.norm(Wb @ Wb.T - G_dense) < 1e-6 * np.linalg.norm(G_dense)
+        # T[S, S] @ block is carried along from the inner products (no separate product)
+        np.testing.assert_allclose(TWb, S_W[np.ix_(idx, idx)] @ Wb, atol=1e-9 * np.abs(TWb).max())
+
+
+def test_block_update_rotates_onto_the_current_block():
+    # the Procrustes gauge: the update changes W W^T only; applied to its own output it is a fixed point
+    s, nf, _, st = _big_stats(n=None, seed=1)
+    target = _Target(dense=st.cov, shift=1.0)
+    W = spectral_init(st.cov - np.eye(sum(nf)), s, nf)
+    rows = s.row_slices(nf)
+    sub = (0, 1, 2)
+    cs = s.column_slice(sub)
+    idx = np.concatenate([np.arange(rows[m].start, rows[m].stop) for m in sub])
+    others = np.setdiff1d(np.arange(s.n_factors), np.arange(cs.start, cs.stop))
+    W[np.ix_(idx, np.arange(cs.start, cs.stop))] = _block_update(W, target, idx, cs, others, 2)
+    again = _block_update(W, target, idx, cs, others, 2)
+    np.testing.assert_allclose(again, W[np.ix_(idx, np.arange(cs.start, cs.stop))], atol=1e-7)
+
+
+@pytest.mark.parametrize("accelerate", ["squarem", "anderson", None])
+def test_matrix_free_path_recovers_population_and_is_monotone(accelerate):
+    s, nf, d, st = _big_stats(n=None, seed=2)
+    res = fit_als(st, s, tol=1e-14, gtol=1e-9, max_iter=3000, accelerate=accelerate)
+    assert res.converged
+    assert overall_gram_error(res.loadings, d.loadings, relative=True) < 1e-6
+    f = res.history["objective"]
+    assert np.all(np.diff(f) <= 1e-12 * f[0])
+    assert res.history["kkt"][-1] <= 1e-9
+
+
+def test_squarem_needs_fewer_sweeps_than_plain_sweeps():
+    s, nf, _, st = _big_stats(n=400, seed=4, noise=2.0)
+    plain = fit_als(st, s, tol=1e-12, gtol=1e-7, max_iter=5000, accelerate=None)
+    fast = fit_als(st, s, tol=1e-12, gtol=1e-7, max_iter=5000)
+    assert plain.converged and fast.converged
+    assert fast.n_iter < plain.n_iter
+    assert fast.history["n_extrapolated"] > 0
+    # both reach the same stationary value of the objective
+    assert abs(fast.history["objective"][-1] - plain.history["objective"][-1]) <= 1e-6 * plain.history["objective"][-1]
+
+
+def test_stopping_rule_is_scale_free():
+    # scaling the covariance by c scales W by sqrt(c): same sweeps, same decision (c = 2^12, so the
+    # scaling is exact in floating point and any difference would come from an absolute threshold)
+    s, nf, _, st = _big_stats(n=400, seed=5, noise=2.0)
+    a = fit_als(st, s, max_iter=300)
+    st2 = CovarianceStats(cov=4096.0 * st.cov, mean=st.mean, n_samples=st.n_samples, n_features=nf)
+    b = fit_als(st2, s, max_iter=300)
+    assert a.n_iter == b.n_iter and a.converged == b.converged
+    np.testing.assert_allclose(b.loadings, 64.0 * a.loadings, rtol=1e-9, atol=1e-9 * np.abs(b.loadings).max())
+
+
+def test_documented_defaults_are_pinned():
+    import inspect
+
+    sig = inspect.signature(fit_als)
+    assert sig.parameters["max_iter"].default == 500
+    assert sig.parameters["tol"].default == 1e-10
+    assert sig.parameters["gtol"].default == 1e-6
+    assert sig.parameters["accelerate"].default == "squarem"
+    assert (als_mod._INNER_TOL, als_mod._SWEEP_INNER_MAX, als_mod._N_GUARD, als_mod._DENSE_MAX) == (1e-9, 3, 3, 96)
+
+
+def test_bad_accelerate_is_a_clear_error():
+    s, nf, _, st = _big_stats(n=None, seed=0)
+    with pytest.raises(ValueError, match=r"The 'accelerate' parameter of als_refine must be one of .*Got 'fast' instead"):
+        fit_als(st, s, accelerate="fast")
+
+
+def test_target_with_shift_is_never_copied_and_exact():
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((30, 30))
+    C = A @ A.T
+    t = _Target(dense=C, shift=0.7)
+    assert t.dense is C
+    T = C - 0.7 * np.eye(30)
+    assert t.sq == pytest.approx(np.sum(T * T), rel=1e-12)
+    X = rng.standard_normal((30, 3))
+    idx = np.r_[0:10, 20:30]
+    runs = als_mod._runs(idx)
+    assert len(runs) == 2
+    np.testing.assert_allclose(t.block_times(runs, X[idx]), T[np.ix_(idx, idx)] @ X[idx], atol=1e-12)

@@ -18,14 +18,34 @@ use ``method="ml"``.
 Block update: with the other subsets' columns fixed, f depends on W_S (the rows of the
 modalities in S; other rows are structurally zero) only through the principal submatrix on those
 rows, and the minimiser is the best rank-r_S positive semidefinite approximation of the residual
-R_S = T[S, S] - sum_{S' != S} W_{S,S'} W_{S,S'}^T (Eckart-Young on the PSD cone: keep the top r_S
-eigenpairs, clipping negative eigenvalues at zero). Each update is exact, so f never increases.
-For a low-rank target T = F F^T the residual is rank <= q + K and the update is computed exactly
-from a thin QR (O(p_S (q + K)^2)); for the dense S_W a partial symmetric eigendecomposition of the
-p_S x p_S residual is used.
+R_S = T[S, S] - O O^T, O = W[S, others] (Eckart-Young on the PSD cone: keep the top r_S
+eigenpairs, clipping negative eigenvalues at zero). The residual is never formed: R_S is applied
+as X -> T[S, S] X - O (O^T X) (products with views of T, one per pair of modalities in S, and
+p_S x K thin products), and its top r_S eigenpairs are computed by a block LOBPCG iteration
+(Knyazev 2001) warm-started from the current block, with Rayleigh-Ritz on span[X, residual,
+previous direction]. Because the first Rayleigh-Ritz space contains the current block and each
+later one contains the previous Ritz vectors, every block update lowers f (or keeps it) even
+when the inner iteration stops early; it stops when the Ritz residuals are below
+``_INNER_TOL`` times the largest Ritz value (the exact minimiser up to that tolerance), or after
+``_INNER_MAX`` iterations. Small blocks (p_S <= ``_DENSE_MAX``) use a dense partial
+eigendecomposition. For a low-rank target T = F F^T the residual has rank <= q + K and the update
+is computed exactly from a thin QR (O(p_S (q + K)^2)).
 
-Stopping: relative decrease of f over a sweep below ``tol`` AND the masked gradient
-||P_mask(2 (W W^T - T) W)||_F / (2 ||T||_F ||W||_F) below ``gtol``. History: "objective", "kkt".
+Each updated block is rotated (orthogonal Procrustes) onto the block it replaces. This changes
+neither W W^T nor f (the model is identified up to one rotation per subset), but makes a sweep a
+continuous map of W, which the acceleration needs.
+
+Acceleration (``accelerate="squarem"``, default): SQUAREM (Varadhan and Roland 2008, scheme S3)
+on the sweep map W -> sweep(W) in this gauge, with a monotone safeguard: from W0, two plain sweeps
+give W1, W2; the extrapolation W0 - 2 a r + a^2 v (r = W1 - W0, v = W2 - 2 W1 + W0, a = -|r|/|v|)
+is kept only if its objective is at most f(W2) (else a is halved towards -1, which gives W2), and
+is followed by one stabilising sweep. The objective of an extrapolated point costs only K x K work,
+because T W on the support is linear in W and is carried along from the block updates (so a sweep
+needs no separate product with T to evaluate f and the gradient). ``max_iter`` counts sweeps.
+
+Stopping (scale-free): the relative decrease of f over an accepted step is below ``tol`` AND the
+masked gradient ||P_mask(2 (W W^T - T) W)||_F / (2 ||T||_F ||W||_F) (invariant to scaling T by c
+and W by sqrt(c)) is below ``gtol``. History: "objective", "kkt" (one entry per accepted step).
 """
 from __future__ import annotations
 
@@ -41,44 +61,147 @@ from .shrinkage import noise_and_shrunk_factor
 
 __all__ = ["fit_als", "als_refine"]
 
+_INNER_TOL = 1e-9   # Ritz residual / largest Ritz value at which a block update counts as exact
+_INNER_MAX = 300    # LOBPCG iterations per exact block update at most
+_SWEEP_INNER_MAX = 3   # inside the sweeps: at most this many LOBPCG iterations per block update
+_SWEEP_REDUCE = 0.1    # ... stopping once the warm-start Ritz residual is reduced by this factor
+_N_GUARD = 3          # guard Ritz vectors per block, kept from sweep to sweep
+_DENSE_MAX = 96     # blocks with at most this many rows use a dense eigendecomposition
+_SQUAREM_BACKTRACK = 6  # halvings of the SQUAREM step towards -1 before falling back to W2
+_ANDERSON_M = 5         # Anderson memory (previous sweeps)
+ACCELERATIONS = ("anderson", "squarem", None)
+
+
+def _runs(idx):
+    """Contiguous runs of a sorted index array as slices (into the full rows) and their positions
+    within ``idx``."""
+    idx = np.asarray(idx)
+    if idx.size == 0:
+        return []
+    cut = np.flatnonzero(np.diff(idx) != 1) + 1
+    starts = np.concatenate([[0], cut])
+    stops = np.concatenate([cut, [idx.size]])
+    return [(slice(int(idx[a]), int(idx[b - 1]) + 1), slice(int(a), int(b))) for a, b in zip(starts, stops)]
+
 
 class _Target:
-    """T as a dense matrix or as a factor F (T = F F^T)."""
+    """T as a dense matrix minus ``shift`` times the identity (the dense matrix is not copied),
+    or as a factor F (T = F F^T)."""
 
-    def __init__(self, dense=None, factor=None):
-        self.dense, self.factor = dense, factor
+    def __init__(self, dense=None, factor=None, shift=0.0):
+        self.dense, self.factor, self.shift = dense, factor, float(shift)
         if dense is not None:
-            self.sq = float(np.sum(dense * dense))
+            p = dense.shape[0]
+            self.sq = float(np.sum(dense * dense) - 2.0 * self.shift * np.trace(dense) + p * self.shift ** 2)
         else:
             FtF = factor.T @ factor
             self.sq = float(np.sum(FtF * FtF))
 
-    def times(self, W):
+    def block_times(self, runs, X):
+        """T[idx, idx] @ X for the rows ``idx`` given by their contiguous ``runs`` (see :func:`_runs`)."""
         if self.dense is not None:
-            return self.dense @ W
+            out = np.empty_like(X)
+            for ra, pa in runs:
+                acc = None
+                for rb, pb in runs:
+                    prod = self.dense[ra, rb] @ X[pb]
+                    acc = prod if acc is None else acc + prod
+                out[pa] = acc
+            if self.shift:
+                out -= self.shift * X
+            return out
+        Fi = np.vstack([self.factor[ra] for ra, _ in runs]) if len(runs) > 1 else self.factor[runs[0][0]]
+        return Fi @ (Fi.T @ X)
+
+    def times(self, W):
+        """T @ W (dense products; used for checks, not inside the sweeps)."""
+        if self.dense is not None:
+            return self.dense @ W - self.shift * W
         return self.factor @ (self.factor.T @ W)
 
 
-def _objective(W, target):
-    TW = target.times(W)
-    WtW = W.T @ W
-    f = 0.5 * (np.sum(WtW * WtW) - 2.0 * np.sum(W * TW) + target.sq)
-    return max(f, 0.0), TW, WtW
+def _orth(Z, rel=1e-10):
+    """Orthonormal basis of the columns of Z (directions with relative singular value <= rel dropped)."""
+    if Z.shape[1] == 0:
+        return Z
+    U, s, _ = np.linalg.svd(Z, full_matrices=False)
+    keep = s > rel * max(s[0], 1e-300)
+    return U[:, keep]
 
 
-def _kkt(W, TW, WtW, mask, target):
-    G = 2.0 * (W @ WtW - TW) * mask
-    denom = 2.0 * np.sqrt(target.sq) * max(np.linalg.norm(W), 1e-300)
-    return float(np.linalg.norm(G) / denom)
+def _lobpcg_top(apply, X0, r, tol=_INNER_TOL, max_iter=_INNER_MAX, reduce=0.0, n_guard=0, guard=None):
+    """Top-r eigenpairs (theta desc, X, apply(X)) of the symmetric operator ``apply`` by block
+    LOBPCG from the start X0 (whose span is in the first Rayleigh-Ritz space). Stops when the
+    largest Ritz residual is at most ``tol`` times the largest |Ritz value|, or at most ``reduce``
+    times the residual after the first Rayleigh-Ritz step, or after ``max_iter`` iterations.
+    ``n_guard`` further Ritz pairs are iterated along (and returned after the top r) to widen the
+    gap that governs the convergence of the top r; ``guard``: their start vectors."""
+    n = X0.shape[0]
+    k_all = min(r + n_guard, n)
+    Q = _orth(X0 if guard is None else np.hstack([X0, guard]))
+    if Q.shape[1] < k_all:  # pad a rank-deficient start with fixed directions
+        pad = np.random.default_rng(0).standard_normal((n, k_all - Q.shape[1]))
+        Q = _orth(np.hstack([Q, pad - Q @ (Q.T @ pad)]))
+    AQ = apply(Q)
+    P = AP = None
+    theta = X = AX = None
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        H = sym(Q.T @ AQ)
+        G = sym(Q.T @ Q)
+        w, U = sla.eigh(H, G)
+        order = np.argsort(-w, kind="stable")[:k_all]
+        theta, Ur = w[order], U[:, order]
+        X_new, AX_new = Q @ Ur, AQ @ Ur
+        Res = AX_new - X_new * theta
+        if X is not None:  # LOBPCG direction: the part of the new Ritz vectors outside the old X
+            k = X.shape[1]
+            P, AP = Q[:, k:] @ Ur[k:], AQ[:, k:] @ Ur[k:]
+        X, AX = X_new, AX_new
+        res = float(np.linalg.norm(Res[:, :r], axis=0).max())
+        if n_iter == 1:
+            res0 = res
+        if res <= max(tol * max(float(np.abs(theta[:r]).max()), 1e-300), reduce * res0) or n_iter == max_iter:
+            break
+        Z = Res if P is None else np.hstack([Res, P])
+        Z = Z - X @ (X.T @ Z)
+        Z = Z - X @ (X.T @ Z)
+        Z = _orth(Z, 1e-8)
+        if Z.shape[1] == 0:
+            break
+        Q = np.hstack([X, Z])
+        AQ = np.hstack([AX, apply(Z)])
+    return theta, X, AX, n_iter
 
 
-def _block_update(W, target, idx, cs, others, r):
-    O = W[np.ix_(idx, others)]
+def _block_update(W, target, idx, cs, others, r, *, runs=None, return_tw=False, inner_tol=_INNER_TOL,
+                  inner_max=_INNER_MAX, inner_reduce=0.0, n_guard=_N_GUARD, guard=None):
+    """The exact minimiser of f over the block W[idx, cs] with the other columns fixed (see the
+    module docstring), rotated onto the current block. With ``return_tw`` also T[idx, idx] @ block
+    and the number of inner iterations."""
+    cols = np.arange(cs.start, cs.stop)
+    Wi = W[idx]
+    O = Wi[:, others]
+    old = Wi[:, cols]
+    p_S = len(idx)
+    n_inner = 0
+    new_guard = None
     if target.dense is not None:
-        R = target.dense[np.ix_(idx, idx)]
-        if O.shape[1]:
-            R = R - O @ O.T
-        w, V = top_eigh(sym(R), r)
+        runs = _runs(idx) if runs is None else runs
+        if p_S <= _DENSE_MAX:
+            R = target.dense[np.ix_(idx, idx)] - target.shift * np.eye(p_S)
+            if O.shape[1]:
+                R = R - O @ O.T
+            w, V = top_eigh(sym(R), r)
+            AV = None
+        else:
+            def apply(X):
+                return target.block_times(runs, X) - O @ (O.T @ X)
+
+            w, V, AV, n_inner = _lobpcg_top(apply, old, r, tol=inner_tol, max_iter=inner_max, reduce=inner_reduce,
+                                            n_guard=n_guard, guard=guard)
+            new_guard = V[:, r:]
+            w, V, AV = w[:r], V[:, :r], AV[:, :r]
     else:
         F = target.factor[idx]
         Z = np.hstack([F, O])
@@ -87,43 +210,175 @@ def _block_update(W, target, idx, cs, others, r):
         small = sym((Rz * D) @ Rz.T)
         w, U = top_eigh(small, r)
         V = Q @ U
-    Wb = V * np.sqrt(np.clip(w, 0.0, None))
-    if Wb.shape[1] < r:
-        Wb = np.hstack([Wb, np.zeros((len(idx), r - Wb.shape[1]))])
-    return Wb
+        AV = None
+    if V.shape[1] < r:
+        V = np.hstack([V, np.zeros((p_S, r - V.shape[1]))])
+        w = np.concatenate([w, np.zeros(r - w.size)])
+        if AV is not None:
+            AV = np.hstack([AV, np.zeros((p_S, r - AV.shape[1]))])
+    sq = np.sqrt(np.clip(w, 0.0, None))
+    Wb = V * sq
+    # Procrustes: rotate onto the current block (W W^T and f unchanged)
+    M = Wb.T @ old
+    if np.any(M):
+        Pu, _, Pvt = np.linalg.svd(M)
+        Rot = Pu @ Pvt
+    else:
+        Rot = np.eye(r)
+    Wb = Wb @ Rot
+    if not return_tw:
+        return Wb
+    if AV is not None:  # T_SS V = R_S V + O O^T V, from the inner iteration's products
+        TV = AV + O @ (O.T @ V)
+        TWb = (TV * sq) @ Rot
+    else:
+        TWb = target.block_times(_runs(idx), Wb) if target.dense is not None else F @ (F.T @ Wb)
+    return Wb, TWb, n_inner, new_guard
 
 
-def als_refine(W0, target, structure, n_features, *, max_iter=500, tol=1e-10, gtol=1e-6):
-    """Cycle exact block updates over the subsets. Returns (W, n_iter, converged, history)."""
-    mask = structure.support_mask(n_features)
-    rows = structure.row_slices(n_features)
-    K = structure.n_factors
-    W = np.array(W0, dtype=float) * mask
-    plan = []
-    for s, cs in structure.column_slices.items():
-        idx = np.concatenate([np.arange(rows[m].start, rows[m].stop) for m in s])
-        others = np.setdiff1d(np.arange(K), np.arange(cs.start, cs.stop))
-        plan.append((s, cs, idx, others, structure.rank(s)))
-    f, TW, WtW = _objective(W, target)
-    hist_f, hist_k = [f], [_kkt(W, TW, WtW, mask, target)]
+class _Problem:
+    """The block plan of a structure and the objective / gradient from (W, T W on the support)."""
+
+    def __init__(self, target, structure, n_features):
+        self.target = target
+        self.mask = structure.support_mask(n_features)
+        rows = structure.row_slices(n_features)
+        K = structure.n_factors
+        self.plan = []
+        for s, cs in structure.column_slices.items():
+            idx = np.concatenate([np.arange(rows[m].start, rows[m].stop) for m in s])
+            others = np.setdiff1d(np.arange(K), np.arange(cs.start, cs.stop))
+            self.plan.append((cs, idx, others, structure.rank(s), _runs(idx)))
+        self.norm_T = np.sqrt(max(target.sq, 0.0))
+        self.n_inner = 0
+        self.inner_tol, self.inner_max, self.inner_reduce = _INNER_TOL, _SWEEP_INNER_MAX, _SWEEP_REDUCE
+        self.n_guard, self.guards = _N_GUARD, {}
+
+    def tw(self, W):
+        """T W restricted to the support (one block product per subset)."""
+        TW = np.zeros_like(W)
+        for cs, idx, _, _, runs in self.plan:
+            if self.target.dense is not None:
+                TW[idx, cs] = self.target.block_times(runs, W[idx, cs])
+            else:
+                F = self.target.factor[idx]
+                TW[idx, cs] = F @ (F.T @ W[idx, cs])
+        return TW
+
+    def objective(self, W, TW):
+        WtW = W.T @ W
+        f = 0.5 * (np.sum(WtW * WtW) - 2.0 * np.sum(W * TW) + self.target.sq)
+        return max(float(f), 0.0), WtW
+
+    def kkt(self, W, TW, WtW):
+        G = 2.0 * (W @ WtW - TW) * self.mask
+        denom = 2.0 * max(self.norm_T, 1e-300) * max(np.linalg.norm(W), 1e-300)
+        return float(np.linalg.norm(G) / denom)
+
+    def sweep(self, W, TW):
+        """One pass of exact block updates over the subsets (new arrays; inputs unchanged)."""
+        W = W.copy()
+        TW = TW.copy()
+        for k, (cs, idx, others, r, runs) in enumerate(self.plan):
+            Wb, TWb, n_inner, self.guards[k] = _block_update(
+                W, self.target, idx, cs, others, r, runs=runs, return_tw=True, inner_tol=self.inner_tol,
+                inner_max=self.inner_max, inner_reduce=self.inner_reduce, n_guard=self.n_guard,
+                guard=self.guards.get(k))
+            self.n_inner += n_inner
+            W[idx, cs] = Wb
+            TW[idx, cs] = TWb
+        return W, TW
+
+
+def als_refine(W0, target, structure, n_features, *, max_iter=500, tol=1e-10, gtol=1e-6, accelerate="squarem"):
+    """Exact block updates over the subsets, SQUAREM-accelerated (see the module docstring).
+
+    Returns (W, n_sweeps, converged, history); history has "objective" and "kkt" per accepted step
+    and "n_inner" (LOBPCG iterations in all) and "n_extrapolated" (accepted SQUAREM steps).
+    """
+    if accelerate not in ACCELERATIONS:
+        raise ValueError(f"The 'accelerate' parameter of als_refine must be one of {ACCELERATIONS}. Got {accelerate!r} instead.")
+    prob = _Problem(target, structure, n_features)
+    W = np.array(W0, dtype=float) * prob.mask
+    TW = prob.tw(W)
+    f, WtW = prob.objective(W, TW)
+    hist_f, hist_k = [f], [prob.kkt(W, TW, WtW)]
     converged = False
-    it = 0
-    for it in range(1, max_iter + 1):
-        for s, cs, idx, others, r in plan:
-            W[np.ix_(idx, np.arange(cs.start, cs.stop))] = _block_update(W, target, idx, cs, others, r)
-        f_new, TW, WtW = _objective(W, target)
-        kkt = _kkt(W, TW, WtW, mask, target)
-        rel = (hist_f[-1] - f_new) / max(hist_f[-1], 1e-300)
+    sweeps = 0
+    n_extra = 0
+
+    def done(f_old, f_new, kkt):
+        rel = (f_old - f_new) / max(f_old, 1e-300)
+        return (rel <= tol or f_new <= 1e-30 * target.sq) and kkt <= gtol
+
+    if done(np.inf, f, hist_k[-1]):
+        converged = True
+    dF, dG, dTG, prev = [], [], [], None   # Anderson memory
+    while not converged and sweeps < max_iter:
+        W1, TW1 = prob.sweep(W, TW)
+        sweeps += 1
+        Wn, TWn = W1, TW1
+        if accelerate == "anderson":
+            Fk = W1 - W
+            if prev is not None:
+                dF.append(Fk - prev[0])
+                dG.append(W1 - prev[1])
+                dTG.append(TW1 - prev[2])
+                if len(dF) > _ANDERSON_M:
+                    del dF[0], dG[0], dTG[0]
+            prev = (Fk, W1, TW1)
+            if dF:
+                A = np.stack([d.ravel() for d in dF], axis=1)
+                M = A.T @ A
+                M[np.diag_indices_from(M)] += 1e-12 * np.trace(M) + 1e-300
+                gam = np.linalg.solve(M, A.T @ Fk.ravel())
+                Wa = W1 - sum(g * d for g, d in zip(gam, dG))
+                TWa = TW1 - sum(g * d for g, d in zip(gam, dTG))
+                fa, _ = prob.objective(Wa, TWa)
+                f1, _ = prob.objective(W1, TW1)
+                if fa <= f1:
+                    Wn, TWn = Wa, TWa
+                    n_extra += 1
+                else:  # safeguard: keep the plain sweep and restart the memory
+                    dF, dG, dTG = [], [], []
+        if accelerate == "squarem" and sweeps < max_iter:
+            W2, TW2 = prob.sweep(W1, TW1)
+            sweeps += 1
+            Wn, TWn = W2, TW2
+            f2, _ = prob.objective(W2, TW2)
+            rW, rT = W1 - W, TW1 - TW
+            vW, vT = W2 - 2.0 * W1 + W, TW2 - 2.0 * TW1 + TW
+            nr, nv = np.linalg.norm(rW), np.linalg.norm(vW)
+            if nr > 0 and nv > 0 and sweeps < max_iter:
+                a = -nr / nv
+                for _ in range(_SQUAREM_BACKTRACK):
+                    if a > -1.0:
+                        break
+                    We = W - 2.0 * a * rW + a * a * vW
+                    TWe = TW - 2.0 * a * rT + a * a * vT
+                    fe, _ = prob.objective(We, TWe)
+                    if fe <= f2:
+                        Wn, TWn = prob.sweep(We, TWe)  # stabilising sweep
+                        sweeps += 1
+                        n_extra += 1
+                        break
+                    a = 0.5 * (a - 1.0)
+        f_new, WtW = prob.objective(Wn, TWn)
+        kkt = prob.kkt(Wn, TWn, WtW)
+        ok = done(hist_f[-1], f_new, kkt)
+        W, TW = Wn, TWn
         hist_f.append(f_new)
         hist_k.append(kkt)
-        if (rel <= tol or f_new <= 1e-30 * target.sq) and kkt <= gtol:
+        if ok:
             converged = True
-            break
-    return W, it, converged, {"objective": np.asarray(hist_f), "kkt": np.asarray(hist_k)}
+    hist = {"objective": np.asarray(hist_f), "kkt": np.asarray(hist_k), "n_inner": prob.n_inner,
+            "n_extrapolated": n_extra}
+    return W, sweeps, converged, hist
 
 
 @register_method("als")
-def fit_als(stats, structure, *, max_iter=500, tol=1e-10, gtol=1e-6, shrinkage=False, init=None, **_):
+def fit_als(stats, structure, *, max_iter=500, tol=1e-10, gtol=1e-6, shrinkage=False, init=None,
+            accelerate="squarem", **_):
     """Alternating exact block updates from the spectral initialisation (see module docstring).
 
     Parameters
@@ -131,11 +386,13 @@ def fit_als(stats, structure, *, max_iter=500, tol=1e-10, gtol=1e-6, shrinkage=F
     max_iter : int
         Maximum number of sweeps over the subsets.
     tol, gtol : float
-        Relative decrease of the objective over a sweep, and scaled masked-gradient norm; both
+        Relative decrease of the objective over a step, and scaled masked-gradient norm; both
         must hold to stop.
     shrinkage : bool
         Fit the spiked-model shrinkage of S_W (rank <= K) instead of S_W.
     init : ndarray (p, K), optional
+    accelerate : {"squarem", None}
+        SQUAREM extrapolation of the sweeps with a monotone safeguard, or plain sweeps.
     """
     K = structure.n_factors
     if shrinkage:
@@ -150,12 +407,16 @@ def fit_als(stats, structure, *, max_iter=500, tol=1e-10, gtol=1e-6, shrinkage=F
     else:
         sigma2 = bottom_eigenvalue_noise(stats.cov, K)
         info = {"sigma2": sigma2}
-        S_W = stats.cov.copy()
-        S_W[np.diag_indices_from(S_W)] -= sigma2
-        target = _Target(dense=S_W)
-        W0 = spectral_init(S_W, structure, stats.n_features) if init is None else np.asarray(init, float)
+        if init is None:
+            S_W = stats.cov.copy()  # one p x p copy for the initialisation (released after it)
+            S_W[np.diag_indices_from(S_W)] -= sigma2
+            W0 = spectral_init(S_W, structure, stats.n_features)
+            del S_W
+        else:
+            W0 = np.asarray(init, float)
+        target = _Target(dense=stats.cov, shift=sigma2)
     W, n_iter, converged, hist = als_refine(W0, target, structure, stats.n_features, max_iter=max_iter, tol=tol,
-                                            gtol=gtol)
+                                            gtol=gtol, accelerate=accelerate)
     info["init"] = W0
     return EstimationResult(loadings=W, noise_var=np.broadcast_to(sigma2, (stats.n_total_features,)).copy(), n_iter=n_iter,
                             converged=converged, history=hist, info=info)
