@@ -536,9 +536,10 @@ def goodness_of_fit(stats, structure, loadings=None, noise_var=None, *, noise="f
 
     Parameters
     ----------
-    stats : CovarianceStats
+    stats : CovarianceStats or list of ndarray of shape (n_samples, p_m)
         Sample covariance (p, p) of the stacked modalities (``hcl_stats.covariance.sample_covariance(Xs)``,
-        unbiased: divided by n - 1), with ``n_features`` per modality.
+        unbiased: divided by n - 1), with ``n_features`` per modality; or the modalities ``Xs``
+        themselves (their sample covariance is computed).
     structure : Structure
         The hierarchical structure to test (K = ``structure.n_factors``).
     loadings : ndarray of shape (p, K), optional
@@ -592,6 +593,8 @@ def goodness_of_fit(stats, structure, loadings=None, noise_var=None, *, noise="f
     noise model's units (per feature, per modality or global), so the statistics are invariant to
     rescaling features (``noise="feature"``), modalities (``"modality"``) or the data.
     """
+    if isinstance(stats, (list, tuple)):
+        stats = sample_covariance(check_Xs(stats, min_samples=3, name="stats"))
     S_orig, n = _check_stats(stats, n_samples)
     n_features = tuple(int(v) for v in stats.n_features)
     M = len(n_features)

@@ -203,6 +203,8 @@ def test_compare_structures_agrees_with_goodness_of_fit():
     Xs, _, _ = _draw(7)
     c = compare_structures(Xs, [S_SMALL])
     r = _quiet_gof(sample_covariance(Xs), S_SMALL)
+    r_xs = _quiet_gof(Xs, S_SMALL)   # the modalities themselves
+    assert r_xs.statistic == r.statistic and r_xs.df == r.df
     assert abs(c.loglik[0] - r.loglik["structured"]) < 1e-6 * abs(r.loglik["structured"])
     assert abs(c.statistic[0] - r.statistic) < 1e-3 * max(r.statistic, 1.0)
     assert c.df[0] == r.df
@@ -275,6 +277,8 @@ def test_bad_inputs():
     st = sample_covariance(Xs)
     with pytest.raises(ValueError, match=r"stats must be a hcl_stats.covariance.CovarianceStats"):
         goodness_of_fit(np.eye(30), S_SMALL)
+    with pytest.raises(ValueError, match=r"stats\[0\] must be finite"):
+        goodness_of_fit([np.full((50, 12), np.nan), Xs[1][:50], Xs[2][:50]], S_SMALL)
     with pytest.raises(ValueError, match=r"structure must be a hcl_stats.Structure"):
         goodness_of_fit(st, {(0,): 1})
     with pytest.raises(ValueError, match=r"structure has 2 modalities but the data have 3"):
