@@ -140,3 +140,58 @@ def test_slide_structure_mismatch():
         SLIDE(S3).fit(d.Xs[:2])  # noqa
     with pytest.raises(ValueError, match="Xs\\[1\\] must be finite"):
         SLIDE(S3).fit([d.Xs[0], np.full_like(d.Xs[1], np.nan), d.Xs[2]])
+
+
+# -- SLIDE on its own scale, iterated on the covariance ----------------------------------------
+from hcl_stats.baselines._slide import slide_fit_gram, slide_fit_structure  # noqa: E402
+
+
+def test_slide_defaults_are_the_authors_scale_and_tolerance():
+    p = SLIDE(S3).get_params()
+    assert p["view_scaling"] == "frobenius" and p["tol"] == 1e-6 and p["max_iter"] == 1000
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_slide_gram_iterates_equal_the_data_iterates(seed):
+    d = _data(S3, seed, n=300, noise=0.3)
+    Z = [X - X.mean(0) for X in d.Xs]
+    Z = [X / np.linalg.norm(X) for X in Z]
+    X = np.hstack(Z)
+    U, Vd, it_d, conv_d = slide_fit_structure(Z, S3, rng=seed, tol=1e-9, max_iter=400)
+    Vg, it_g, conv_g, Gh = slide_fit_gram(X.T @ X, d.n_features, S3, rng=seed, tol=1e-9, max_iter=400)
+    assert it_d == it_g and conv_d == conv_g
+    np.testing.assert_allclose(np.vstack(Vg), np.vstack(Vd), atol=1e-9)
+    np.testing.assert_allclose(X @ (np.vstack(Vg) @ Gh), U, atol=1e-8)
+
+
+def test_slide_fit_covariance_equals_fit_on_data():
+    d = _data(S3, 2, n=400, noise=0.2)
+    a = SLIDE(S3, random_state=5).fit(d.Xs)
+    C = np.cov(np.hstack(d.Xs), rowvar=False)
+    b = SLIDE(S3, random_state=5).fit_covariance(C, d.n_features, 400)
+    assert a.n_iter_ == b.n_iter_ and a.converged_ and b.converged_
+    np.testing.assert_allclose(b.loadings_ @ b.loadings_.T, a.loadings_ @ a.loadings_.T, atol=1e-8)
+    assert b.scores_ is None
+
+
+def test_slide_stopping_is_scale_free_with_the_default_scaling():
+    # SLIDE's own scaling: the same iterations whatever the units (unscaled, eps = 1e-6 is not)
+    d = _data(S3, 3, n=400, noise=0.2)
+    a = SLIDE(S3, random_state=0).fit(d.Xs)
+    b = SLIDE(S3, random_state=0).fit([1024.0 * X for X in d.Xs])
+    assert a.n_iter_ == b.n_iter_ < 1000
+    np.testing.assert_allclose(b.loadings_ @ b.loadings_.T, 1024.0 ** 2 * (a.loadings_ @ a.loadings_.T),
+                               rtol=1e-7, atol=1e-6)
+    c = SLIDE(S3, random_state=0, view_scaling=None).fit([1024.0 * X for X in d.Xs])
+    assert c.n_iter_ > a.n_iter_
+
+
+def test_slide_fit_covariance_validation():
+    d = _data(S3, 0, n=100)
+    C = np.cov(np.hstack(d.Xs), rowvar=False)
+    with pytest.raises(ValueError, match=r"cov must be a square matrix of size sum\(n_features\) = 75; got shape \(74, 74\)"):
+        SLIDE(S3).fit_covariance(C[:-1, :-1], d.n_features, 100)
+    with pytest.raises(ValueError, match="n_samples must be an integer >= 2; got 1"):
+        SLIDE(S3).fit_covariance(C, d.n_features, 1)
+    with pytest.raises(ValueError, match="The 'structure' parameter of SLIDE must be a hcl_stats.Structure. Got 'auto'"):
+        SLIDE("auto").fit_covariance(C, d.n_features, 100)

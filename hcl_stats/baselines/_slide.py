@@ -19,7 +19,7 @@ from .._validation import Interval, Options, check_random_state, check_Xs, valid
 from ..structure import Structure
 from ._common import MultiViewLoadingsMixin, check_structure_arg, polar
 
-__all__ = ["SLIDE", "select_structure_slide", "slide_fit_structure"]
+__all__ = ["SLIDE", "select_structure_slide", "slide_fit_structure", "slide_fit_gram"]
 
 
 def _masks(structure):
@@ -32,6 +32,15 @@ def _masks(structure):
     return out
 
 
+def _inv_sqrt(G, rel=1e-12):
+    """G^(-1/2) of a symmetric PSD K x K matrix (pseudo-inverse on its numerical null space)."""
+    e, Q = np.linalg.eigh(0.5 * (G + G.T))
+    keep = e > rel * max(float(e.max()), 1e-300)
+    d = np.zeros_like(e)
+    d[keep] = 1.0 / np.sqrt(e[keep])
+    return (Q * d) @ Q.T
+
+
 def slide_fit_structure(Xs, structure, *, U0=None, rng=None, tol=1e-6, max_iter=1000):
     """The authors' alternating SLIDE fit for a given structure on (centred) data.
 
@@ -41,7 +50,9 @@ def slide_fit_structure(Xs, structure, *, U0=None, rng=None, tol=1e-6, max_iter=
         Used as given (centre/scale beforehand).
     structure : Structure
     U0 : ndarray of shape (n_samples, K), optional
-        Initial scores with orthonormal columns; default the authors' QR of a Gaussian matrix.
+        Initial scores with orthonormal columns; default the polar factor of X Z, Z a (p, K)
+        Gaussian matrix drawn from ``rng`` (a random start in the column space of the data, the
+        same start as :func:`slide_fit_gram`).
     rng : seed or Generator for that default.
     tol : float
         Stop when ||U V^T - previous U V^T||_F^2 < tol (the authors' squared change).
@@ -52,11 +63,12 @@ def slide_fit_structure(Xs, structure, *, U0=None, rng=None, tol=1e-6, max_iter=
     U : ndarray (n_samples, K), Vs : list of ndarray (p_m, K) (zero off the support),
     n_iter : int, converged : bool
     """
-    n = Xs[0].shape[0]
     K = structure.n_factors
     masks = _masks(structure)
     if U0 is None:
-        U = np.linalg.qr(check_random_state(rng).standard_normal((n, K)))[0]
+        Z = check_random_state(rng).standard_normal((sum(X.shape[1] for X in Xs), K))
+        offs = np.cumsum([0] + [X.shape[1] for X in Xs])
+        U = polar(sum(X @ Z[offs[m]:offs[m + 1]] for m, X in enumerate(Xs)))
     else:
         U = U0
     Vs = [np.zeros((X.shape[1], K)) for X in Xs]
@@ -81,6 +93,49 @@ def slide_fit_structure(Xs, structure, *, U0=None, rng=None, tol=1e-6, max_iter=
         prev = (U_new, V_all.copy())
         U = U_new
     return U, Vs, it, converged
+
+
+def slide_fit_gram(C, n_features, structure, *, rng=None, tol=1e-6, max_iter=1000):
+    """The same alternating fit as :func:`slide_fit_structure`, iterated on the Gram matrix
+    C = X^T X (p x p) of the (centred, scaled) data, its sufficient statistic.
+
+    With U = polar(X V) = X V G^(-1/2), G = V^T C V, the update V_m[:, S_m] = X_m^T U[:, S_m]
+    is V <- mask * (C V G^(-1/2)), and the authors' stopping quantity
+    ||U' V^T - U V_prev^T||_F^2 needs only K x K products (U^T U' = G_prev^(-1/2) V_prev^T C V G^(-1/2)).
+    The iterates equal those of the data version from the start U0 = polar(X Z) (Z Gaussian p x K
+    from ``rng``); one iteration costs O(p^2 K) instead of O(n p K).
+
+    Returns
+    -------
+    Vs : list of ndarray (p_m, K) (zero off the support), n_iter : int, converged : bool,
+    Ginv_half : the (K, K) matrix with U = X V Ginv_half for the returned V.
+    """
+    K = structure.n_factors
+    offs = np.cumsum([0] + list(n_features))
+    mask = structure.support_mask(n_features)
+    Z = check_random_state(rng).standard_normal((C.shape[0], K))
+    CV = C @ Z
+    Gh = _inv_sqrt(Z.T @ CV)               # U0 = X Z Gh
+    V = (CV @ Gh) * mask                   # V_1 = mask * X^T U0
+    prevV, prevGh = None, None
+    converged = False
+    it = 0
+    for it in range(1, max_iter + 1):
+        CV = C @ V
+        Gh_new = _inv_sqrt(V.T @ CV)       # U_{it+1} = X V Gh_new
+        if prevV is not None:
+            # ||U_{it+1} V^T - U_it prevV^T||^2, U_it = X prevV prevGh
+            UtU = prevGh @ (prevV.T @ CV) @ Gh_new
+            diff = np.sum(V ** 2) + np.sum(prevV ** 2) - 2.0 * np.sum(UtU * (prevV.T @ V))
+            if diff < tol:
+                converged = True
+                Gh = Gh_new
+                break
+        prevV, prevGh = V, Gh_new
+        V = (CV @ Gh_new) * mask
+        Gh = Gh_new
+    Vs = [V[offs[m]:offs[m + 1]].copy() for m in range(len(n_features))]
+    return Vs, it, converged, Gh
 
 
 def _per_structure_svd(Vs, structure):
@@ -289,13 +344,16 @@ class SLIDE(MultiViewLoadingsMixin):
         The sharing structure. "auto": select it with :func:`select_structure_slide`
         (group-lasso path + 3 x 3 bi-cross-validation), then refit.
     tol : float, default 1e-6
-        Stop the alternating fit when ||U V^T - (U V^T)_prev||_F^2 < tol (the authors' rule, on the
-        scale of the data passed to the fit).
+        Stop the alternating fit when ||U V^T - (U V^T)_prev||_F^2 < tol (the authors' rule and
+        value, applied to the scaled data: with the default scaling the data matrix has squared
+        Frobenius norm M, so the rule is relative and does not depend on n or the units).
     max_iter : int, default 1000
-    view_scaling : {None, "frobenius"}, default None
-        None: fit the centred data as given (the authors' simulation baseline). "frobenius":
-        scale every centred modality to unit Frobenius norm before fitting (as the SLIDE paper);
-        loadings are reported in the original units either way.
+    view_scaling : {"frobenius", None}, default "frobenius"
+        "frobenius" (default, as SLIDE's own code): centre every modality and scale it to unit
+        Frobenius norm before fitting. None: fit the centred data as given; then ``tol`` applies
+        to the squared scale of the data (e.g. about 8e-13 relative for the recovery study's
+        data, so the rule is practically never met before ``max_iter``). Loadings are reported
+        in the original units either way.
     random_state : seed for the random initial U (the authors' QR of a Gaussian matrix) and for
         the cross-validation folds of ``structure="auto"``.
     selection_options : dict, optional
@@ -332,7 +390,7 @@ class SLIDE(MultiViewLoadingsMixin):
         "selection_options": [dict, None],
     }
 
-    def __init__(self, structure="auto", *, tol=1e-6, max_iter=1000, view_scaling=None, random_state=None,
+    def __init__(self, structure="auto", *, tol=1e-6, max_iter=1000, view_scaling="frobenius", random_state=None,
                  selection_options=None):
         self.structure = structure
         self.tol = tol
@@ -352,22 +410,72 @@ class SLIDE(MultiViewLoadingsMixin):
             structure, info = select_structure_slide(Xs, return_info=True, **opts)
             self.selection_ = info
         n = Xs[0].shape[0]
+        self._check_ranks(structure, [X.shape[1] for X in Xs], n)
+        Z, means, scales = _scale_views(Xs, self.view_scaling)
+        nf = tuple(X.shape[1] for X in Xs)
+        if n >= sum(nf):  # iterate on the Gram matrix (O(p^2 K) per iteration instead of O(n p K))
+            X = np.hstack(Z)
+            Vs, n_iter, converged, Gh = slide_fit_gram(X.T @ X, nf, structure, rng=rng, tol=self.tol,
+                                                       max_iter=self.max_iter)
+            U = X @ (np.vstack(Vs) @ Gh)
+        else:
+            U, Vs, n_iter, converged = slide_fit_structure(Z, structure, rng=rng, tol=self.tol, max_iter=self.max_iter)
+        self.scores_ = U
+        self.mean_ = np.concatenate(means)
+        return self._finish(Vs, scales, structure, n, n_iter, converged)
+
+    def fit_covariance(self, cov, n_features, n_samples, mean=None):
+        """Fit from the sample covariance (divisor n_samples - 1) of ``n_samples`` observations.
+
+        The covariance is the sufficient statistic of the fit given a structure: the Gram matrix
+        of the centred data is (n_samples - 1) * cov, and per-view scaling to unit Frobenius norm
+        divides block (m, l) by sqrt(tr C_mm tr C_ll). The iterates equal those of ``fit`` on
+        data with that covariance (same ``random_state``). ``structure="auto"`` needs the data
+        (use ``fit``). ``scores_`` is not available (None).
+        """
+        validate_params("SLIDE", self.get_params(), self._parameter_constraints)
+        structure = check_structure_arg(self.structure, "SLIDE")
+        cov = np.asarray(cov, dtype=float)
+        nf = tuple(int(v) for v in n_features)
+        p = sum(nf)
+        if cov.ndim != 2 or cov.shape != (p, p):
+            raise ValueError(f"cov must be a square matrix of size sum(n_features) = {p}; got shape {cov.shape}.")
+        if len(nf) != structure.n_modalities:
+            raise ValueError(f"n_features must have one entry per modality of the structure ({structure.n_modalities}); got {len(nf)}.")
+        n = int(n_samples)
+        if n < 2:
+            raise ValueError(f"n_samples must be an integer >= 2; got {n_samples!r}.")
+        self._check_ranks(structure, nf, n)
+        offs = np.cumsum([0] + list(nf))
+        d = np.diag(cov)
+        if self.view_scaling == "frobenius":
+            scales = np.array([np.sqrt((n - 1) * float(d[offs[m]:offs[m + 1]].sum())) or 1.0 for m in range(len(nf))])
+        else:
+            scales = np.ones(len(nf))
+        f = np.repeat(np.sqrt(n - 1) / scales, nf)
+        C = cov * f[:, None]
+        C *= f[None, :]
+        Vs, n_iter, converged, _ = slide_fit_gram(C, nf, structure, rng=check_random_state(self.random_state),
+                                                  tol=self.tol, max_iter=self.max_iter)
+        self.scores_ = None
+        self.mean_ = np.zeros(p) if mean is None else np.asarray(mean, float).ravel()
+        return self._finish(Vs, scales, structure, n, n_iter, converged, nf)
+
+    def _check_ranks(self, structure, nf, n):
         for s in structure.subsets:
             for m in s:
-                if structure.rank(s) > Xs[m].shape[1]:
-                    raise ValueError(f"structure: subset {s} has rank {structure.rank(s)} but modality {m} has only {Xs[m].shape[1]} features (Xs[{m}].shape[1]).")
+                if structure.rank(s) > nf[m]:
+                    raise ValueError(f"structure: subset {s} has rank {structure.rank(s)} but modality {m} has only {nf[m]} features (Xs[{m}].shape[1]).")
         if structure.n_factors > n:
             raise ValueError(f"Xs must have at least as many samples as factors K = {structure.n_factors} of the structure; got n_samples = {n}.")
-        Z, means, scales = _scale_views(Xs, self.view_scaling)
-        U, Vs, n_iter, converged = slide_fit_structure(Z, structure, rng=rng, tol=self.tol, max_iter=self.max_iter)
+
+    def _finish(self, Vs, scales, structure, n, n_iter, converged, nf=None):
         Vs = [V * sc for V, sc in zip(Vs, scales)]  # back to data units
         denom = np.sqrt(max(n - 1, 1))
         self.V_ = np.vstack(Vs) / denom
         self.loadings_ = np.vstack(_per_structure_svd(Vs, structure)) / denom
-        self.scores_ = U
         self.structure_ = structure
-        self.mean_ = np.concatenate(means)
-        self.n_features_ = tuple(X.shape[1] for X in Xs)
+        self.n_features_ = tuple(V.shape[0] for V in Vs) if nf is None else nf
         self.n_samples_ = n
         self.n_iter_ = n_iter
         self.converged_ = converged

@@ -12,7 +12,8 @@ Names
 ``init``       ``HCL(structure, method="init")``: the Schur-complement initialisation alone.
 ``paper``      ``HCL(structure, method="paper")``: the authors' estimator.
 ``default``    ``HCL(structure)`` with the package's default method.
-``slide``      ``hcl_stats.baselines.SLIDE(structure).fit(Xs).loadings_`` (SLIDE given the structure).
+``slide``      ``hcl_stats.baselines.SLIDE(structure).fit_covariance(...)`` (SLIDE given the structure, with
+               its own per-view scaling and tolerance, iterated on the sample covariance).
 ``oracle``     downstream studies only: the true loadings and noise variance (a bound, not a method).
 any other name registered in :data:`hcl_stats.estimation.METHODS` runs ``HCL(structure, method=name)``.
 """
@@ -85,15 +86,14 @@ def _fit_slide(ctx):
         from ..baselines import SLIDE
     except ImportError as exc:
         raise MethodUnavailable(f"hcl_stats.baselines.SLIDE is not importable ({exc})") from None
-    Xs = ctx.data()
-    # SLIDE stops when ||U V^T - previous||_F^2 < tol on the scale of the data matrix; the squared
-    # scale of N pseudo-samples is (N - 1) / (n - 1) times that of n real samples with the same
-    # sample covariance, so the authors' tol = 1e-6 on the real data is tol * data_scale here.
-    tol = 1e-6 * ctx.data_scale
+    # SLIDE's own scaling (every view centred and scaled to unit Frobenius norm) and tolerance
+    # (1e-6 on the squared change of U V^T of the scaled data), iterated on the covariance, its
+    # sufficient statistic (the same iterates as on data with that covariance).
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        est = SLIDE(ctx.structure, tol=tol, random_state=ctx.seed).fit(Xs)
+        est = SLIDE(ctx.structure, random_state=ctx.seed).fit_covariance(
+            ctx.stats.cov, ctx.stats.n_features, ctx.stats.n_samples, mean=ctx.stats.mean)
     dt = time.perf_counter() - t0
     info = {}
     for a in ("n_iter_", "converged_"):
