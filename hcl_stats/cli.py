@@ -136,25 +136,32 @@ def cmd_report(args):
     configs = _study_configs(_find_config_dir(args.configs), args.quick)
     out = _check_out(args.out or _default_out(args.quick), args.quick)
     cmd = "hcl-stats reproduce" + (" --quick" if args.quick else "")
-    path = write_report(configs, out, command=cmd, title=f"hcl_stats simulation report{' (quick)' if args.quick else ''}")
+    path = write_report(configs, out, command=cmd, title=f"hcl_stats simulation report{' (quick)' if args.quick else ''}",
+                        progress=not args.no_progress)
     print(f"report: {path}")
     return 0
 
 
 def _print_verdicts(checks, theory, err):
-    fails = 0
+    """Print every verdict; returns (failed, could not run)."""
+    fails = not_run = 0
     for study, c in checks:
         print(f"[{c['verdict']:4s}] {study}: {c['name']} -- {c['detail']}")
         fails += c["verdict"] == "FAIL"
+        not_run += c["verdict"] not in ("PASS", "FAIL")
     for v in theory:
         print(f"[{v['verdict']:4s}] theory: {v['name']} -- {v['detail']}")
         fails += v["verdict"] == "FAIL"
+        not_run += v["verdict"] not in ("PASS", "FAIL")
     if err:
         print(f"[N/A ] theory: {err}")
-    return fails
+        not_run += not any(v["verdict"] not in ("PASS", "FAIL") for v in theory)
+    return fails, not_run
 
 
 def cmd_verify(args):
+    """Exit status: 0 all checks ran and passed; 1 some check failed; 3 some check could not run
+    (no stored rows for a study, a method without finished rows, an exception, an unknown name)."""
     from .harness import load_rows
     from .harness.aggregate import evaluate_checks
     from .harness.report import run_theory_checks
@@ -165,16 +172,23 @@ def cmd_verify(args):
     if names is None:
         listed = [n for cfg in configs for n in cfg.theory["checks"]]
         names = listed or None
-    theory, err = run_theory_checks(names, quick=args.quick, out_dir=out)
+    theory, err = run_theory_checks(names, quick=args.quick, out_dir=out, progress=not args.no_progress)
     checks = []
     for cfg in configs:
         rows = load_rows(out, cfg)
-        if rows:
+        if not rows:
+            checks.append((cfg.name, {"name": "(all checks)", "verdict": "N/A",
+                                      "detail": f"no stored results in {out}/results (run hcl-stats simulate first)"}))
+            continue
+        try:
             checks += [(cfg.name, c) for c in evaluate_checks(cfg, rows)]
-        else:
-            print(f"[N/A ] {cfg.name}: no stored results in {out}/results (run hcl-stats simulate first)")
-    fails = _print_verdicts(checks, theory, err)
-    print(f"{fails} failed check(s); theory verdicts stored in {out}/results/theory.json")
+        except Exception as exc:  # reported as a check that could not run
+            checks.append((cfg.name, {"name": "(all checks)", "verdict": "N/A",
+                                      "detail": f"evaluating the checks raised {type(exc).__name__}: {exc}"}))
+    fails, not_run = _print_verdicts(checks, theory, err)
+    print(f"{fails} failed check(s), {not_run} check(s) could not run; theory verdicts stored in {out}/results/theory.json")
+    if not_run:
+        return 3
     return 1 if fails else 0
 
 
@@ -190,10 +204,11 @@ def cmd_reproduce(args):
         print(run_study(_with_replicates(cfg, args.replicates), out, fresh=args.fresh, **kw), flush=True)
     if not args.skip_theory:
         names = [n for cfg in configs for n in cfg.theory["checks"]] or None
-        theory, err = run_theory_checks(names, quick=args.quick, out_dir=out)
+        theory, err = run_theory_checks(names, quick=args.quick, out_dir=out, progress=not args.no_progress)
         print(f"theory checks: {sum(v['verdict'] == 'PASS' for v in theory)} of {len(theory)} passed" + (f" ({err})" if err else ""))
     cmd = "hcl-stats reproduce" + (" --quick" if args.quick else "")
-    path = write_report(configs, out, command=cmd, title=f"hcl_stats simulation report{' (quick)' if args.quick else ''}")
+    path = write_report(configs, out, command=cmd, title=f"hcl_stats simulation report{' (quick)' if args.quick else ''}",
+                        progress=not args.no_progress)
     print(f"report: {path} ({time.perf_counter() - t0:.0f} s in all)")
     return 0
 
@@ -304,16 +319,19 @@ def build_parser():
     r.add_argument("--quick", action="store_true", help="the quick studies (reports/quick/)")
     r.add_argument("--out", help="results/report directory (default: reports/ or reports/quick/)")
     r.add_argument("--configs", help="directory of the study configs (default: simulations/configs)")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.set_defaults(func=cmd_report)
 
     v = sub.add_parser("verify", help="run the theory checks and the studies' checks on stored results",
                        description="Run hcl_stats.theory checks (stored in OUT/results/theory.json for the report) and "
                                    "evaluate each study config's [[checks]] on its stored results. Exit status 1 if "
-                                   "any check fails.")
+                                   "any check fails, 3 if any check could not run (no stored results, an exception, "
+                                   "an unknown check name).")
     v.add_argument("--quick", action="store_true", help="quick theory checks and the quick studies' results")
     v.add_argument("--checks", help="comma-separated theory check names (default: all of hcl_stats.theory.CHECKS)")
     v.add_argument("--out", help="results directory (default: reports/ or reports/quick/)")
     v.add_argument("--configs", help="directory of the study configs (default: simulations/configs)")
+    v.add_argument("--no-progress", action="store_true", help="no progress bar")
     v.set_defaults(func=cmd_verify)
 
     q = sub.add_parser("reproduce", help="all studies -> theory checks -> figures -> report",

@@ -15,7 +15,7 @@ TINY_QUICK = textwrap.dedent("""
     name = "tiny_quick"
     kind = "recovery"
     seed = 1
-    replicates = 2
+    replicates = 5
 
     [structure]
     spec = "012:1,01:1,0:1,1:1,2:1"
@@ -33,6 +33,7 @@ TINY_QUICK = textwrap.dedent("""
     [[checks]]
     name = "init improves with n"
     kind = "decreasing"
+    confidence = 0.95
     metric = "rel_gram[*]"
     method = "init"
 """)
@@ -64,7 +65,7 @@ def test_malformed_config_fails_before_any_work(tmp_path, capsys):
     good = tmp_path / "good.toml"
     good.write_text(TINY_QUICK)
     bad = tmp_path / "bad.toml"
-    bad.write_text(TINY_QUICK.replace("replicates = 2", "replicates = 2\nreplicatez = 3"))
+    bad.write_text(TINY_QUICK.replace("replicates = 5", "replicates = 5\nreplicatez = 3"))
     out = tmp_path / "out"
     code = main(["simulate", str(good), str(bad), "--out", str(out), "--no-progress", "-j", "1"])
     err = capsys.readouterr().err
@@ -87,13 +88,13 @@ def test_simulate_report_verify_reproduce(tmp_path, capsys, monkeypatch):
     (cdir / "tiny_quick.toml").write_text(TINY_QUICK)
     out = tmp_path / "q"
     assert main(["simulate", str(cdir / "tiny_quick.toml"), "--out", str(out), "-j", "1", "--no-progress"]) == 0
-    assert "4 tasks run" in capsys.readouterr().out
+    assert "10 tasks run" in capsys.readouterr().out
     assert main(["report", "--quick", "--configs", str(cdir), "--out", str(out)]) == 0
     report = (out / "REPORT.md").read_text()
     assert "tiny_quick_recovery_blocks.png" in report and "hcl-stats reproduce --quick" in report
     import hcl_stats.harness.report as rep
 
-    monkeypatch.setattr(rep, "run_theory_checks", lambda names=None, quick=True, out_dir=None: ([], "skipped in test"))
+    monkeypatch.setattr(rep, "run_theory_checks", lambda names=None, quick=True, out_dir=None, progress=False: ([], None))
     code = main(["verify", "--quick", "--configs", str(cdir), "--out", str(out)])
     text = capsys.readouterr().out
     assert code == 0 and "[PASS] tiny_quick: init improves with n" in text
@@ -170,3 +171,39 @@ def test_fit_file_errors(tmp_path, capsys):
     bad.write_text("{}")
     assert main(["fit", str(bad), str(bad), "--structure", "01:1"]) == 2
     assert "must be .npy, .npz or .csv" in capsys.readouterr().err
+
+
+def test_verify_fails_when_a_check_could_not_run(tmp_path, capsys, monkeypatch):
+    import hcl_stats.harness.report as rep
+
+    cdir = tmp_path / "configs"
+    cdir.mkdir()
+    (cdir / "tiny_quick.toml").write_text(TINY_QUICK)
+    out = tmp_path / "q"
+    monkeypatch.setattr(rep, "run_theory_checks", lambda names=None, quick=True, out_dir=None, progress=False: ([], None))
+    # no stored rows: the study's checks could not run -> exit 3, not N/A with status 0
+    assert main(["verify", "--quick", "--configs", str(cdir), "--out", str(out), "--no-progress"]) == 3
+    text = capsys.readouterr().out
+    assert "[N/A ] tiny_quick: (all checks) -- no stored results" in text and "1 check(s) could not run" in text
+    # a theory check that raised -> exit 3 as well
+    assert main(["simulate", str(cdir / "tiny_quick.toml"), "--out", str(out), "-j", "1", "--no-progress"]) == 0
+    monkeypatch.setattr(rep, "run_theory_checks", lambda names=None, quick=True, out_dir=None, progress=False: (
+        [{"name": "loading_rate", "verdict": "N/A", "detail": "could not run: RuntimeError: x"}], "loading_rate raised"))
+    assert main(["verify", "--quick", "--configs", str(cdir), "--out", str(out), "--no-progress"]) == 3
+
+
+def test_report_and_verify_show_progress(tmp_path, capsys, monkeypatch):
+    from hcl_stats import theory
+
+    cdir = tmp_path / "configs"
+    cdir.mkdir()
+    (cdir / "tiny_quick.toml").write_text(TINY_QUICK)
+    out = tmp_path / "q"
+    assert main(["simulate", str(cdir / "tiny_quick.toml"), "--out", str(out), "-j", "1", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["report", "--quick", "--configs", str(cdir), "--out", str(out)]) == 0
+    assert "report" in capsys.readouterr().err
+    name = next(iter(theory.CHECKS))
+    monkeypatch.setattr(theory, "run_checks", lambda names, quick=True: [])
+    assert main(["verify", "--quick", "--checks", name, "--configs", str(cdir), "--out", str(out)]) == 0
+    assert "theory checks" in capsys.readouterr().err

@@ -41,6 +41,7 @@ names = ["naive_svd", "init", "paper", "default"]
 [[checks]]
 name = "falls"
 kind = "decreasing"
+confidence = 0.95
 metric = "rel_gram[*]"
 method = "paper"
 """
@@ -333,3 +334,179 @@ def test_recovery_report_and_checks(tmp_path, tiny_cfg):
     assert "tiny_recovery_recovery_blocks.png" in text and "**PASS**" in text
     for stem in ("recovery_blocks", "recovery_overall"):
         assert (tmp_path / "figures" / f"tiny_recovery_{stem}.png").stat().st_size > 10000
+
+
+# -- statistical verdicts, pre-registration, provenance, progress ---------------------------------
+def _rows_for(cfg, values, method="paper", metric="rel_overall"):
+    """Synthetic stored rows: values[x] = list of replicate values of ``metric``."""
+    rows = []
+    for x, vals in values.items():
+        for r, v in enumerate(vals):
+            rows.append({"status": "ok", "method": method, "estimator": None, "point": {"n_samples": x},
+                         "metrics": {metric: v}, "task": f"{x}-{r}", "grid_index": 0, "replicate": r})
+    return rows
+
+
+CHECKS_CFG = TINY_RECOVERY.format(draw="samples").split("[[checks]]")[0] + """
+[[checks]]
+name = "falls"
+kind = "decreasing"
+confidence = 0.95
+metric = "rel_overall"
+method = "paper"
+
+[[checks]]
+name = "rate"
+kind = "slope"
+confidence = 0.95
+rule = "ci_within"
+expected = -0.5
+tolerance = 0.1
+metric = "rel_overall"
+method = "paper"
+"""
+
+
+def test_loglog_slope_exact_power_law_and_interval():
+    from hcl_stats.harness.aggregate import loglog_slope
+
+    x = np.repeat([100.0, 400.0, 1600.0], 4)
+    fit = loglog_slope(x, 3.0 * x ** -0.5, 0.95)
+    assert fit["slope"] == pytest.approx(-0.5, abs=1e-12) and fit["se"] < 1e-12
+    rng = np.random.default_rng(0)
+    x = np.repeat([100.0, 200.0, 400.0, 800.0, 1600.0], 6)
+    cover = 0
+    for _ in range(400):  # coverage of the 95% interval under a true power law with log-normal noise
+        fit = loglog_slope(x, 3.0 * x ** -0.5 * np.exp(0.1 * rng.standard_normal(x.size)), 0.95)
+        cover += fit["ci"][0] < -0.5 < fit["ci"][1]
+    assert 0.90 <= cover / 400 <= 0.99
+    y = 3.0 * x ** -0.5 * np.exp(0.1 * rng.standard_normal(x.size))
+    fit = loglog_slope(x, y, 0.95)
+    lo, hi = fit["ci"]
+    assert fit["df"] == x.size - 2
+    assert fit["lower"] > lo and fit["upper"] < hi  # one-sided bounds are inside the two-sided interval
+    # HC1 standard error by the sandwich formula
+    lx, ly = np.log(x), np.log(y)
+    Xd = np.column_stack([np.ones_like(lx), lx])
+    beta = np.linalg.lstsq(Xd, ly, rcond=None)[0]
+    e = ly - Xd @ beta
+    B = np.linalg.inv(Xd.T @ Xd)
+    V = B @ (Xd.T * e ** 2) @ Xd @ B * x.size / (x.size - 2)
+    assert fit["se"] == pytest.approx(np.sqrt(V[1, 1]), rel=1e-10)
+    assert loglog_slope([1.0, 1.0, 1.0], [1.0, 2.0, 3.0], 0.95) is None
+    assert loglog_slope(x, np.where(np.arange(x.size) == 0, -1.0, y), 0.95)["dropped"] == 1
+
+
+def test_decreasing_is_a_test_across_the_grid_not_first_against_last(tmp_path):
+    from hcl_stats.harness.aggregate import evaluate_checks
+
+    cfg = load_config(write_config(tmp_path, CHECKS_CFG))
+    rng = np.random.default_rng(1)
+    # last mean below the first, but the fall is not significant: the old first-vs-last rule passed
+    noisy = {300: list(0.021 + 0.006 * rng.standard_normal(5)), 1200: list(0.0205 + 0.006 * rng.standard_normal(5))}
+    noisy[1200][0] = noisy[300][0] - 0.004
+    res = {c["name"]: c for c in evaluate_checks(cfg, _rows_for(cfg, noisy))}
+    assert np.mean(noisy[1200]) < np.mean(noisy[300])
+    assert res["falls"]["verdict"] == "FAIL" and res["falls"]["upper"] >= 0
+    clean = {x: list(x ** -0.5 * np.exp(0.05 * rng.standard_normal(5))) for x in (300, 1200)}
+    res = {c["name"]: c for c in evaluate_checks(cfg, _rows_for(cfg, clean))}
+    assert res["falls"]["verdict"] == "PASS" and res["falls"]["upper"] < 0
+    assert res["rate"]["verdict"] == "PASS" and res["rate"]["ci"][0] >= -0.6 and res["rate"]["ci"][1] <= -0.4
+    assert res["rate"]["spec"] == {"expected": -0.5, "tolerance": 0.1, "confidence": 0.95, "rule": "ci_within"}
+    assert "pre-registered" in res["rate"]["detail"]
+
+
+def test_slope_rule_ci_within_is_stricter_than_estimate_within(tmp_path):
+    from hcl_stats.harness.aggregate import evaluate_checks
+
+    rng = np.random.default_rng(2)
+    vals = {x: list(x ** -0.5 * np.exp(0.4 * rng.standard_normal(3))) for x in (300, 1200)}
+    strict = load_config(write_config(tmp_path, CHECKS_CFG.replace("tolerance = 0.1", "tolerance = 0.3"), "a.toml"))
+    loose = load_config(write_config(tmp_path, CHECKS_CFG.replace("tolerance = 0.1", "tolerance = 0.3")
+                                     .replace('rule = "ci_within"', 'rule = "estimate_within"'), "b.toml"))
+    a = evaluate_checks(strict, _rows_for(strict, vals))[1]
+    b = evaluate_checks(loose, _rows_for(loose, vals))[1]
+    assert a["value"] == b["value"] and -0.8 <= b["value"] <= -0.2
+    assert (a["verdict"], b["verdict"]) == ("FAIL", "PASS")
+
+
+def test_checks_edited_after_the_run_are_not_verdicts(tmp_path):
+    from hcl_stats.harness.aggregate import evaluate_checks
+    from hcl_stats.harness.config import checks_hash
+
+    cfg = load_config(write_config(tmp_path, CHECKS_CFG))
+    rows = _rows_for(cfg, {x: [x ** -0.5] * 3 for x in (300, 1200)})
+    for r in rows:
+        r["checks_hash"] = checks_hash(cfg)
+    assert [c["verdict"] for c in evaluate_checks(cfg, rows)] == ["PASS", "PASS"]
+    edited = load_config(write_config(tmp_path, CHECKS_CFG.replace("tolerance = 0.1", "tolerance = 0.5"), "e.toml"))
+    res = evaluate_checks(edited, rows)
+    assert [c["verdict"] for c in res] == ["N/A", "N/A"] and "cut-offs changed after the run" in res[0]["detail"]
+
+
+@pytest.mark.parametrize("edit, msg", [
+    (("confidence = 0.95\nmetric", "metric"), "missing key 'checks\\[0\\].confidence' for a check of kind 'decreasing'"),
+    (("confidence = 0.95\nmetric", "confidence = 1.5\nmetric"), "checks\\[0\\].confidence' must be a number in \\[0.5, 1\\)"),
+    (('rule = "ci_within"', 'rule = "close"'), "checks\\[1\\].rule' must be 'ci_within'"),
+    (("tolerance = 0.1", "tolerance = 0.0"), "checks\\[1\\].tolerance' must be a positive number"),
+])
+def test_check_cutoffs_are_required_and_validated(tmp_path, edit, msg):
+    with pytest.raises(ConfigError, match=msg):
+        load_config(write_config(tmp_path, CHECKS_CFG.replace(*edit, 1)))
+
+
+def test_rows_and_provenance_record_the_checks(tmp_path, tiny_cfg):
+    from hcl_stats.harness.config import checks_hash
+
+    run_study(tiny_cfg, tmp_path, progress=False, max_tasks=1)
+    store = ResultStore(tmp_path, tiny_cfg.name)
+    rows = store.read()
+    assert rows and {r["checks_hash"] for r in rows} == {checks_hash(tiny_cfg)}
+    prov = store.read_provenance()
+    assert prov["checks"] == list(tiny_cfg.checks) and prov["checks_hash"] == checks_hash(tiny_cfg)
+
+
+def _git(*args, cwd):
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, check=True,
+                   capture_output=True)
+
+
+def test_git_commit_is_recorded_after_a_non_editable_install(tmp_path):
+    import shutil
+
+    import hcl_stats
+    from hcl_stats.harness.runner import code_version
+
+    src = os.path.dirname(hcl_stats.__file__)
+    repo = tmp_path / "checkout"
+    shutil.copytree(src, repo / "hcl_stats", ignore=shutil.ignore_patterns("__pycache__", "data"))
+    _git("init", "-q", cwd=repo)
+    _git("add", "-A", cwd=repo)
+    _git("commit", "-q", "-m", "x", cwd=repo)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    site = tmp_path / "site-packages" / "hcl_stats"           # what `pip install .` leaves: no .git above
+    shutil.copytree(repo / "hcl_stats", site)
+    v = code_version(cwd=repo / "hcl_stats", package_dir=site)
+    assert v == {"git_commit": head, "source": "cwd", "package_matches_checkout": True}
+    (site / "extra.py").write_text("x = 1\n")                # installed code is not the checkout's
+    v = code_version(cwd=repo, package_dir=site)
+    assert v["git_commit"] == head + "+installed-differs" and v["package_matches_checkout"] is False
+    assert code_version(cwd=tmp_path, package_dir=site)["git_commit"] is None  # not in a checkout
+
+
+def test_theory_checks_that_raise_are_reported_and_progress_is_shown(tmp_path, monkeypatch, capsys):
+    from hcl_stats import theory
+    from hcl_stats.harness.report import run_theory_checks
+
+    name = next(iter(theory.CHECKS))
+
+    def boom(names, quick=True):
+        raise RuntimeError("no data")
+
+    monkeypatch.setattr(theory, "run_checks", boom)
+    verdicts, err = run_theory_checks([name, "no_such_check"], out_dir=tmp_path, progress=True)
+    assert [v["verdict"] for v in verdicts] == ["N/A"] and "could not run: RuntimeError: no data" in verdicts[0]["detail"]
+    assert "no_such_check" in err and "RuntimeError" in err
+    assert "theory checks" in capsys.readouterr().err
+    stored = json.loads((tmp_path / "results" / "theory.json").read_text())
+    assert stored["verdicts"][0]["verdict"] == "N/A" and stored["error"] == err

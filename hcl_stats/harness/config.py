@@ -29,11 +29,15 @@ what was found.
     ``rule`` ("min" or "1se"), ``tol`` (KKT tolerance of the group-lasso solver, default 1e-6).
 ``[[checks]]``
     Theory checks on the stored results, each with ``name``, ``kind`` ("slope", "decreasing",
-    "below", "selection"), ``metric``, ``method`` and the kind's own keys (``expected``,
-    ``tolerance``, ``x``, ``threshold``, ``estimator``). "slope": least-squares slope of
-    log(mean metric) on log(x) within ``expected`` +- ``tolerance``; "decreasing": mean metric at
-    the largest x below that at the smallest; "below"/"above": mean metric at the largest x
-    below/at least ``threshold``. A metric ``"name[*]"`` averages all blocks of ``name``.
+    "below", "above"), ``metric``, ``method`` and the kind's own keys, all required: the cut-offs
+    are pre-registered in the config before a run, recorded with the rows (``checks_hash``) and
+    shown in the report. "slope": least-squares slope of log(metric) on log(x) over every
+    replicate, with a ``confidence`` interval (e.g. 0.95); ``rule`` "ci_within" passes iff the
+    interval lies in ``expected`` +- ``tolerance`` ("estimate_within": iff the estimate does).
+    "decreasing": the same slope; passes iff its one-sided upper ``confidence`` bound is below
+    ``max_slope`` (optional, default 0). "below"/"above": mean metric at the largest x
+    below/at least ``threshold``. Optional: ``x``, ``estimator``, ``description``. A metric
+    ``"name[*]"`` averages all blocks of ``name``.
 ``[theory]``
     ``checks``: names in :data:`hcl_stats.theory.CHECKS` run by ``hcl-stats verify``;
     ``quick`` (bool).
@@ -57,7 +61,7 @@ else:  # pragma: no cover
 from ..structure import Structure
 
 __all__ = ["ConfigError", "StudyConfig", "load_config", "parse_config", "parse_structure_spec",
-           "PARAMETERS", "METRIC_SETS", "KINDS", "config_hash", "grid_point_key"]
+           "PARAMETERS", "METRIC_SETS", "KINDS", "config_hash", "grid_point_key", "checks_hash"]
 
 KINDS = ("recovery", "downstream", "selection")
 
@@ -111,12 +115,12 @@ _DEFAULT_FIGURES = {"recovery": ["recovery_blocks", "recovery_overall"],
                     "downstream": ["downstream"], "selection": ["selection"]}
 FIGURES = ("recovery_blocks", "recovery_overall", "downstream", "selection")
 CHECK_KINDS = {
-    "slope": ("metric", "method", "expected", "tolerance"),
-    "decreasing": ("metric", "method"),
+    "slope": ("metric", "method", "expected", "tolerance", "confidence", "rule"),
+    "decreasing": ("metric", "method", "confidence"),
     "below": ("metric", "method", "threshold"),
     "above": ("metric", "method", "threshold"),
 }
-_CHECK_OPTIONAL = {"x", "estimator", "name", "kind", "description", "at"}
+_CHECK_OPTIONAL = {"x", "estimator", "name", "kind", "description", "at", "max_slope"}
 
 
 class ConfigError(ValueError):
@@ -170,6 +174,12 @@ class StudyConfig:
     @property
     def hash(self) -> str:
         return config_hash(self)
+
+
+def checks_hash(cfg: StudyConfig) -> str:
+    """sha256 (12 hex digits) of the checks with their cut-offs, recorded with every row when a
+    study runs (the pre-registration of its verdicts)."""
+    return hashlib.sha256(json.dumps(list(cfg.checks), sort_keys=True).encode()).hexdigest()[:12]
 
 
 def grid_point_key(point: dict) -> str:
@@ -379,9 +389,15 @@ def parse_config(raw: dict, path=None) -> StudyConfig:
                 raise ConfigError(f"{where}: missing key '{cw}.{k}' for a check of kind {c['kind']!r}.")
         if c["method"] not in names:
             raise _err(where, f"{cw}.method", f"one of the study's methods {names}", c["method"])
-        for k in ("expected", "tolerance", "threshold"):
+        for k in ("expected", "tolerance", "threshold", "max_slope"):
             if k in c and not (isinstance(c[k], numbers.Real) and not isinstance(c[k], bool)):
                 raise _err(where, f"{cw}.{k}", "a number", c[k])
+        if "tolerance" in c and not c["tolerance"] > 0:
+            raise _err(where, f"{cw}.tolerance", "a positive number", c["tolerance"])
+        if "confidence" in c and not (isinstance(c["confidence"], float) and 0.5 <= c["confidence"] < 1):
+            raise _err(where, f"{cw}.confidence", "a number in [0.5, 1) (the confidence level of the slope's interval, e.g. 0.95)", c["confidence"])
+        if "rule" in c and c["rule"] not in ("ci_within", "estimate_within"):
+            raise _err(where, f"{cw}.rule", "'ci_within' (the whole interval in expected +- tolerance) or 'estimate_within'", c["rule"])
         if "x" in c and c["x"] not in grid:
             raise _err(where, f"{cw}.x", f"a grid parameter from {sorted(grid)}", c["x"])
         out_checks.append(dict(c))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -88,24 +89,33 @@ def table_latex(title, header, body):
     return "\n".join(out)
 
 
-def write_study_outputs(cfg: StudyConfig, out_dir):
+def write_study_outputs(cfg: StudyConfig, out_dir, bar=None):
     """Figures (PNG + PDF) and tables (Markdown + LaTeX) of one study from its stored rows.
-    Returns a dict with the paths, tables, checks and provenance (None if there are no rows)."""
+    Returns a dict with the paths, tables, checks and provenance (None if there are no rows).
+    ``bar``: a progress bar advanced by one per figure and once for the tables."""
     out_dir = Path(out_dir)
     store = ResultStore(out_dir, cfg.name)
     rows = load_rows(out_dir, cfg)
     if not rows:
+        if bar is not None:
+            bar.update(len(cfg.figures) + 1)
         return None
     figs = []
     for name in cfg.figures:
+        if bar is not None:
+            bar.set_postfix_str(f"{cfg.name}: {name}")
         fig = FIGURE_FUNCTIONS[name](cfg, rows)
         figs.append(save(fig, out_dir / "figures" / f"{cfg.name}_{name}"))
+        if bar is not None:
+            bar.update(1)
     tables = study_tables(cfg, rows)
     tdir = out_dir / "tables"
     tdir.mkdir(parents=True, exist_ok=True)
     (tdir / f"{cfg.name}.md").write_text("\n\n".join(table_markdown(*t) for t in tables) + "\n")
     (tdir / f"{cfg.name}.tex").write_text("\n\n".join(table_latex(*t) for t in tables) + "\n")
     checks = evaluate_checks(cfg, rows)
+    if bar is not None:
+        bar.update(1)
     return {"cfg": cfg, "rows": rows, "figures": figs, "tables": tables, "checks": checks,
             "provenance": store.read_provenance(), "status": status_counts(rows)}
 
@@ -140,29 +150,55 @@ def normalise_theory_results(res):
     return out
 
 
-def run_theory_checks(names=None, quick=True, out_dir=None):
-    """Run ``hcl_stats.theory.run_checks`` (all of ``CHECKS`` by default) and store the verdicts in
-    ``<out_dir>/results/theory.json``. Returns (verdicts, error message or None)."""
+def run_theory_checks(names=None, quick=True, out_dir=None, progress=False):
+    """Run the checks of ``hcl_stats.theory`` (all of ``CHECKS`` by default), one at a time (with a
+    progress bar if ``progress``), and store the verdicts in ``<out_dir>/results/theory.json``.
+    A check that raises gets the verdict "N/A" with the exception as its detail (it could not
+    run). Returns (verdicts, error message or None); the error is set when the module cannot be
+    imported, a name is unknown, or any check raised."""
+    verdicts, errors = [], []
+    wall = None
     try:
         from .. import theory
     except ImportError as exc:
-        verdicts, err = [], f"hcl_stats.theory is not importable ({exc})"
+        errors.append(f"hcl_stats.theory is not importable ({exc})")
     else:
         names = list(names) if names else list(getattr(theory, "CHECKS", {}))
+        unknown = [n for n in names if n not in theory.CHECKS]
+        if unknown:
+            errors.append(f"unknown theory check name(s) {unknown}; known: {sorted(theory.CHECKS)}")
+            names = [n for n in names if n in theory.CHECKS]
         t0 = time.perf_counter()
+        bar = None
+        if progress and names:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(names), desc="theory checks", unit="check", dynamic_ncols=True, file=sys.stderr)
         try:
-            verdicts, err = normalise_theory_results(theory.run_checks(names, quick=quick)), None
-        except Exception as exc:
-            verdicts, err = [], f"hcl_stats.theory.run_checks failed: {type(exc).__name__}: {exc}"
+            for name in names:
+                if bar is not None:
+                    bar.set_postfix_str(name)
+                try:
+                    verdicts += normalise_theory_results(theory.run_checks([name], quick=quick))
+                except Exception as exc:
+                    msg = f"{type(exc).__name__}: {exc}"
+                    verdicts.append({"name": name, "verdict": "N/A", "detail": f"could not run: {msg}"[:600]})
+                    errors.append(f"{name} raised {msg}")
+                if bar is not None:
+                    bar.update(1)
+        finally:
+            if bar is not None:
+                bar.close()
         for v in verdicts:
             v["quick"] = quick
         wall = time.perf_counter() - t0
+    err = "; ".join(errors)[:1000] if errors else None
     if out_dir is not None:
         p = Path(out_dir) / "results"
         p.mkdir(parents=True, exist_ok=True)
         (p / "theory.json").write_text(json.dumps({"verdicts": verdicts, "error": err, "quick": quick,
                                                    "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                                                   "wall_time": locals().get("wall")}, indent=1))
+                                                   "wall_time": wall}, indent=1))
     return verdicts, err
 
 
@@ -205,7 +241,10 @@ def _prov_lines(prov):
     runs = prov.get("runs", [])
     total = sum(r.get("wall_time", 0) for r in runs)
     last = runs[-1] if runs else {}
-    return [f"- package {prov.get('package_version')}, git commit `{prov.get('git_commit')}`, config hash `{prov.get('config_hash')}`",
+    src = prov.get("code_source")
+    src = f" (from the {'installed package' if src == 'package' else 'working directory'}'s checkout)" if src else ""
+    return [f"- package {prov.get('package_version')}, git commit `{prov.get('git_commit')}`{src}, config hash `{prov.get('config_hash')}`, "
+            f"checks hash `{prov.get('checks_hash')}`",
             f"- seeds: {prov['seeds']['scheme']} (seed = {prov['seeds']['seed']})",
             f"- {len(runs)} run(s), {total:.0f} s of wall time in all; last: {last.get('backend')}, "
             f"{last.get('n_tasks_run')} tasks in {last.get('wall_time', 0):.0f} s on {last.get('host')}"]
@@ -253,14 +292,29 @@ def _other_studies(out_dir):
             "| study | regenerate with |", "|---|---|", *rows, ""]
 
 
-def write_report(configs, out_dir, command, title="hcl_stats simulation report"):
-    """Figures, tables and ``REPORT.md`` for ``configs`` from the rows stored under ``out_dir``."""
+def _spec_text(spec):
+    return ", ".join(f"{k} = {v}" for k, v in spec.items()) if spec else "-"
+
+
+def write_report(configs, out_dir, command, title="hcl_stats simulation report", progress=False):
+    """Figures, tables and ``REPORT.md`` for ``configs`` from the rows stored under ``out_dir``
+    (with a progress bar over figures and tables if ``progress``)."""
     out_dir = Path(out_dir)
     studies = []
     missing = []
-    for cfg in configs:
-        s = write_study_outputs(cfg, out_dir)
-        (studies.append(s) if s else missing.append(cfg.name))
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=sum(len(c.figures) + 1 for c in configs), desc="report", unit="step", dynamic_ncols=True,
+                   file=sys.stderr)
+    try:
+        for cfg in configs:
+            s = write_study_outputs(cfg, out_dir, bar=bar)
+            (studies.append(s) if s else missing.append(cfg.name))
+    finally:
+        if bar is not None:
+            bar.close()
     theory_path = out_dir / "results" / "theory.json"
     theory = json.loads(theory_path.read_text()) if theory_path.exists() else None
     from .. import __version__
@@ -273,17 +327,22 @@ def write_report(configs, out_dir, command, title="hcl_stats simulation report")
         L += ["Some studies below are **partial runs** (fewer replicates than their configs ask for; each says so). "
               "The command above resumes them from the stored rows to the full size; the verdicts below are "
               "computed from the rows stored so far.", ""]
-    L += ["## Verdicts", "", "| study | check | verdict | detail |", "|---|---|---|---|"]
+    L += ["## Verdicts", "",
+          "Cut-offs of the study checks are pre-registered in the configs (recorded with the rows when a study runs; "
+          "a verdict is N/A when the config's checks were edited after its rows were computed). Slopes are fitted to "
+          "the log of every replicate's value against log(x), with heteroscedasticity-robust (HC1) t intervals.", "",
+          "| study | check | verdict | pre-registered | detail |", "|---|---|---|---|---|"]
     for s in studies:
         for c in s["checks"]:
-            L.append(f"| {s['cfg'].name} | {c['name']} | **{c['verdict']}** | {c['detail']} |")
+            L.append(f"| {s['cfg'].name} | {c['name']} | **{c['verdict']}** | {_spec_text(c.get('spec'))} | {c['detail']} |")
     if theory:
         for v in theory.get("verdicts", []):
-            L.append(f"| theory ({'quick' if v.get('quick') else 'full'}) | {v['name']} | **{v['verdict']}** | {v['detail']} |")
+            L.append(f"| theory ({'quick' if v.get('quick') else 'full'}) | {v['name']} | **{v['verdict']}** | "
+                     f"see hcl_stats.theory | {v['detail']} |")
         if theory.get("error"):
-            L.append(f"| theory | (all) | **N/A** | {theory['error']} |")
+            L.append(f"| theory | (all) | **N/A** | - | {theory['error']} |")
     else:
-        L.append("| theory | (all) | **N/A** | not run: `hcl-stats verify` stores its verdicts in results/theory.json |")
+        L.append("| theory | (all) | **N/A** | - | not run: `hcl-stats verify` stores its verdicts in results/theory.json |")
     L.append("")
     if missing:
         L += [f"Studies without stored results (not run yet): {', '.join(missing)}.", ""]

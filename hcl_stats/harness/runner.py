@@ -35,7 +35,7 @@ import numpy as np
 from .config import StudyConfig
 from .studies import run_task, task_id
 
-__all__ = ["ResultStore", "run_study", "RunSummary", "provenance_base", "load_rows"]
+__all__ = ["ResultStore", "run_study", "RunSummary", "provenance_base", "load_rows", "code_version"]
 
 
 def _json_default(o):
@@ -131,24 +131,86 @@ def load_rows(out_dir, cfg):
     return [r for r in ResultStore(out_dir, cfg.name).read() if r["task"] in wanted and r.get("config_hash") == cfg.hash]
 
 
-def _git_commit():
-    root = Path(__file__).resolve().parents[2]
+def _package_digest(pkg_dir):
+    """sha256 of the package's Python sources (relative paths and contents), to tell whether an
+    installed copy is the code of a checkout."""
+    import hashlib
+
+    h = hashlib.sha256()
+    pkg_dir = Path(pkg_dir)
+    for f in sorted(pkg_dir.rglob("*.py")):
+        if "__pycache__" in f.parts:
+            continue
+        h.update(str(f.relative_to(pkg_dir).as_posix()).encode())
+        h.update(b"\0")
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def _repo_commit(root):
+    """(commit, dirty) of the git work tree at ``root``, or (None, None)."""
     try:
         commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
                                 timeout=10).stdout.strip()
+        if not commit:
+            return None, None
         dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
                                capture_output=True, text=True, timeout=10).stdout.strip()
-        return (commit + ("+dirty" if dirty else "")) if commit else None
+        return commit, bool(dirty)
     except (OSError, subprocess.SubprocessError):
-        return None
+        return None, None
+
+
+def code_version(cwd=None, package_dir=None):
+    """Where the running code comes from: a dict with ``git_commit`` (``"<sha>"``, ``"<sha>+dirty"``
+    or None), ``source`` and ``package_matches_checkout``.
+
+    1. The package is imported from a git checkout (an editable install or the source tree):
+       that checkout's HEAD (``source = "package"``).
+    2. Otherwise (a non-editable ``pip install .``: the package lives in site-packages), the git
+       repository of the working directory ``cwd`` (default: the current one), if it holds an
+       ``hcl_stats`` package: its HEAD, ``source = "cwd"``, and whether the installed sources are
+       byte-identical to that checkout's (``package_matches_checkout``; when they are not, the
+       commit gets the suffix ``+installed-differs``).
+
+    ``package_dir`` (default: the directory of the imported ``hcl_stats``) is for tests.
+    """
+    pkg = Path(__file__).resolve().parents[1] if package_dir is None else Path(package_dir).resolve()
+    root = pkg.parent
+    if (root / ".git").exists():
+        commit, dirty = _repo_commit(root)
+        if commit:
+            return {"git_commit": commit + ("+dirty" if dirty else ""), "source": "package", "package_matches_checkout": True}
+    cwd = Path.cwd() if cwd is None else Path(cwd)
+    top = None
+    try:
+        top = subprocess.run(["git", "-C", str(cwd), "rev-parse", "--show-toplevel"], capture_output=True, text=True,
+                             timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        top = None
+    if top and (Path(top) / "hcl_stats" / "__init__.py").is_file():
+        commit, dirty = _repo_commit(top)
+        if commit:
+            same = _package_digest(pkg) == _package_digest(Path(top) / "hcl_stats")
+            tag = commit + ("+dirty" if dirty else "") + ("" if same else "+installed-differs")
+            return {"git_commit": tag, "source": "cwd", "package_matches_checkout": same}
+    return {"git_commit": None, "source": None, "package_matches_checkout": None}
+
+
+def _git_commit():
+    return code_version()["git_commit"]
 
 
 def provenance_base(cfg: StudyConfig) -> dict:
     from .. import __version__
+    from .config import checks_hash
 
+    code = code_version()
     return {
         "study": cfg.name, "kind": cfg.kind, "config_path": cfg.path, "config_hash": cfg.hash,
-        "config": cfg.raw, "package_version": __version__, "git_commit": _git_commit(),
+        "config": cfg.raw, "package_version": __version__, "git_commit": code["git_commit"],
+        "code_source": code["source"], "package_matches_checkout": code["package_matches_checkout"],
+        "checks": list(cfg.checks), "checks_hash": checks_hash(cfg),
         "seeds": {"seed": cfg.seed, "replicates": cfg.replicates,
                   "scheme": "replicate r: SeedSequence(seed).spawn(replicates)[r]; model child (r, 0); "
                             "data child (r, 1, hash(grid point))"},
@@ -289,9 +351,11 @@ def run_study(cfg: StudyConfig, out_dir, *, n_jobs: int = 1, scheduler: str | No
             bar = tqdm(total=len(todo), desc=cfg.name, unit="task", dynamic_ncols=True, file=sys.stderr)
         try:
             code = prov.get("git_commit")
+            registered = prov.get("checks_hash")
             for rows in it:
                 for row in rows:
                     row["git_commit"] = code   # resuming across code changes is visible in the report
+                    row["checks_hash"] = registered  # the checks (cut-offs) pre-registered for these rows
                 store.append(rows)
                 n_run += 1
                 if bar is not None:
