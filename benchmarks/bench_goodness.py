@@ -208,6 +208,9 @@ def markdown(env, size, power, wall, args, boot=()):
          "(factor implied by Swain's saturated expansions). Targets: size in "
          f"[{SIZE_BAND[0]}, {SIZE_BAND[1]}] (judged on `auto`), power >= {POWER_TARGET:.0%}. The 99% band is the "
          "central 99% interval of Binomial(R, 0.05) / R.", "",
+         "Decided before this run (bench_goodness.py docstring): judged correction `auto`; size target "
+         f"[{SIZE_BAND[0]}, {SIZE_BAND[1]}] at level {LEVEL}; power target {POWER_TARGET:.0%} at latent correlation 0.2, "
+         "n = 1000.", "",
          "## Size under the true model (primary test: structured vs unstructured, same K)", "",
          "| design | n | p | K | noise model | reps | df | mean raw stat / df | auto (judged) | none | bartlett | swain "
          "| 99% band | target |",
@@ -273,7 +276,16 @@ def main(argv=None):
     ap.add_argument("--n-boot", type=int, default=20)
     ap.add_argument("--designs", type=str, default=None, help="comma-separated indices of SIZE_DESIGNS")
     ap.add_argument("--out", type=str, default=None)
+    ap.add_argument("--render", type=str, default=None, help="re-write the .md of a stored .json (no fitting)")
     args = ap.parse_args(argv)
+    if args.render:
+        with open(args.render) as fh:
+            d = json.load(fh)
+        md = markdown(d["env"], d["size"], d["power"], d["wall"], d["args"], d.get("bootstrap", []))
+        with open(args.render[:-len(".json")] + ".md", "w") as fh:
+            fh.write(md)
+        print(md)
+        return
     raw_args = sys.argv[1:] if argv is None else list(argv)
     out = args.out or os.path.join(HERE, "results", "goodness_pilot" if args.pilot else "goodness")
     base = 7000 if args.pilot else 1000
