@@ -7,8 +7,9 @@ __version__ = "0.1.0"
 from . import exceptions, metrics  # noqa: E402
 from .covariance import CovarianceStats, sample_covariance  # noqa: E402
 from .metrics import align  # noqa: E402
+from .goodness import GoodnessOfFit, StructureComparison, compare_structures, goodness_of_fit  # noqa: E402
 from .model import HCL, HCLResults  # noqa: E402
-from .selection import SelectionResult, select_structure  # noqa: E402
+from .selection import SelectionResult, SelectionStability, select_structure  # noqa: E402
 from .simulate import SimulatedData, simulate  # noqa: E402
 from .structure import Structure  # noqa: E402
 
@@ -26,6 +27,11 @@ __all__ = [
     "CovarianceStats",
     "select_structure",
     "SelectionResult",
+    "SelectionStability",
+    "goodness_of_fit",
+    "compare_structures",
+    "GoodnessOfFit",
+    "StructureComparison",
 ]
 
 from .contrastive import LinearContrastiveHCL  # noqa: E402

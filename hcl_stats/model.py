@@ -535,6 +535,40 @@ class HCL(BaseEstimator):
         self._check_fitted()
         return self.results_.summary()
 
+    def goodness_of_fit(self, Xs=None, **options):
+        """Model checking: likelihood-ratio tests of the fitted structure against the unstructured
+        factor model with the same number of factors (the primary test: it flags wrong structures
+        and correlated latent factors) and against the saturated model, with AIC/BIC.
+
+        Both models are refitted by Gaussian maximum likelihood on the sample covariance (not the
+        shrunk surrogate the default fit uses), starting from this fit, with this fit's noise
+        model. Uses the covariance kept from ``fit`` (when p <= 4000) or ``Xs``.
+
+        Parameters
+        ----------
+        Xs : list of ndarray of shape (n_samples, p_m), optional
+            Data to test on (default: the training data's covariance).
+        **options
+            Passed to :func:`hcl_stats.goodness_of_fit` (``correction``, ``n_boot``, ...).
+
+        Returns
+        -------
+        GoodnessOfFit
+            ``statistic``, ``df``, ``pvalue`` and ``summary()``.
+        """
+        from .goodness import goodness_of_fit
+
+        self._check_fitted()
+        if Xs is not None:
+            stats = sample_covariance(self._check_Xs_fitted(Xs))
+        else:
+            stats = getattr(self, "_gof_stats", None)
+            if stats is None or stats.n_samples is None:
+                raise ValueError("goodness_of_fit needs data: this fit kept no sample covariance (a population "
+                                 "covariance, or p > 4000); pass Xs.")
+        return goodness_of_fit(stats, self.structure_, self.loadings_, self.noise_var_features_,
+                               noise=self.noise_model_, **options)
+
     def plot_structure(self, ax=None, **kwargs):
         self._check_fitted()
         return self.results_.plot_structure(ax=ax, **kwargs)

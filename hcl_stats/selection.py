@@ -242,7 +242,7 @@ def ledermann_bound(p: int) -> int:
 # Accuracy of the factor-analysis noise estimate inside each rank test: a relative change of the
 # noise variances below 1e-4 moves the whitened eigenvalues by far less than the Tracy-Widom scale.
 _TEST_FA_TOL = 1e-4
-_TEST_FA_ITER = 100
+_TEST_FA_ITER = 60
 
 
 def _feature_noise_test(S, k, n_df, q, psi0):
@@ -406,11 +406,16 @@ class CanonicalRankTest:
     testable: bool = True
 
 
-def _canonical_rank(Um, UT, n_df, alpha, q_tw):
-    a, b = Um.shape[1], UT.shape[1]
+def _canonical_rank(Um, UT, n_df, alpha, q_tw, rho=None):
+    """Sequential test of the number of non-zero canonical correlations between the orthonormal
+    score blocks ``Um`` (n, a) and ``UT`` (n, b) (or of the given correlations ``rho`` with the
+    dimensions taken from ``Um``, ``UT`` as (a, b) tuples)."""
+    a, b = (Um.shape[1], UT.shape[1]) if rho is None else (Um, UT)
     if a == 0 or b == 0:
         return np.zeros(0), np.zeros(0), 0, True
-    rho = np.clip(sla.svdvals(Um.T @ UT, check_finite=False), 0.0, 1.0)
+    if rho is None:
+        rho = sla.svdvals(Um.T @ UT, check_finite=False)
+    rho = np.clip(rho, 0.0, 1.0)
     thr = []
     rank = 0
     testable = True
@@ -799,19 +804,30 @@ def _select_once(Xs, level, max_rank, noise, names, label, hints=None):
                          + ("" if noise == "feature" else ", or its noise is not isotropic (try noise='feature')")
                          + "; its rank is a lower bound")
     ctests, h = {}, {}
+    # canonical correlations from the Gram matrix of all score blocks (each block orthonormal):
+    # between U_m and span(U_T) they are the singular values of G_mT L_T^{-T}, L_T L_T^T = G_TT
+    offs = np.concatenate([[0], np.cumsum([U.shape[1] for U in Us])])
+    Ucat = np.hstack(Us)
+    G = Ucat.T @ Ucat
+    blk = lambda idx: np.concatenate([np.arange(offs[t], offs[t + 1]) for t in idx])  # noqa: E731
     for m in range(M):
         others = [i for i in range(M) if i != m]
         for k in range(1, len(others) + 1):
             for T in itertools.combinations(others, k):
-                UT = np.hstack([Us[t] for t in T])
-                Q, _ = sla.qr(UT, mode="economic", check_finite=False)
-                rho, thr, rank, testable = _canonical_rank(Us[m], Q, n_df, level, q_tw)
-                ctests[(m, T)] = CanonicalRankTest(modality=m, others=T, dims=(Us[m].shape[1], Q.shape[1]),
+                iT, im = blk(T), blk((m,))
+                GTT = G[np.ix_(iT, iT)]
+                w, V = sla.eigh(0.5 * (GTT + GTT.T), check_finite=False)
+                keep = w > max(w[-1], 0.0) * 1e-10 if w.size else np.zeros(0, bool)
+                B = G[np.ix_(im, iT)] @ (V[:, keep] / np.sqrt(w[keep]))
+                rho = sla.svdvals(B, check_finite=False) if B.size else np.zeros(0)
+                dims = (im.size, int(keep.sum()))
+                rho, thr, rank, testable = _canonical_rank(dims[0], dims[1], n_df, level, q_tw, rho=rho)
+                ctests[(m, T)] = CanonicalRankTest(modality=m, others=T, dims=dims,
                                                    canonical_corr=rho, thresholds=thr, rank=rank,
                                                    schur_rank=d[m] - rank, testable=testable)
                 h[(m, T)] = rank
                 if not testable:
-                    notes.append(f"canonical correlations of {label(m)} vs {T}: dimensions {Us[m].shape[1]}x{Q.shape[1]} too large for n = {n}")
+                    notes.append(f"canonical correlations of {label(m)} vs {T}: dimensions {dims[0]}x{dims[1]} too large for n = {n}")
     moeb = _moebius_estimates(M, d, h)
     ranks, pred, obs = _reconcile(M, d, h, moeb)
     residual = int(round(np.abs(pred - obs).sum()))

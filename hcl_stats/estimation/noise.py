@@ -32,6 +32,13 @@ def _top_eig_subspace(A, V0, n_iter=2):
     return w[::-1], V @ U[:, ::-1]
 
 
+def _full_top(A, k):
+    """Top-k eigenpairs from a full divide-and-conquer eigendecomposition (faster than a partial
+    one when k is a large share of the dimension)."""
+    w, V = np.linalg.eigh(A)
+    return w[::-1][:k], V[:, ::-1][:, :k]
+
+
 def factor_noise(cov: np.ndarray, n_factors: int, psi0=None, *, floor: float = 1e-3, max_iter: int = 300,
                  tol: float = 1e-6):
     """Maximum-likelihood noise variances of a factor model with ``n_factors`` factors and
@@ -73,7 +80,7 @@ def factor_noise(cov: np.ndarray, n_factors: int, psi0=None, *, floor: float = 1
         d = np.sqrt(psi)
         Sw = S / d[:, None] / d[None, :]
         if dense:
-            w, Vk = top_eigh(Sw, k)
+            w, Vk = top_eigh(Sw, k) if 3 * k < p else _full_top(Sw, k)
         else:
             if V is None:
                 w, V = top_eigh(Sw, q)
