@@ -197,3 +197,67 @@ def test_target_with_shift_is_never_copied_and_exact():
     runs = als_mod._runs(idx)
     assert len(runs) == 2
     np.testing.assert_allclose(t.block_times(runs, X[idx]), T[np.ix_(idx, idx)] @ X[idx], atol=1e-12)
+
+
+# -- sparse loadings inside the ALS loop ---------------------------------------------------------
+def _sparse_fit(alpha, l1_ratio, gtol=1e-7):
+    s, nf = DESIGNS[3]
+    d = simulate(s, nf, 500, noise_var=0.5, rng=0)
+    st = sample_covariance(d.Xs)
+    return s, nf, st, fit_als(st, s, alpha=alpha, l1_ratio=l1_ratio, gtol=gtol, tol=1e-12, max_iter=5000)
+
+
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
+def test_sparse_als_is_monotone_and_sparse(l1_ratio):
+    s, nf, st, res = _sparse_fit(0.01, l1_ratio, gtol=1e-6)
+    assert res.converged
+    f = res.history["objective"]
+    assert np.all(np.diff(f) <= 1e-12 * f[0])
+    W = res.loadings
+    assert not np.any(W[~s.support_mask(nf)])
+    assert 0.1 < np.mean(W[s.support_mask(nf)] == 0) < 0.9
+    dense = fit_als(st, s, alpha=0.0)
+    assert not np.any(dense.loadings[s.support_mask(nf)] == 0)
+
+
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
+def test_sparse_als_stationary_point_checked_with_cvxpy(l1_ratio):
+    # at the returned W, W = prox_{t pen}(W - t grad f(W)) (first-order stationarity of the penalised
+    # objective): the convex prox problem is solved independently by cvxpy
+    cp = pytest.importorskip("cvxpy")
+    from hcl_stats.estimation.sparse import penalty_value
+
+    s, nf, st, res = _sparse_fit(0.01, l1_ratio, gtol=1e-7)
+    assert res.converged
+    W = res.loadings
+    sigma2 = res.info["sigma2"]
+    T = st.cov - sigma2 * np.eye(sum(nf))
+    mask = s.support_mask(nf)
+    normT = np.linalg.norm(T)
+    lam = 0.01 * normT ** 1.5
+    t = 1.0 / (2.0 * normT)
+    G = 2.0 * (W @ (W.T @ W) - T @ W) * mask
+    Y = W - t * G
+    V = cp.Variable(W.shape)
+    rows = s.row_slices(nf)
+    pen = l1_ratio * cp.sum(cp.abs(V))
+    for sub, sl in s.column_slices.items():
+        for m in sub:
+            pen = pen + (1 - l1_ratio) * np.sqrt(sl.stop - sl.start) * cp.sum(cp.norm(V[rows[m], sl], 2, axis=1))
+    cons = [cp.multiply(V, (~mask).astype(float)) == 0]
+    cp.Problem(cp.Minimize(0.5 * cp.sum_squares(V - Y) + t * lam * pen), cons).solve(solver="CLARABEL")
+    scale = np.abs(W).max()
+    np.testing.assert_allclose(V.value, W, atol=1e-5 * scale)
+    # and the penalised objective agrees with its definition
+    f = 0.5 * np.sum((W @ W.T - T) ** 2) + lam * penalty_value(W, s, nf, l1_ratio)
+    assert res.history["objective"][-1] == pytest.approx(f, rel=1e-8)
+
+
+def test_sparse_als_bad_input():
+    s, nf = DESIGNS[2]
+    d = simulate(s, nf, 200, noise_var=0.5, rng=0)
+    st = sample_covariance(d.Xs)
+    with pytest.raises(ValueError, match=r"The 'alpha' parameter of als_refine must be a float in \[0, inf\). Got -1.0 instead"):
+        fit_als(st, s, alpha=-1.0)
+    with pytest.raises(ValueError, match=r"The 'l1_ratio' parameter of als_refine must be a float in \[0, 1\]. Got 2 instead"):
+        fit_als(st, s, alpha=0.1, l1_ratio=2)

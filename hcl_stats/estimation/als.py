@@ -43,6 +43,12 @@ is followed by one stabilising sweep. The objective of an extrapolated point cos
 because T W on the support is linear in W and is carried along from the block updates (so a sweep
 needs no separate product with T to evaluate f and the gradient). ``max_iter`` counts sweeps.
 
+Sparse loadings (``alpha > 0``): the objective gets the sparse-group penalty of :mod:`.sparse`,
+weighted scale-free (see :func:`fit_als`); each block update is then ``_PROX_STEPS``
+proximal-gradient steps with backtracking on the block (the products are the same matrix-free
+X -> T[S, S] X - O (O^T X)), so the penalised objective never increases; sweeps are plain (no
+extrapolation, no Procrustes gauge: the penalty is not rotation invariant).
+
 Stopping (scale-free): the relative decrease of f over an accepted step is below ``tol`` AND the
 masked gradient ||P_mask(2 (W W^T - T) W)||_F / (2 ||T||_F ||W||_F) (invariant to scaling T by c
 and W by sqrt(c)) is below ``gtol``. History: "objective", "kkt" (one entry per accepted step).
@@ -58,6 +64,7 @@ from .linalg import sym, top_eigh
 from .noise import bottom_eigenvalue_noise
 from .lowrank import spectral_init_lowrank
 from .shrinkage import noise_and_shrunk_factor
+from .sparse import column_groups, penalty_value, prox_sparse_group
 
 __all__ = ["fit_als", "als_refine"]
 
@@ -69,6 +76,7 @@ _N_GUARD = 3          # guard Ritz vectors per block, kept from sweep to sweep
 _DENSE_MAX = 96     # blocks with at most this many rows use a dense eigendecomposition
 _SQUAREM_BACKTRACK = 6  # halvings of the SQUAREM step towards -1 before falling back to W2
 _ANDERSON_M = 5         # Anderson memory (previous sweeps)
+_PROX_STEPS = 3         # proximal-gradient steps per block update with a penalty
 ACCELERATIONS = ("anderson", "squarem", None)
 
 
@@ -239,8 +247,9 @@ def _block_update(W, target, idx, cs, others, r, *, runs=None, return_tw=False, 
 class _Problem:
     """The block plan of a structure and the objective / gradient from (W, T W on the support)."""
 
-    def __init__(self, target, structure, n_features):
+    def __init__(self, target, structure, n_features, alpha=0.0, l1_ratio=1.0):
         self.target = target
+        self.structure, self.n_features = structure, tuple(n_features)
         self.mask = structure.support_mask(n_features)
         rows = structure.row_slices(n_features)
         K = structure.n_factors
@@ -253,6 +262,11 @@ class _Problem:
         self.n_inner = 0
         self.inner_tol, self.inner_max, self.inner_reduce = _INNER_TOL, _SWEEP_INNER_MAX, _SWEEP_REDUCE
         self.n_guard, self.guards = _N_GUARD, {}
+        # penalty weight in the units of f (scale-free alpha, see fit_als) and the reference step
+        self.lam = float(alpha) * self.norm_T ** 1.5
+        self.l1_ratio = float(l1_ratio)
+        self.t0 = 1.0 / (2.0 * max(self.norm_T, 1e-300))
+        self.steps = {}
 
     def tw(self, W):
         """T W restricted to the support (one block product per subset)."""
@@ -268,18 +282,83 @@ class _Problem:
     def objective(self, W, TW):
         WtW = W.T @ W
         f = 0.5 * (np.sum(WtW * WtW) - 2.0 * np.sum(W * TW) + self.target.sq)
-        return max(float(f), 0.0), WtW
+        f = max(float(f), 0.0)
+        if self.lam > 0:
+            f += self.lam * penalty_value(W, self.structure, self.n_features, self.l1_ratio)
+        return f, WtW
+
+    def _prox(self, X, t, cols=None):
+        """Prox of t * lam * pen on the rows of X (columns ``cols`` of the loadings; all by default)."""
+        cols = np.arange(X.shape[1]) if cols is None else cols
+        groups, gw = column_groups(self.structure, cols)
+        return prox_sparse_group(X, t * self.lam * self.l1_ratio, t * self.lam * (1.0 - self.l1_ratio) * gw, groups)
 
     def kkt(self, W, TW, WtW):
+        """Scaled norm of the (proximal) gradient mapping: ||P_mask(grad f)|| / (2 ||T|| ||W||) without a
+        penalty; with one, ||W - prox_t0(W - t0 grad f)|| / t0 on the same scale (zero iff stationary)."""
         G = 2.0 * (W @ WtW - TW) * self.mask
+        if self.lam > 0:
+            G = (W - self._prox(W - self.t0 * G, self.t0) * self.mask) / self.t0
         denom = 2.0 * max(self.norm_T, 1e-300) * max(np.linalg.norm(W), 1e-300)
         return float(np.linalg.norm(G) / denom)
+
+    def _prox_block(self, k, W, idx, cs, others, runs):
+        """Proximal-gradient steps with backtracking on block k of the penalised objective (monotone);
+        returns the block and T[idx, idx] @ block."""
+        cols = np.arange(cs.start, cs.stop)
+        Wi = W[idx]
+        O = Wi[:, others]
+        V = Wi[:, cols]
+        if self.target.dense is not None:
+            def apply(X):
+                return self.target.block_times(runs, X) - O @ (O.T @ X)
+        else:
+            Fi = self.target.factor[idx]
+
+            def apply(X):
+                return Fi @ (Fi.T @ X) - O @ (O.T @ X)
+
+        groups, gw = column_groups(self.structure, cols)
+
+        def pen(X):
+            val = self.l1_ratio * np.abs(X).sum()
+            if self.l1_ratio < 1:
+                val += (1 - self.l1_ratio) * sum(w * np.linalg.norm(X[:, g], axis=1).sum() for g, w in zip(groups, gw))
+            return self.lam * val
+
+        def fs(X, RX):
+            XtX = X.T @ X
+            return 0.5 * np.sum(XtX * XtX) - np.sum(X * RX)
+
+        RV = apply(V)
+        fv = fs(V, RV)
+        t = self.steps.get(k, self.t0)
+        for _ in range(_PROX_STEPS):
+            grad = 2.0 * (V @ (V.T @ V) - RV)
+            for _ in range(60):
+                Vn = prox_sparse_group(V - t * grad, t * self.lam * self.l1_ratio,
+                                       t * self.lam * (1.0 - self.l1_ratio) * gw, groups)
+                D = Vn - V
+                RVn = apply(Vn)
+                fn = fs(Vn, RVn)
+                if fn <= fv + np.sum(grad * D) + np.sum(D * D) / (2.0 * t) + 1e-14 * abs(fv):
+                    break
+                t *= 0.5
+            if fn + pen(Vn) > fv + pen(V) or not np.any(D):  # no decrease possible: keep V
+                break
+            V, RV, fv = Vn, RVn, fn
+            t = min(2.0 * t, 1e6 * self.t0)
+        self.steps[k] = t
+        return V, RV + O @ (O.T @ V)
 
     def sweep(self, W, TW):
         """One pass of exact block updates over the subsets (new arrays; inputs unchanged)."""
         W = W.copy()
         TW = TW.copy()
         for k, (cs, idx, others, r, runs) in enumerate(self.plan):
+            if self.lam > 0:
+                W[idx, cs], TW[idx, cs] = self._prox_block(k, W, idx, cs, others, runs)
+                continue
             Wb, TWb, n_inner, self.guards[k] = _block_update(
                 W, self.target, idx, cs, others, r, runs=runs, return_tw=True, inner_tol=self.inner_tol,
                 inner_max=self.inner_max, inner_reduce=self.inner_reduce, n_guard=self.n_guard,
@@ -290,15 +369,24 @@ class _Problem:
         return W, TW
 
 
-def als_refine(W0, target, structure, n_features, *, max_iter=500, tol=1e-10, gtol=1e-6, accelerate="squarem"):
+def als_refine(W0, target, structure, n_features, *, max_iter=500, tol=1e-10, gtol=1e-6, accelerate="squarem",
+               alpha=0.0, l1_ratio=1.0):
     """Exact block updates over the subsets, SQUAREM-accelerated (see the module docstring).
+    With ``alpha > 0`` the blocks take proximal-gradient steps on the penalised objective (plain
+    sweeps, no extrapolation; see :func:`fit_als`).
 
     Returns (W, n_sweeps, converged, history); history has "objective" and "kkt" per accepted step
     and "n_inner" (LOBPCG iterations in all) and "n_extrapolated" (accepted SQUAREM steps).
     """
     if accelerate not in ACCELERATIONS:
         raise ValueError(f"The 'accelerate' parameter of als_refine must be one of {ACCELERATIONS}. Got {accelerate!r} instead.")
-    prob = _Problem(target, structure, n_features)
+    if not (np.isscalar(alpha) and np.isreal(alpha) and alpha >= 0):
+        raise ValueError(f"The 'alpha' parameter of als_refine must be a float in [0, inf). Got {alpha!r} instead.")
+    if not (np.isscalar(l1_ratio) and np.isreal(l1_ratio) and 0 <= l1_ratio <= 1):
+        raise ValueError(f"The 'l1_ratio' parameter of als_refine must be a float in [0, 1]. Got {l1_ratio!r} instead.")
+    if alpha > 0:
+        accelerate = None
+    prob = _Problem(target, structure, n_features, alpha=alpha, l1_ratio=l1_ratio)
     W = np.array(W0, dtype=float) * prob.mask
     TW = prob.tw(W)
     f, WtW = prob.objective(W, TW)
@@ -308,7 +396,7 @@ def als_refine(W0, target, structure, n_features, *, max_iter=500, tol=1e-10, gt
     n_extra = 0
 
     def done(f_old, f_new, kkt):
-        rel = (f_old - f_new) / max(f_old, 1e-300)
+        rel = (f_old - f_new) / max(f_old, 1e-300) if np.isfinite(f_old) else np.inf
         return (rel <= tol or f_new <= 1e-30 * target.sq) and kkt <= gtol
 
     if done(np.inf, f, hist_k[-1]):
@@ -378,7 +466,7 @@ def als_refine(W0, target, structure, n_features, *, max_iter=500, tol=1e-10, gt
 
 @register_method("als")
 def fit_als(stats, structure, *, max_iter=500, tol=1e-10, gtol=1e-6, shrinkage=False, init=None,
-            accelerate="squarem", **_):
+            accelerate="squarem", alpha=0.0, l1_ratio=1.0, **_):
     """Alternating exact block updates from the spectral initialisation (see module docstring).
 
     Parameters
@@ -391,8 +479,17 @@ def fit_als(stats, structure, *, max_iter=500, tol=1e-10, gtol=1e-6, shrinkage=F
     shrinkage : bool
         Fit the spiked-model shrinkage of S_W (rank <= K) instead of S_W.
     init : ndarray (p, K), optional
-    accelerate : {"squarem", None}
-        SQUAREM extrapolation of the sweeps with a monotone safeguard, or plain sweeps.
+    accelerate : {"squarem", "anderson", None}
+        SQUAREM extrapolation of the sweeps (default) or Anderson mixing (memory 5), each with a
+        monotone safeguard, or plain sweeps.
+    alpha : float, default 0
+        Sparse loadings: minimise f(W) + alpha ||T||_F^(3/2) pen(W) with the sparse-group penalty
+        of :mod:`.sparse` (``l1_ratio`` L1, the rest row-group norms per subset block). The factor
+        ||T||_F^(3/2) makes ``alpha`` scale-free (f scales as c^2 and pen as c^(1/2) when T -> c T).
+        Each block update is then a few proximal-gradient steps with backtracking (monotone in
+        the penalised objective), sweeps are not extrapolated, and "kkt" is the scaled norm of the
+        proximal gradient mapping at step 1 / (2 ||T||_F).
+    l1_ratio : float in [0, 1], default 1
     """
     K = structure.n_factors
     if shrinkage:
@@ -416,7 +513,7 @@ def fit_als(stats, structure, *, max_iter=500, tol=1e-10, gtol=1e-6, shrinkage=F
             W0 = np.asarray(init, float)
         target = _Target(dense=stats.cov, shift=sigma2)
     W, n_iter, converged, hist = als_refine(W0, target, structure, stats.n_features, max_iter=max_iter, tol=tol,
-                                            gtol=gtol, accelerate=accelerate)
+                                            gtol=gtol, accelerate=accelerate, alpha=alpha, l1_ratio=l1_ratio)
     info["init"] = W0
     return EstimationResult(loadings=W, noise_var=np.broadcast_to(sigma2, (stats.n_total_features,)).copy(), n_iter=n_iter,
                             converged=converged, history=hist, info=info)
