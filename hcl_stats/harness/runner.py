@@ -11,6 +11,14 @@ complete tasks are skipped. So an interrupted run (Ctrl-C, kill -9, a lost worke
 nothing finished, and rerunning the same command resumes. Rows from a different config
 (another config hash) are never mixed in: the run stops with an error unless ``fresh=True``.
 
+Provenance
+----------
+``<name>.provenance.json`` records the package version, the git commit of the code (from the
+package's own checkout, or, after a non-editable ``pip install .``, from the checkout in the
+working directory together with whether the installed sources equal it: :func:`code_version`),
+the config and the checks with their cut-offs (``checks_hash``, also stored in every row: the
+verdicts are pre-registered).
+
 Reproducibility
 ---------------
 A task's numbers depend only on (seed, grid point, replicate) (see
