@@ -25,9 +25,15 @@ p_S x K thin products), and its top r_S eigenpairs are computed by a block LOBPC
 (Knyazev 2001) warm-started from the current block, with Rayleigh-Ritz on span[X, residual,
 previous direction]. Because the first Rayleigh-Ritz space contains the current block and each
 later one contains the previous Ritz vectors, every block update lowers f (or keeps it) even
-when the inner iteration stops early; it stops when the Ritz residuals are below
-``_INNER_TOL`` times the largest Ritz value (the exact minimiser up to that tolerance), or after
-``_INNER_MAX`` iterations. Small blocks (p_S <= ``_DENSE_MAX``) use a dense partial
+when the inner iteration stops early. Called alone, it stops when the Ritz residuals are below
+``_INNER_TOL`` times the largest Ritz value (the exact minimiser up to that tolerance, at most
+``_INNER_MAX`` iterations). Inside the sweeps it runs at most ``_SWEEP_INNER_MAX`` iterations
+and carries ``_N_GUARD`` extra Ritz vectors per block from sweep to sweep (they widen the
+eigenvalue gap that governs convergence when the top eigenvalues are nearly tied): an inexact
+but monotone block minimisation, exact at a fixed point of the sweeps (zero Ritz residual is a
+zero block gradient, -2 Res diag(theta)^(1/2)). Each LOBPCG iteration costs one product of
+T[S, S] with a thin matrix; a sweep reads T about 3 x (sum over subsets of (p_S / p)^2) times,
+which bounds its cost from below (memory bandwidth). Small blocks (p_S <= ``_DENSE_MAX``) use a dense partial
 eigendecomposition. For a low-rank target T = F F^T the residual has rank <= q + K and the update
 is computed exactly from a thin QR (O(p_S (q + K)^2)).
 
