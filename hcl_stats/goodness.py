@@ -25,6 +25,9 @@ Small-sample corrections (``correction``):
 
 - ``"bartlett"``: Bartlett's factor-analysis multiplier ``n - 1 - (2p + 5)/6 - 2K/3`` replaces n - 1
   in both statistics.
+- ``"bartlett_k"``: the nested statistic uses ``n - 1 - 2K/3``, the factor part of Bartlett's
+  multiplier only (its (2p + 5)/6 part comes from the Wishart log-determinant of the saturated model,
+  which cancels in the difference of two saturated statistics); the saturated tests use Bartlett's.
 - ``"swain"``: Swain's (1975) correction for covariance-structure models. For the saturated test the
   statistic is multiplied by ``s = 1 - [g(p) - g(q_d)] / (12 d (n - 1))`` with
   ``g(x) = x (2x^2 + 3x - 1)`` and q_d solving ``q (q + 1) / 2 = p (p + 1) / 2 - d``; for the nested
@@ -57,7 +60,7 @@ from .structure import Structure
 __all__ = ["goodness_of_fit", "GoodnessOfFit", "compare_structures", "StructureComparison", "GoodnessSummary",
            "CORRECTIONS"]
 
-CORRECTIONS = ("auto", "bartlett", "swain", "none", "bootstrap")
+CORRECTIONS = ("auto", "bartlett", "bartlett_k", "swain", "none", "bootstrap")
 _NOISE_MODELS = ("modality", "feature", "isotropic")
 _LOG2PI = np.log(2.0 * np.pi)
 _PSI_FLOOR = 1e-3
@@ -553,7 +556,7 @@ def goodness_of_fit(stats, structure, loadings=None, noise_var=None, *, noise="f
         modality, or one shared variance.
     n_samples : int, optional
         Overrides ``stats.n_samples`` (needed for a population covariance).
-    correction : {"auto", "bartlett", "swain", "none", "bootstrap"}, default "auto"
+    correction : {"auto", "bartlett", "bartlett_k", "swain", "none", "bootstrap"}, default "auto"
         Small-sample correction (module docstring). "auto": Bartlett's multiplier
         ``n - 1 - (2p + 5)/6 - 2K/3`` for the saturated tests, n - 1 for the nested test (the
         calibrated choice, see Notes).
@@ -665,6 +668,9 @@ def goodness_of_fit(stats, structure, loadings=None, noise_var=None, *, noise="f
         c_nested, detail = 1.0, "nested test: n - 1 (no Bartlett factor; calibrated by simulation)"
     elif correction == "bartlett":
         c_nested, detail = mB / (n - 1), "Bartlett multiplier n - 1 - (2p+5)/6 - 2K/3 for both tests"
+    elif correction == "bartlett_k":
+        c_nested = max(n - 1.0 - 2.0 * K / 3.0, 1.0) / (n - 1)
+        detail = "nested test: n - 1 - 2K/3 (factor part of Bartlett's multiplier)"
     elif correction == "swain":
         if df > 0:
             q_s, q_u = _swain_q(p, df_sat_s), _swain_q(p, df_sat_u)
@@ -677,7 +683,7 @@ def goodness_of_fit(stats, structure, loadings=None, noise_var=None, *, noise="f
         mean_b = float(np.mean(boot)) if df > 0 else 0.0
         c_nested = df / mean_b if (df > 0 and mean_b > 0) else 1.0
         detail = f"nested test: Bartlett factor estimated by parametric bootstrap ({n_boot} samples)"
-    if correction in ("auto", "bartlett", "bootstrap"):
+    if correction in ("auto", "bartlett", "bartlett_k", "bootstrap"):
         detail += "; saturated tests: Bartlett multiplier n - 1 - (2p+5)/6 - 2K/3"
     elif correction == "none":
         detail = "none (n - 1 for all tests)"
@@ -857,7 +863,7 @@ def compare_structures(Xs, structures, *, noise="feature", correction="auto", ma
     structures : sequence of Structure
         Candidates, each with ``len(Xs)`` modalities.
     noise : {"feature", "modality", "isotropic"}, default "feature"
-    correction : {"auto", "bartlett", "swain", "none"}, default "auto"
+    correction : {"auto", "bartlett", "bartlett_k", "swain", "none"}, default "auto"
         Correction of the likelihood-ratio statistics against the unstructured model (as the nested
         test of :func:`goodness_of_fit`; "bootstrap" is not offered here).
     max_iter, tol, gtol : EM stopping rules.
@@ -885,8 +891,9 @@ def compare_structures(Xs, structures, *, noise="feature", correction="auto", ma
     n_features = tuple(int(v) for v in stats.n_features)
     M, p = len(n_features), S_orig.shape[0]
     noise = _check_noise(noise)
-    if correction not in ("auto", "bartlett", "swain", "none"):
-        raise ValueError(f"correction must be one of ('auto', 'bartlett', 'swain', 'none'); got {correction!r}.")
+    if correction not in ("auto", "bartlett", "bartlett_k", "swain", "none"):
+        raise ValueError(f"correction must be one of ('auto', 'bartlett', 'bartlett_k', 'swain', 'none'); "
+                         f"got {correction!r}.")
     if isinstance(structures, (Structure, str, bytes)) or not hasattr(structures, "__iter__"):
         raise ValueError(f"structures must be a sequence of hcl_stats.Structure; got {_describe(structures)}.")
     structures = list(structures)
@@ -933,6 +940,8 @@ def compare_structures(Xs, structures, *, noise="feature", correction="auto", ma
         c = 1.0
         if correction == "bartlett":
             c = mB / (n - 1)
+        elif correction == "bartlett_k":
+            c = max(n - 1.0 - 2.0 * s.n_factors / 3.0, 1.0) / (n - 1)
         elif correction == "swain" and df > 0:
             t_sat = p * (p + 1) / 2.0
             q_s, q_u = _swain_q(p, t_sat - t), _swain_q(p, t_sat - t_u)

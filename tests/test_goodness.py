@@ -246,7 +246,7 @@ def test_heywood_case_warns():
     assert np.isfinite(r.statistic)
 
 
-@pytest.mark.parametrize("correction", ["bartlett", "swain", "none", "auto"])
+@pytest.mark.parametrize("correction", ["bartlett", "bartlett_k", "swain", "none", "auto"])
 def test_corrections(correction):
     Xs, _, _ = _draw(12)
     r = _quiet_gof(sample_covariance(Xs), S_SMALL, correction=correction)
@@ -255,6 +255,9 @@ def test_corrections(correction):
     assert np.isclose(r.statistic, r.statistic_raw * r.correction_factor)
     if correction == "bartlett":
         assert np.isclose(r.correction_factor, mB) and np.isclose(r.saturated_correction_factor, mB)
+    elif correction == "bartlett_k":
+        assert np.isclose(r.correction_factor, (n - 1 - 2 * K / 3) / (n - 1))
+        assert np.isclose(r.saturated_correction_factor, mB)
     elif correction in ("none", "auto"):
         assert r.correction_factor == 1.0
         assert np.isclose(r.saturated_correction_factor, 1.0 if correction == "none" else mB)
@@ -331,7 +334,7 @@ def test_compare_structures_bad_inputs():
         compare_structures(np.ones((10, 3)), [S_SMALL])
     with pytest.raises(ValueError, match=r"noise must be one of"):
         compare_structures(Xs, [S_SMALL], noise="x")
-    with pytest.raises(ValueError, match=r"correction must be one of \('auto', 'bartlett', 'swain', 'none'\)"):
+    with pytest.raises(ValueError, match=r"correction must be one of \('auto', 'bartlett', 'bartlett_k', 'swain', 'none'\)"):
         compare_structures(Xs, [S_SMALL], correction="bootstrap")
 
 
