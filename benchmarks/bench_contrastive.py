@@ -211,6 +211,9 @@ def deep_methods(task, quick):
             "OurCL-SUP (no upper bounds)": lambda s: FactorCL("supervised", upper_bounds=False, random_state=s, **fcl),
             "OurCL-SUP (no factorisation)": lambda s: FactorCL("supervised", factorized=False, random_state=s, **fcl),
             "FactorCL-SUP (critic 128)": lambda s: FactorCL("supervised", random_state=s, **{**fcl, "critic_hidden": 128}),
+            # sensitivity to the learning rate (the earlier code used 1e-3)
+            "Cross (lr 1e-3)": lambda s: Cross(random_state=s, **enc, **{**off, "lr": 1e-3}),
+            "FactorCL-SUP (lr 1e-3)": lambda s: FactorCL("supervised", random_state=s, **{**fcl, "lr": 1e-3}),
         }
     if task == "trifeature":
         ep = 2 if quick else TRIFEATURE_BUDGET["epochs"]
@@ -692,7 +695,7 @@ def report():
         lines += ["## CPU time per method run (one fit + learning curve + probes; one torch / BLAS thread)", "",
                   "| task | method | runs | mean CPU s | max CPU s | mean wall s |", "|---|---|---|---|---|---|"] + tim + [""]
     if checks:
-        lines = lines[:6] + ["## Targets (set in `benchmarks/bench_contrastive.py` before the runs)", "",
+        lines = lines[:4] + ["## Targets (set in `benchmarks/bench_contrastive.py` before the runs)", "",
                              "| target | measured | status |", "|---|---|---|"] + checks + [""] + lines[6:]
     # the stored linear-model runs
     rows_l, _ = _load("linear")
@@ -734,6 +737,13 @@ def _linear_section(rows):
         cells = [_ms([r[f"cc_decode{s}"] for r in rr]) for s in subs]
         lines.append(f"| {m} | {len(rr)} | {rr[0]['dim']} | {_ms([r['R2_y'] for r in rr])} | " + " | ".join(cells)
                      + f" | {np.mean([r['fit_time'] for r in rr]):.1f} |")
+    own = [m for m in meths if any(k.startswith("cc_block") for k in next(r for r in rows if r["method"] == m))]
+    if own:
+        lines += ["", "Own-block canonical correlations (the S block of the representation vs z_S):", "",
+                  "| method | " + " | ".join(f"block {s}" for s in subs) + " |", "|---|" + "---|" * len(subs)]
+        for m in own:
+            rr = [r for r in rows if r["method"] == m]
+            lines.append(f"| {m} | " + " | ".join(_ms([r[f'cc_block{s}'] for r in rr]) for s in subs) + " |")
     return lines + [""]
 
 
