@@ -52,7 +52,12 @@ def main(argv=None):
     ap.add_argument("--ns", default="5000,10000,30000")
     ap.add_argument("--old-commit", default="f9d2002")
     ap.add_argument("--tag", default="slide")
+    ap.add_argument("--attribution", action="store_true",
+                    help="instead: fit five variants (scaling x route x stopping) on the same draws and write "
+                         "results/slide_attribution.jsonl")
     args = ap.parse_args(argv)
+    if args.attribution:
+        return attribution(args)
     from hcl_stats.baselines import SLIDE
     from hcl_stats.harness import load_config
     from hcl_stats.harness.studies import _draw_stats, task_seeds
@@ -119,6 +124,46 @@ def main(argv=None):
     L += ["", f"Regenerate: `OPENBLAS_NUM_THREADS=1 python benchmarks/bench_slide.py --reps {args.reps} --ns {args.ns}`."]
     (RESULTS / f"{args.tag}.md").write_text("\n".join(L) + "\n")
     print("\n".join(L))
+
+
+def attribution(args):
+    """Which part of the change moves the errors: the covariance route and its start, SLIDE's eps rule,
+    or the per-view scaling (one row per draw, five variants)."""
+    from hcl_stats.baselines import SLIDE
+    from hcl_stats.harness import load_config
+    from hcl_stats.harness.studies import _draw_stats, task_seeds
+    from hcl_stats.metrics import recovery_metrics
+    from hcl_stats.simulate import make_loadings
+
+    old = _old_module(args.old_commit)
+    cfg = load_config(ROOT / "simulations" / "configs" / "recovery.toml")
+    points = {int(p["n_samples"]): p for p in cfg.grid_points()}
+    out = []
+    with threadpool_limits(limits=1, user_api="blas"):
+        for n in [int(v) for v in args.ns.split(",")]:
+            point = points[n]
+            s = cfg.structure(point)
+            nf = tuple(point["n_features"])
+            for r in range(args.reps):
+                seeds = task_seeds(cfg.seed, r, cfg.replicates, point)
+                W = make_loadings(s, nf, np.random.default_rng(seeds["model"]), kind="paper", scale=float(point["signal"]))
+                stats, xs, scale = _draw_stats(s, W, point, np.random.default_rng(seeds["data"]))
+                seed = int(seeds["data"].generate_state(1)[0])
+
+                def err(est):
+                    m = recovery_metrics(est.loadings_, W, s, nf)
+                    return {"rel_block_mean": float(np.mean([v for k, v in m.items() if k.startswith("rel_gram[")])),
+                            "rel_overall": float(m["rel_overall"]), "n_iter": int(est.n_iter_)}
+
+                v = {"old_unscaled_1000": err(old.SLIDE(s, tol=1e-6 * scale, random_state=seed).fit(xs())),
+                     "old_scaled_eps": err(old.SLIDE(s, tol=1e-6, random_state=seed, view_scaling="frobenius").fit(xs())),
+                     "new_unscaled_1000": err(SLIDE(s, tol=1e-300, random_state=seed, view_scaling=None)
+                                              .fit_covariance(stats.cov, nf, n)),
+                     "new_scaled_eps": err(SLIDE(s, random_state=seed).fit_covariance(stats.cov, nf, n)),
+                     "new_scaled_1000": err(SLIDE(s, tol=1e-300, random_state=seed).fit_covariance(stats.cov, nf, n))}
+                out.append({"n": n, "replicate": r, "variants": v})
+                print(json.dumps(out[-1]), flush=True)
+    (RESULTS / "slide_attribution.jsonl").write_text("".join(json.dumps(o) + "\n" for o in out))
 
 
 if __name__ == "__main__":
