@@ -123,7 +123,7 @@ def corrected(res):
     out = {"none": raw, "bartlett": raw * mB, "bartlett_k": raw * (n - 1 - 2 * K / 3) / (n - 1)}
     q_s, q_u = _swain_q(p, res.saturated_df), _swain_q(p, res.unstructured_saturated_df)
     out["swain"] = raw / (1.0 + (_swain_g(q_u) - _swain_g(q_s)) / (12.0 * (n - 1) * df))
-    out["auto"] = out["none"]
+    out["auto"] = out["bartlett_k"]   # since the confirmation run; n - 1 in goodness.md and goodness_confirm.md
     sat = res.saturated_statistic_raw
     sat_out = None
     if sat is not None:
@@ -218,7 +218,7 @@ def markdown(env, size, power, wall, args, boot=()):
          f"- total wall time {wall:.0f} s", "",
          "Test: `goodness_of_fit(stats, structure, noise=...)`, structured vs unstructured factor model with the "
          "same K (ML on S_n by EM, two starts each), chi-square p-value, level 0.05. Corrections of the nested "
-         "statistic: `auto` (the default: n - 1), `none` (n - 1), `bartlett` (n - 1 - (2p+5)/6 - 2K/3), `swain` "
+         "statistic: `auto` (the default of the code that made the run: n - 1 in the judged and confirmation runs, n - 1 - 2K/3 since), `none` (n - 1), `bartlett` (n - 1 - (2p+5)/6 - 2K/3), `swain` "
          "(factor implied by Swain's saturated expansions). Targets: size in "
          f"[{SIZE_BAND[0]}, {SIZE_BAND[1]}] (judged on `auto`), power >= {POWER_TARGET:.0%}. The 99% band is the "
          "central 99% interval of Binomial(R, 0.05) / R.", "",

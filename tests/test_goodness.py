@@ -255,12 +255,11 @@ def test_corrections(correction):
     assert np.isclose(r.statistic, r.statistic_raw * r.correction_factor)
     if correction == "bartlett":
         assert np.isclose(r.correction_factor, mB) and np.isclose(r.saturated_correction_factor, mB)
-    elif correction == "bartlett_k":
+    elif correction in ("bartlett_k", "auto"):
         assert np.isclose(r.correction_factor, (n - 1 - 2 * K / 3) / (n - 1))
         assert np.isclose(r.saturated_correction_factor, mB)
-    elif correction in ("none", "auto"):
-        assert r.correction_factor == 1.0
-        assert np.isclose(r.saturated_correction_factor, 1.0 if correction == "none" else mB)
+    elif correction == "none":
+        assert r.correction_factor == 1.0 and r.saturated_correction_factor == 1.0
     else:
         assert 0.8 < r.correction_factor < 1.0 and 0.8 < r.saturated_correction_factor < 1.0
 
