@@ -268,11 +268,19 @@ def cmd_fit(args):
         except ValueError as exc:
             raise CLIError(f"--structure: {exc}") from None
     kw = {} if args.method is None else {"method": args.method}
+    if args.noise is not None:
+        kw["noise"] = args.noise
+    if structure == "auto":
+        kw["selection"] = {"level": args.level, "max_rank": args.max_rank, "n_resamples": args.n_resamples}
+    elif (args.level, args.max_rank, args.n_resamples) != (1e-3, None, 10):
+        raise CLIError("--level, --max-rank and --n-resamples apply to --structure auto only.")
     try:
         est = HCL(structure, identifiability=args.identifiability, **kw).fit(Xs)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     print(est.summary())
+    if est.selection_ is not None:
+        print(est.selection_.summary())
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     s = est.structure_
@@ -356,6 +364,13 @@ def build_parser():
     f.add_argument("--structure", required=True,
                    help="'auto' (select from data) or subsets with ranks, e.g. '012:2,01:2,0:1' (digits: 0-based modality indices)")
     f.add_argument("--method", help="estimation method (default: HCL's default); see hcl_stats.estimation.METHODS")
+    f.add_argument("--noise", choices=("feature", "modality", "isotropic"),
+                   help="noise model, the same for the selection and the fit: one variance per feature, per modality, "
+                        "or one for all (default: the method's default, 'feature' for the default method)")
+    f.add_argument("--level", type=float, default=1e-3, help="--structure auto: level of each rank test (default: %(default)s)")
+    f.add_argument("--max-rank", type=int, default=None, help="--structure auto: largest rank tested per modality")
+    f.add_argument("--n-resamples", type=int, default=10,
+                   help="--structure auto: subsamples for the stability report (default: %(default)s; 0 = none)")
     f.add_argument("--out", default="hcl_fit.npz", help="output .npz (default: %(default)s)")
     f.add_argument("--transform", action="store_true", help="also save the representation of the samples")
     f.add_argument("--delimiter", help="CSV delimiter (default ',' or tab for .tsv)")

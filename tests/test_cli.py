@@ -207,3 +207,17 @@ def test_report_and_verify_show_progress(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(theory, "run_checks", lambda names, quick=True: [])
     assert main(["verify", "--quick", "--checks", name, "--configs", str(cdir), "--out", str(out)]) == 0
     assert "theory checks" in capsys.readouterr().err
+
+
+def test_fit_auto_uses_one_noise_model_and_the_selection_options(tmp_path, capsys):
+    _, paths = _data_files(tmp_path)
+    out = tmp_path / "fit.npz"
+    code = main(["fit", *paths, "--structure", "auto", "--noise", "modality", "--level", "0.01", "--n-resamples", "2",
+                 "--out", str(out)])
+    text = capsys.readouterr().out
+    assert code == 0 and "Structure selection: evidence" in text
+    assert "modality (one variance per modality)" in text and "Test level" in text and "0.01" in text
+    assert "Stability" in text
+    assert main(["fit", *paths, "--structure", "012:1,01:1,0:1,1:1,2:1", "--level", "0.01",
+                 "--out", str(out)]) == 2
+    assert "--level, --max-rank and --n-resamples apply to --structure auto only" in capsys.readouterr().err

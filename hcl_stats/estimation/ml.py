@@ -278,6 +278,24 @@ def fit_ml(stats, structure, *, noise="modality", max_iter=1000, tol=1e-8, gtol=
         shrinkage and held fixed by EM.
     """
     _check_options(noise, accelerate, alpha, l1_ratio)
+    if noise == "feature" and alpha == 0 and stats.cov.shape[0] > 0:
+        # The per-feature model is equivariant to rescaling features: fit it on the correlation
+        # scale (every feature of unit variance), where the stopping rule is scale-free, and map
+        # back. Same estimate up to rounding; the same number of iterations for any scaling.
+        d = np.sqrt(np.diag(stats.cov))
+        if np.all(d > 0) and not np.allclose(d, 1.0, rtol=1e-12, atol=0.0):
+            from ..covariance import CovarianceStats
+
+            std = CovarianceStats(cov=stats.cov / d[:, None] / d[None, :], mean=stats.mean / d,
+                                  n_samples=stats.n_samples, n_features=stats.n_features)
+            res = fit_ml(std, structure, noise=noise, max_iter=max_iter, tol=tol, gtol=gtol, accelerate=accelerate,
+                         alpha=alpha, l1_ratio=l1_ratio, shrinkage=shrinkage, alpha_scale=alpha_scale,
+                         init=None if init is None else np.asarray(init, float) / d[:, None],
+                         noise_var=None if noise_var is None else np.asarray(noise_var, float) / d**2)
+            res.loadings = res.loadings * d[:, None]
+            res.noise_var = res.noise_var * d**2
+            res.info["fitted_on_correlation_scale"] = True
+            return res
     if alpha_scale not in ("relative", "absolute"):
         raise ValueError(f"The 'alpha_scale' parameter must be 'relative' or 'absolute'. Got {alpha_scale!r} instead.")
     lay = _Layout(structure, stats.n_features)
