@@ -269,3 +269,39 @@ def test_multiple_features_subset_default_path_runs_clean():
         out.append(h.structure_)
     assert out[0] == out[1]
     assert re.search(r"Noise model +: feature", str(h.summary()))
+
+
+def test_stability_threshold_is_one_half():
+    from hcl_stats.selection import SelectionStability
+
+    def st(freq):
+        return SelectionStability(n_resamples=10, fraction=0.8, structures=(), rank_frequencies={},
+                                  modal_structure=S3, modal_frequency=freq, agreement=freq)
+
+    assert st(0.5).stable and not st(0.49).stable
+
+
+def test_factor_noise_floor_is_a_thousandth_of_the_variance():
+    """A feature duplicated exactly (a Heywood case) ends at the floor, 1e-3 of its variance,
+    whatever its scale; a converged non-Heywood feature stays above it."""
+    rng = np.random.default_rng(18)
+    W = rng.standard_normal((12, 2))
+    S = W @ W.T + np.diag(rng.uniform(0.5, 1.5, 12))
+    S = np.pad(S, ((0, 1), (0, 1)))
+    S[12, :12] = S[:12, 12] = 1e4 * S[0, :12]
+    S[12, 12] = 1e8 * S[0, 0]                     # feature 12 = 1e4 x feature 0, no own noise
+    S[0, 12] = S[12, 0] = 1e4 * S[0, 0]
+    psi, info = factor_noise(S, 3, max_iter=5000)
+    assert info["at_floor"][12] and abs(psi[12] / S[12, 12] - 1e-3) < 1e-12
+    assert not info["at_floor"][5] and psi[5] > 2e-3 * S[5, 5]
+
+
+def test_feature_rank_is_capped_by_the_ledermann_bound():
+    """Six features with five strong factors: a diagonal-noise factor model with more than three
+    factors is not identified, so the feature-noise test stops at 3 and says it hit its limit."""
+    from hcl_stats.selection import modality_signal_rank_feature
+
+    rng = np.random.default_rng(19)
+    X = rng.standard_normal((2000, 5)) @ (3 * rng.standard_normal((5, 6))) + rng.standard_normal((2000, 6))
+    t, U = modality_signal_rank_feature(X)
+    assert t.max_rank == 3 and t.rank == 3 and t.hit_limit and U.shape == (2000, 3)
