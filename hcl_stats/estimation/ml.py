@@ -294,6 +294,10 @@ def fit_ml(stats, structure, *, noise="modality", max_iter=1000, tol=1e-8, gtol=
                          noise_var=None if noise_var is None else np.asarray(noise_var, float) / d**2)
             res.loadings = res.loadings * d[:, None]
             res.noise_var = res.noise_var * d**2
+            shift = -float(np.sum(np.log(d)))   # log-likelihood per sample on the original scale
+            for key in ("loglik", "objective"):
+                if key in res.history:
+                    res.history[key] = np.asarray(res.history[key]) + shift
             res.info["fitted_on_correlation_scale"] = True
             return res
     if alpha_scale not in ("relative", "absolute"):
