@@ -34,19 +34,14 @@ import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import hcl_stats
-from hcl_stats import HCL, Structure, select_structure, simulate
+from hcl_stats import HCL, select_structure, simulate
 from hcl_stats.covariance import sample_covariance
 from hcl_stats.estimation.ml import fit_ml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-S3 = Structure({(0, 1, 2): 2, (0, 1): 2, (1, 2): 1, (0,): 2, (1,): 2, (2,): 2}, 3)
-P3 = (100, 80, 60)
-S4 = Structure({(0, 1, 2, 3): 1, (0, 1, 2): 2, (1, 3): 1, (2, 3): 2, (0,): 3, (1,): 1, (3,): 2}, 4)
-P4 = (80, 60, 50, 40)
-S6 = Structure({(0, 1, 2, 3, 4, 5): 1, (0, 1, 2): 1, (3, 4): 2, (1, 5): 1, (0,): 1, (1,): 1, (2,): 1,
-                (3,): 1, (4,): 2, (5,): 1}, 6)
-P6 = (40, 30, 50, 30, 40, 30)
+sys.path.insert(0, HERE)
+from bench_selection import P3, P4, P6, S3, S4, S6  # noqa: E402  (the designs of selection.md)
 
 # targets, written before the run
 TARGET_EXACT = 0.95
@@ -114,7 +109,7 @@ _SPEED_SCRIPT = r"""
 import json, sys, time, warnings
 import numpy as np
 from threadpoolctl import threadpool_limits
-from hcl_stats import HCL, Structure, select_structure, simulate
+from hcl_stats import HCL, select_structure, simulate
 n, reps = int(sys.argv[1]), int(sys.argv[2])
 S = Structure.full(3, 3)
 out = []
