@@ -1,4 +1,4 @@
-"""The structure-aware contrastive objective with linear encoders (hcl_method.md, section 8).
+"""The structure-aware contrastive objective with linear encoders (docs/method.md, section 8).
 
 One linear encoder per (modality m, structure S containing m): h_m^S(x) = A_{m,S} (x_m - mean_m),
 A_{m,S} of shape (r_S, p_m). Positive pairs are (h_m^S(x_i), h_{m'}^S(x_i)): the same sample, the

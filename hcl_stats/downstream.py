@@ -1,5 +1,5 @@
 """Downstream prediction from a representation of the latent factors, with selection of the
-task-relevant structures (hcl_method.md, section 6).
+task-relevant structures (docs/method.md, section 6).
 
 Every estimator works on a representation ``Z`` of shape (m, K) (m labelled samples), a
 response ``y`` of shape (m,), and, for the errors-in-variables estimators, the (K, K)

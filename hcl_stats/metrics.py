@@ -1,6 +1,6 @@
 """Recovery metrics, and the one ``align`` used by tests, simulations and reports.
 
-Gram errors (hcl_method.md, section 5) are rotation-invariant within a subset and need no
+Gram errors (docs/method.md, section 5) are rotation-invariant within a subset and need no
 alignment; ``align`` is for comparing loadings column by column.
 """
 from __future__ import annotations

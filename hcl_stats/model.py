@@ -255,7 +255,7 @@ class HCL(BaseEstimator):
     Identification: under uncorrelated latent factors and the rank conditions of
     :meth:`Structure.check_identifiable`, W is identified up to one orthogonal rotation per
     subset. Paper mode recovers every Gram block W_{m,S} W_{m,S}^T but does not align the
-    rotations of one subset across modalities (see hcl_method.md, section 4).
+    rotations of one subset across modalities (see docs/method.md, section 4).
 
     Examples
     --------

@@ -4,7 +4,7 @@ Every representation here is linear, ``z_rep = A (x - mean)`` with an encoder ma
 shape (K, p); they differ in ``A``:
 
 ``"paper"``
-    The authors' encoder C_hat = (W^T W)^{-1} W^T (hcl_method.md, section 4). If W_hat = W it
+    The authors' encoder C_hat = (W^T W)^{-1} W^T (docs/method.md, section 4). If W_hat = W it
     is unbiased, C x = z + C e, and it carries the noise ``C Psi C^T`` into the representation:
     a regression of y on it is attenuated (errors in variables) unless corrected, which is what
     :class:`~hcl_stats.downstream.CorrectedLeastSquares` and
@@ -17,7 +17,7 @@ shape (K, p); they differ in ``A``:
     least squares / logistic regression / Wald tests on it need no correction.
 
 ``averaged=True`` (either kind): the structure-averaged representation of the contrastive
-code (hcl_method.md, section 8). For modality m let W_(m) be the (p_m, K_m) loadings of x_m on
+code (docs/method.md, section 8). For modality m let W_(m) be the (p_m, K_m) loadings of x_m on
 the structures containing m. Modality m alone gives an encoding of z_S for every S containing
 m: ``(W_(m)^T W_(m))^{-1} W_(m)^T x_m`` (paper) or ``E[z_(m) | x_m]`` (posterior), restricted to
 the columns of S. The structure-averaged representation of S is the mean of these
@@ -203,7 +203,7 @@ def representation_noise_cov(hcl, kind: str = "paper", averaged: bool = False) -
     """Covariance of the model noise carried into a representation: A diag(psi) A^T, (K, K).
 
     For ``kind="paper"`` this is C_hat diag(psi) C_hat^T, the matrix subtracted in the
-    errors-in-variables correction H = Z^T Z / m - C_hat diag(psi) C_hat^T (hcl_method.md,
+    errors-in-variables correction H = Z^T Z / m - C_hat diag(psi) C_hat^T (docs/method.md,
     section 6). For ``kind="posterior"`` it is returned for completeness, but the posterior
     mean needs no correction (its error is of Berkson type): pass ``noise_cov=None`` to the
     downstream estimators.

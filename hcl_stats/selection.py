@@ -23,7 +23,7 @@ Method (three steps, all on the centred data)
    (Johnstone 2008's Tracy--Widom approximation on the logit scale; the exact Beta law when one
    dimension is 1).
 3. **Moebius inversion.** q_m(U) = d_m - h(m, complement of U) is the rank of the Schur complement
-   R_m(complement of U) of hcl_method.md section 3: the total rank of the subsets S with
+   R_m(complement of U) of docs/method.md section 3: the total rank of the subsets S with
    m in S contained in U. Moebius inversion over U gives, for each S and each m in S, an estimate
    r_S^(m) = sum over U with m in U contained in S of (-1)^{|S| - |U|} q_m(U). The |S| estimates
    of one subset must agree; the selected ranks are the non-negative integers r_S whose
@@ -35,7 +35,7 @@ With ``noise="diagonal"`` step 1 runs on each modality whitened by per-feature n
 estimated by principal-axis factor analysis, alternating with the rank test until the rank
 repeats (for data whose features have different noise levels); steps 2 and 3 are unchanged.
 
-Assumptions: the model of hcl_method.md (uncorrelated latents, noise independent across
+Assumptions: the model of docs/method.md (uncorrelated latents, noise independent across
 modalities and isotropic within a modality) and generic loadings (every block W_{m,S} and every
 stacked W_{T, .} of full column rank). Under these, all counts above are population ranks and the
 structure is identified from them.

@@ -1,4 +1,4 @@
-"""Checks of what the theory says (hcl_method.md, sections 1, 3 and 7), each a small simulation
+"""Checks of what the theory says (docs/method.md, sections 1, 3 and 7), each a small simulation
 study returning a :class:`CheckResult` (quantity, estimate with a confidence interval, what the
 theory expects, pass/fail), printable as a table with :func:`format_checks`.
 
@@ -249,7 +249,7 @@ def check_identifiability(structures=None, noise_var=1.0, tol=1e-8, method="init
     Notes
     -----
     The default method is "init": paper mode's refinement moves the exact initial blocks by a
-    few per cent at the population covariance (hcl_method.md, section 4), so it is not an exact
+    few per cent at the population covariance (docs/method.md, section 4), so it is not an exact
     estimator of the Gram blocks even with infinite data.
     """
     method = _check_method(method)

@@ -3,7 +3,7 @@ hcl_stats.theory), the result objects and tables, the registry, and validation m
 
 Every check but identifiability runs HCL's default estimator unless told otherwise. Paper mode
 fails the downstream floor check (its blocks of one structure are not rotation-aligned across
-modalities, hcl_method.md section 4); a test below states that finding.
+modalities, docs/method.md section 4); a test below states that finding.
 """
 import numpy as np
 import pytest

@@ -2,7 +2,7 @@
 
 Two parts:
 
-- the fit for a given structure, exactly the authors' simulation baseline (hcl_method.md, section 9):
+- the fit for a given structure, exactly the authors' simulation baseline (docs/method.md, section 9):
   X = U V^T with U (n x K) orthonormal and V block-sparse by the support; alternate
   V_m[:, S_m] = X_m^T U[:, S_m] and U = polar factor of X V, stop when ||U V^T - (U V^T)_prev||_F^2
   < tol or after max_iter; per-structure loadings from rank-r SVDs of U_S V_{m,S}^T;

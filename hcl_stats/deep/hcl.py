@@ -1,5 +1,5 @@
 """HCL with MLP encoders per (modality, level) and the structure-aware contrastive loss
-(hcl_method.md, section 8; the authors' EHR model, re-implemented)."""
+(docs/method.md, section 8; the authors' EHR model, re-implemented)."""
 from __future__ import annotations
 
 import torch

@@ -2,7 +2,7 @@
 
 For a subset S and a modality m in S, with T the complement of S, the Schur complement of
 the (current) denoised covariance conditioned on T isolates the Gram block W_{m,S} W_{m,S}^T
-once the lower-level blocks inside S have been removed (hcl_method.md, section 3). The
+once the lower-level blocks inside S have been removed (docs/method.md, section 3). The
 sequence, level by level from the modality-specific subsets to the global one, is given by
 :meth:`Structure.conditioning_steps`; for M = 3 and all subsets it is the authors' code step
 for step (truncation ranks 6r then 3r, then Rec of the residual diagonal blocks).

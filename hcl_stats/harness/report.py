@@ -209,7 +209,7 @@ _NOTES = {
         "to the rotation each structure is identified up to, so no alignment is needed. The dotted line has slope "
         "-1/2 (the n^(-1/2) rate). Paper mode (and its initialisation) estimates each block separately and never "
         "rotates the blocks of one structure into agreement across modalities, so its overall error stays near 1 "
-        "while its per-block errors fall (hcl_method.md, section 4). SLIDE is fitted by the authors' alternating "
+        "while its per-block errors fall (docs/method.md, section 4). SLIDE is fitted by the authors' alternating "
         "algorithm given the true structure, with SLIDE's own per-view scaling (unit Frobenius norm) and stopping "
         "rule (eps = 1e-6), iterated on the sample covariance (its sufficient statistic). With draw = \"wishart\" "
         "the sample covariance is drawn from its exact law instead of simulating the n samples (same distribution). Weak signal: a block whose signal sits below the "
