@@ -16,7 +16,12 @@ from .exceptions import ConvergenceWarning, IdentifiabilityError, Identifiabilit
 from .likelihood import loglik_from_cov, loglik_samples
 from .structure import Structure
 
-_row_slices = lambda n_features: [slice(int(a), int(b)) for a, b in zip(np.cumsum((0,) + tuple(n_features))[:-1], np.cumsum(n_features))]  # noqa: E731
+
+
+def _row_slices(n_features):
+    """Row slice of each modality in the stacked features (before a structure is known)."""
+    ends = np.cumsum(n_features)
+    return [slice(int(e - p), int(e)) for e, p in zip(ends, n_features)]
 
 __all__ = ["HCL", "HCLResults"]
 
@@ -195,7 +200,7 @@ class HCL(BaseEstimator):
         "modality" = one per modality, "isotropic" = one for all features of all modalities.
         None = the method's default: "feature" for "ml" (chosen by measurement: real features
         each keep their own noise share, and with per-feature noise the other models select and
-        fit badly; benchmarks/results/selection.md), "modality" for "als" (``shrinkage=True``)
+        fit badly; benchmarks/results/noise.md), "modality" for "als" (``shrinkage=True``)
         and "isotropic" for "als" (``shrinkage=False``), "paper" and "init". A model the method
         does not support is an error, never silently ignored. With "feature" the fit is
         equivariant to rescaling any feature by a positive constant.
