@@ -305,3 +305,23 @@ def test_feature_rank_is_capped_by_the_ledermann_bound():
     X = rng.standard_normal((2000, 5)) @ (3 * rng.standard_normal((5, 6))) + rng.standard_normal((2000, 6))
     t, U = modality_signal_rank_feature(X)
     assert t.max_rank == 3 and t.rank == 3 and t.hit_limit and U.shape == (2000, 3)
+
+
+def test_small_n_warning_starts_below_ten_samples_per_factor():
+    """The small-n warning fires exactly when n < 10 K (K = 3 here: at n = 29, not at n = 30)."""
+    s = Structure({(0, 1): 1, (0,): 1, (1,): 1}, 2)
+    d = simulate(s, (10, 10), 30, 0.05, rng=np.random.default_rng(20), loadings="gaussian", loading_scale=3.0)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        assert select_structure(d.Xs, noise="modality") == s
+    assert not any("small for the" in str(x.message) for x in w)
+    with pytest.warns(DataWarning, match=r"n_samples = 29 is small for the 3 factors selected"):
+        assert select_structure([X[:29] for X in d.Xs], noise="modality") == s
+
+
+def test_default_resampling_is_four_fifths_of_the_rows():
+    d = _hetero(21, n=500)
+    _, res = select_structure(d.Xs, return_details=True, n_resamples=2)
+    assert res.stability.fraction == 0.8
+    assert HCL._SELECTION_DEFAULTS == {"level": 1e-3, "max_rank": None, "n_resamples": 10, "resample_fraction": 0.8,
+                                       "random_state": 0}
