@@ -100,13 +100,29 @@ def _gradient(A, beta_T, Wp, cM, psi, mask):
     return (SiA - beta_T) * mask
 
 
-def _mstep(S_diag, A, B, W, psi, lay, noise, alpha, l1_ratio, psi_floor):
+def _support_rows(Bcc, Am, sub):
+    """Unpenalised row regressions restricted to a per-row support ``sub`` (rows x |C| bool):
+    row j solves B[P_j, P_j] w = a_j[P_j]; rows sharing a pattern share one factorisation."""
+    X = np.zeros_like(Am)
+    pats, inv = np.unique(sub, axis=0, return_inverse=True)
+    for g, P in enumerate(pats):
+        rows = np.flatnonzero(inv.ravel() == g)
+        if not P.any():
+            continue
+        X[np.ix_(rows, np.flatnonzero(P))] = sla.solve(Bcc[np.ix_(P, P)], Am[np.ix_(rows, np.flatnonzero(P))].T,
+                                                       assume_a="pos").T
+    return X
+
+
+def _mstep(S_diag, A, B, W, psi, lay, noise, alpha, l1_ratio, psi_floor, support=None):
     Wn = np.zeros_like(W)
     for m, r in enumerate(lay.rows):
         C = lay.cols[m]
         Bcc = B[np.ix_(C, C)]
         Am = A[r][:, C]
-        if alpha > 0:
+        if support is not None:
+            Wn[r.start:r.stop, C] = _support_rows(Bcc, Am, support[r][:, C])
+        elif alpha > 0:
             groups, gw = lay.groups[m]
             X, _, _ = penalised_rows(Bcc, Am, alpha * psi[r], groups, gw, l1_ratio, X0=W[r][:, C])
             Wn[r.start:r.stop, C] = X
@@ -127,13 +143,22 @@ def _mstep(S_diag, A, B, W, psi, lay, noise, alpha, l1_ratio, psi_floor):
 
 
 def em_fit(S, W0, psi0, lay, *, noise="modality", max_iter=1000, tol=1e-9, gtol=1e-6, accelerate="squarem",
-           alpha=0.0, l1_ratio=1.0, psi_floor=None):
-    """EM (optionally SQUAREM-accelerated) from (W0, psi0). Returns a dict with W, psi, history."""
+           alpha=0.0, l1_ratio=1.0, psi_floor=None, support=None):
+    """EM (optionally SQUAREM-accelerated) from (W0, psi0). Returns a dict with W, psi, history.
+
+    ``support`` (p, K) bool, optional: fit the unpenalised likelihood with loadings outside
+    ``support`` (within the structure's mask) held at zero (the relaxed refit of a sparse fit;
+    only with ``alpha=0``)."""
+    if support is not None:
+        if alpha > 0:
+            raise ValueError("em_fit: support (a fixed zero pattern) is only used with alpha=0.")
+        support = np.asarray(support, bool) & lay.mask
     p = S.shape[0]
     S_diag = _diag(S)
     if psi_floor is None:
         psi_floor = 1e-10 * np.maximum(S_diag, np.finfo(float).tiny)   # per feature: scale-equivariant
-    W = np.array(W0, dtype=float) * lay.mask
+    mask = lay.mask if support is None else support
+    W = np.array(W0, dtype=float) * mask
     psi = np.maximum(np.asarray(psi0, float), psi_floor)
     penalised = alpha > 0
     pen = (lambda Wx: alpha * penalty_value(Wx, lay.structure, lay.n_features, l1_ratio)) if penalised else (lambda Wx: 0.0)
@@ -142,7 +167,7 @@ def em_fit(S, W0, psi0, lay, *, noise="modality", max_iter=1000, tol=1e-9, gtol=
         if stats is None:
             stats = _estep(S, Wc, psic)
         A, B = stats[0], stats[1]
-        return _mstep(S_diag, A, B, Wc, psic, lay, noise, alpha, l1_ratio, psi_floor)
+        return _mstep(S_diag, A, B, Wc, psic, lay, noise, alpha, l1_ratio, psi_floor, support)
 
     loglik, objective, kkt_trace, n_estep = [], [], [], 0
     stats = _estep(S, W, psi)
@@ -157,7 +182,7 @@ def em_fit(S, W0, psi0, lay, *, noise="modality", max_iter=1000, tol=1e-9, gtol=
         if penalised:
             kkt = np.nan
         else:
-            G = _gradient(stats[0], stats[2], stats[3], stats[4], psi, lay.mask)
+            G = _gradient(stats[0], stats[2], stats[3], stats[4], psi, mask)
             kkt = float(np.linalg.norm(G) * np.linalg.norm(W) / p)
         kkt_trace.append(kkt)
         if len(objective) > 1:
