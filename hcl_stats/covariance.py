@@ -25,7 +25,7 @@ from scipy.linalg import blas
 
 from ._validation import _describe, check_array, check_Xs
 
-__all__ = ["CovarianceStats", "sample_covariance", "CovarianceAccumulator", "covariance_from_chunks",
+__all__ = ["CovarianceStats", "sample_covariance", "fit_statistics", "CovarianceAccumulator", "covariance_from_chunks",
            "covariance_from_memmaps", "covariance_from_dask", "covariance_stats", "is_out_of_core"]
 
 
@@ -43,6 +43,11 @@ class CovarianceStats:
     def n_total_features(self) -> int:
         return int(self.cov.shape[0])
 
+    @property
+    def feature_var(self) -> np.ndarray:
+        """Variance of each feature (p,): the diagonal of the covariance."""
+        return np.diag(self.cov).copy()
+
 
 def sample_covariance(Xs) -> CovarianceStats:
     """Centred, unbiased sample covariance of the stacked modalities, computed with one
@@ -56,6 +61,12 @@ def sample_covariance(Xs) -> CovarianceStats:
     cov /= n - 1
     cov = 0.5 * (cov + cov.T)
     return CovarianceStats(cov=cov, mean=mean, n_samples=n, n_features=tuple(x.shape[1] for x in Xs))
+
+
+def fit_statistics(Xs):
+    """The sufficient statistics :meth:`hcl_stats.HCL.fit` works from for in-memory ``Xs``
+    (validated list of arrays): today the sample covariance."""
+    return sample_covariance(Xs)
 
 
 class CovarianceAccumulator:

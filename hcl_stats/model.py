@@ -10,7 +10,7 @@ from scipy import linalg as sla
 
 from ._validation import Interval, Options, check_Xs, check_n_features, validate_params
 from .base import BaseEstimator
-from .covariance import CovarianceStats, covariance_stats, is_out_of_core, sample_covariance
+from .covariance import CovarianceStats, covariance_stats, fit_statistics, is_out_of_core, sample_covariance
 from .estimation import METHODS
 from .exceptions import ConvergenceWarning, IdentifiabilityError, IdentifiabilityWarning, NotFittedError
 from .likelihood import loglik_from_cov, loglik_samples
@@ -429,7 +429,7 @@ class HCL(BaseEstimator):
                 raise ValueError(f"Xs must contain {n_mod} modalities (one array each) to match the structure; got {len(stats.n_features)}.")
             return self._fit_stats(stats, None)
         Xs = check_Xs(Xs, n_modalities=n_mod, min_samples=2)
-        stats = sample_covariance(Xs)
+        stats = fit_statistics(Xs)
         return self._fit_stats(stats, Xs)
 
     def fit_covariance(self, cov, n_features, n_samples=None, mean=None):
@@ -452,7 +452,7 @@ class HCL(BaseEstimator):
     def _fit_stats(self, stats, Xs):
         t0 = time.perf_counter()
         self._selection_result = None
-        var = np.diag(stats.cov)
+        var = stats.feature_var
         if np.any(var <= 0):
             rows = [np.arange(r.start, r.stop) for r in _row_slices(stats.n_features)]
             bad = [(m, (np.flatnonzero(var[r] <= 0)).tolist()) for m, r in enumerate(rows) if np.any(var[r] <= 0)]
@@ -480,14 +480,14 @@ class HCL(BaseEstimator):
         self.history_ = res.history
         self.results_ = HCLResults(structure, stats.n_features, res.loadings, self.noise_var_features_,
                                    res.n_iter, res.converged, res.history, self.method, stats.n_samples,
-                                   np.diag(stats.cov).copy(), fit_time=fit_time, info=res.info)
+                                   stats.feature_var, fit_time=fit_time, info=res.info)
         self.noise_var_ = self.results_.noise_var
         self.noise_model_ = self._noise_model()
         self.selection_ = self._selection_result
         self.results_.noise_model = self.noise_model_
         self.results_.selection = self._selection_result
         # the sufficient statistics, for goodness_of_fit() (kept only while p x p is small)
-        self._gof_stats = stats if stats.cov.shape[0] <= 4000 else None
+        self._gof_stats = stats if sum(stats.n_features) <= 4000 else None
         bad = [name for name, v in (("loadings_", self.loadings_), ("noise_var_features_", self.noise_var_features_))
                if not np.all(np.isfinite(v))]
         if bad:  # pragma: no cover - a bug, never data
