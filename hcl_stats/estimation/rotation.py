@@ -1,0 +1,100 @@
+"""Sparsity-seeking rotations of the loadings, one per subset (an identification choice).
+
+The model identifies W only up to one orthogonal r_S x r_S rotation per subset S (docs/method.md,
+section 3): W and W diag(R_S) give the same covariance. A sparse estimate is not rotation
+invariant, so which member of this orbit the penalised fit starts from matters: the elementwise
+penalty pulls an arbitrarily rotated dense solution towards zeros it does not have. Before the
+penalised fit we therefore pick, in each subset's orbit, the rotation that makes the subset's
+columns as "simple" as possible by the orthomax criterion
+
+    Q(L) = sum_jk L_jk^4 - (gamma / p_S) sum_k (sum_j L_jk^2)^2,   L = W[rows of S, cols of S] R,
+
+maximised over orthogonal R (``gamma = 1``: varimax, ``gamma = 0``: quartimax). Rows are not
+normalised (a row-normalised "Kaiser" varimax would up-weight the rows carrying little signal,
+which are mostly noise). The row norms, hence the row-group penalty of :mod:`.sparse`, do not
+depend on the rotation; only the elementwise penalty does.
+
+The iteration is the classical one: with G = dQ/dL, R <- polar(L^T G) (the orthogonal factor of
+the SVD), which increases Q monotonically (Kaiser 1958; Sherin 1966); it stops when the criterion
+changes by less than ``tol`` relatively.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["orthomax", "rotate_subsets", "ROTATIONS"]
+
+ROTATIONS = ("varimax", "quartimax", None)
+_GAMMA = {"varimax": 1.0, "quartimax": 0.0}
+
+
+def orthomax(L, gamma=1.0, *, max_iter=500, tol=1e-10):
+    """Orthomax rotation of one (p, r) loading block.
+
+    Parameters
+    ----------
+    L : ndarray of shape (p, r)
+    gamma : float
+        1: varimax, 0: quartimax.
+    max_iter, tol : iterations and relative change of the criterion at which to stop.
+
+    Returns
+    -------
+    R : ndarray of shape (r, r), orthogonal, such that ``L @ R`` maximises the criterion.
+    n_iter : int
+    """
+    L = np.asarray(L, dtype=float)
+    p, r = L.shape
+    R = np.eye(r)
+    if r < 2 or p == 0 or not np.any(L):
+        return R, 0
+    crit_old = -np.inf
+    it = 0
+    for it in range(1, max_iter + 1):
+        Lr = L @ R
+        col = np.sum(Lr * Lr, axis=0)
+        G = Lr ** 3 - (gamma / p) * Lr * col[None, :]
+        U, s, Vt = np.linalg.svd(L.T @ G)
+        R = U @ Vt
+        crit = float(np.sum(s))
+        if crit_old > -np.inf and crit - crit_old <= tol * max(abs(crit), 1e-300):
+            break
+        crit_old = crit
+    return R, it
+
+
+def rotate_subsets(W, structure, n_features, method="varimax"):
+    """Rotate each subset's block columns of W (p, K) towards a sparse basis.
+
+    Parameters
+    ----------
+    W : ndarray of shape (p, K), zero off ``structure.support_mask(n_features)``
+    structure : Structure
+    n_features : sequence of int
+    method : {"varimax", "quartimax", None}
+        None returns W unchanged.
+
+    Returns
+    -------
+    W_rot : ndarray of shape (p, K), with ``W_rot @ W_rot.T == W @ W.T`` (up to rounding) and the
+        same zero pattern off the structure's support.
+    rotations : dict subset -> (r_S, r_S) orthogonal matrix (W_rot[:, cols_S] = W[:, cols_S] R_S).
+
+    Notes
+    -----
+    Only the columns of one subset are mixed with each other, which is exactly the rotation the
+    model leaves unidentified; every Gram block W_{m,S} W_{m,S}^T is unchanged.
+    """
+    if method not in ROTATIONS:
+        raise ValueError(f"The 'rotation' parameter must be one of {ROTATIONS}. Got {method!r} instead.")
+    W = np.array(W, dtype=float, copy=True)
+    rots = {}
+    if method is None:
+        return W, rots
+    rows = structure.row_slices(n_features)
+    for s, cs in structure.column_slices.items():
+        idx = np.concatenate([np.arange(rows[m].start, rows[m].stop) for m in s])
+        R, _ = orthomax(W[np.ix_(idx, np.arange(cs.start, cs.stop))], _GAMMA[method])
+        W[:, cs] = W[:, cs] @ R
+        rots[s] = R
+    return W, rots
