@@ -17,15 +17,17 @@ BLAS ``dsyrk``/``dger``), the mean, and one centred chunk (chunk_size, p).
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import linalg as sla
 from scipy.linalg import blas
 
 from ._validation import _describe, check_array, check_Xs
 
-__all__ = ["CovarianceStats", "sample_covariance", "fit_statistics", "CovarianceAccumulator", "covariance_from_chunks",
+__all__ = ["CovarianceStats", "DataStats", "sample_covariance", "data_statistics", "fit_statistics", "CovarianceAccumulator", "covariance_from_chunks",
            "covariance_from_memmaps", "covariance_from_dask", "covariance_stats", "is_out_of_core"]
 
 
@@ -63,10 +65,150 @@ def sample_covariance(Xs) -> CovarianceStats:
     return CovarianceStats(cov=cov, mean=mean, n_samples=n, n_features=tuple(x.shape[1] for x in Xs))
 
 
+# A lazily formed dense covariance of a DataStats above this size is refused (error with the
+# estimate); above _DENSE_WARN_BYTES it is formed with a warning. 2 GiB is p ~ 16000 features.
+_DENSE_MAX_BYTES = 2 * 1024**3
+_DENSE_WARN_BYTES = 256 * 1024**2
+
+
+class DataStats:
+    """Sufficient statistics of in-memory data with fewer samples than features, kept as the
+    centred data instead of a (p, p) covariance.
+
+    The sample covariance is S = Xc^T Xc / (n - 1) with ``Xc`` (n, p) the centred data; it is
+    never formed by the estimators that accept a ``DataStats`` (the default ``HCL(method="ml")``
+    fit and :func:`hcl_stats.select_structure`): they use products ``S @ V = Xc^T (Xc V) / (n - 1)``
+    (:meth:`__matmul__`), the diagonal (:attr:`feature_var`) and top eigenpairs from the n x n Gram
+    matrix (:meth:`top_eigh`).
+
+    Memory: the centred data, 8 n p bytes (plus n^2 for a Gram matrix when eigenpairs are asked
+    for). ``cov`` forms the dense (p, p) matrix on first access for the code that needs one
+    (``goodness_of_fit``, methods "als", "paper", "init"); it warns above 256 MiB and raises a
+    ``MemoryError`` naming the size above 2 GiB (p > 16384) instead of allocating it.
+
+    Attributes
+    ----------
+    Xc : ndarray of shape (n_samples, p)
+        Centred data (columns of the modalities side by side).
+    mean : ndarray of shape (p,)
+    n_samples : int
+    n_features : tuple of int
+    """
+
+    def __init__(self, Xc, mean, n_samples, n_features):
+        self.Xc = Xc
+        self.mean = mean
+        self.n_samples = int(n_samples)
+        self.n_features = tuple(int(v) for v in n_features)
+        self._feature_var = None
+        self._cov = None
+
+    # -- the CovarianceStats interface -------------------------------------------------
+    @property
+    def n_total_features(self) -> int:
+        return int(self.Xc.shape[1])
+
+    @property
+    def shape(self):
+        p = self.n_total_features
+        return (p, p)
+
+    @property
+    def feature_var(self) -> np.ndarray:
+        """Variance of each feature (p,) (unbiased, divided by n - 1)."""
+        if self._feature_var is None:
+            self._feature_var = np.einsum("ij,ij->j", self.Xc, self.Xc) / (self.n_samples - 1)
+        return self._feature_var.copy()
+
+    def diagonal(self) -> np.ndarray:
+        """The diagonal of S (p,), as ``ndarray.diagonal`` (for code written for either)."""
+        return self.feature_var
+
+    @property
+    def cov(self) -> np.ndarray:
+        """The dense (p, p) sample covariance, formed on first access (8 p^2 bytes)."""
+        if self._cov is None:
+            p = self.n_total_features
+            need = 8.0 * p * p
+            if need > _DENSE_MAX_BYTES:
+                raise MemoryError(
+                    f"this computation needs the dense {p} x {p} sample covariance ({need / 1024**3:.1f} GiB), "
+                    f"above the {_DENSE_MAX_BYTES / 1024**3:.0f} GiB hcl_stats allocates for it; with more features "
+                    f"than samples (n = {self.n_samples}) use HCL(method='ml') (the default), which works from the "
+                    "n x p data, or fewer features.")
+            if need > _DENSE_WARN_BYTES:
+                from .exceptions import DataWarning
+
+                warnings.warn(f"forming the dense {p} x {p} sample covariance ({need / 1024**2:.0f} MiB) from n = "
+                              f"{self.n_samples} samples; HCL(method='ml') (the default) does not need it.",
+                              DataWarning, stacklevel=2)
+            C = self.Xc.T @ self.Xc
+            C /= self.n_samples - 1
+            self._cov = 0.5 * (C + C.T)
+        return self._cov
+
+    # -- products and eigenpairs without a p x p matrix ---------------------------------
+    def __matmul__(self, V):
+        """S @ V = Xc^T (Xc V) / (n - 1) for V (p,) or (p, k): O(n p k)."""
+        return self.Xc.T @ (self.Xc @ V) / (self.n_samples - 1)
+
+    def scaled(self, scale) -> "DataStats":
+        """Statistics of the data with column j divided by ``scale[j]`` (a new n x p array)."""
+        scale = np.asarray(scale, dtype=float)
+        out = DataStats(self.Xc / scale, self.mean / scale, self.n_samples, self.n_features)
+        if self._feature_var is not None:
+            out._feature_var = self._feature_var / scale**2
+        return out
+
+    def columns(self, sl) -> "DataStats":
+        """Statistics of the features ``sl`` (a slice: a view of the data, no copy)."""
+        out = DataStats(self.Xc[:, sl], self.mean[sl], self.n_samples, (len(range(*sl.indices(self.n_total_features))),))
+        if self._feature_var is not None:
+            out._feature_var = self._feature_var[sl]
+        return out
+
+    def top_eigh(self, k, scale=None):
+        """The k largest eigenpairs of S (of D^{-1} S D^{-1} with ``scale`` = diag(D)), decreasing.
+
+        From the n x n Gram matrix Y Y^T / (n - 1) (Y = Xc D^{-1}): its eigenpairs (w, u) give those
+        of S as (w, Y^T u / sqrt((n - 1) w)). O(n^2 p + n^3) time, O(n^2 + p k) extra memory.
+        Eigenvalues beyond the rank of the data (at most n - 1) are zero with zero vectors.
+        """
+        n, p = self.Xc.shape
+        k = int(min(max(k, 0), p))
+        if k == 0:
+            return np.zeros(0), np.zeros((p, 0))
+        Y = self.Xc if scale is None else self.Xc / np.asarray(scale, float)
+        G = Y @ Y.T
+        G /= self.n_samples - 1
+        w, U = sla.eigh(0.5 * (G + G.T), subset_by_index=[max(n - k, 0), n - 1]) if k <= n else sla.eigh(G)
+        w, U = w[::-1], U[:, ::-1]
+        tiny = max(n, p) * np.finfo(float).eps * (w[0] if w.size and w[0] > 0 else 0.0)
+        good = w > tiny
+        V = np.zeros((p, k))
+        V[:, :int(good.sum())] = (Y.T @ U[:, good]) / np.sqrt((self.n_samples - 1) * w[good])
+        wk = np.zeros(k)
+        wk[:int(good.sum())] = w[good]
+        return wk, V
+
+
+def data_statistics(Xs) -> DataStats:
+    """Centred data and mean of the stacked modalities as a :class:`DataStats` (one n x p copy)."""
+    Xs = check_Xs(Xs, min_samples=2)
+    X = np.hstack(Xs)
+    mean = X.mean(axis=0)
+    X -= mean
+    return DataStats(X, mean, X.shape[0], tuple(x.shape[1] for x in Xs))
+
+
 def fit_statistics(Xs):
     """The sufficient statistics :meth:`hcl_stats.HCL.fit` works from for in-memory ``Xs``
-    (validated list of arrays): today the sample covariance."""
-    return sample_covariance(Xs)
+    (validated list of arrays): the sample covariance (:class:`CovarianceStats`) when there are
+    at least as many samples as features, else the centred data (:class:`DataStats`, memory
+    O(n p) instead of O(p^2)); both give the same fits to rounding."""
+    n = int(Xs[0].shape[0])
+    p = sum(int(x.shape[1]) for x in Xs)
+    return data_statistics(Xs) if p > n else sample_covariance(Xs)
 
 
 class CovarianceAccumulator:

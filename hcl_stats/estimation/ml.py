@@ -33,7 +33,7 @@ from scipy import linalg as sla
 
 from . import EstimationResult, register_method
 from .init import spectral_init
-from .noise import bottom_eigenvalue_noise
+from .noise import bottom_eigenvalue_noise, is_data_stats
 from .lowrank import spectral_init_lowrank
 from .shrinkage import noise_and_shrunk_factor
 from .sparse import column_groups, penalised_rows, penalty_value, row_alpha_max
@@ -73,7 +73,8 @@ class LowRankCov:
 
 
 def _diag(S):
-    return S.diagonal().copy() if isinstance(S, LowRankCov) else np.diag(S).copy()
+    """Diagonal (p,) of S: a dense array, a LowRankCov or a DataStats (a copy)."""
+    return np.diag(S).copy() if isinstance(S, np.ndarray) else np.array(S.diagonal(), dtype=float)
 
 
 def _estep(S, W, psi):
@@ -245,11 +246,13 @@ def _start(stats, structure, shrinkage, noise="modality", noise_var=None):
     """Noise estimate, the covariance EM works on, and the spectral start. ``noise_var`` (p,):
     given noise variances instead of the estimate (with shrinkage only)."""
     K = structure.n_factors
+    data = is_data_stats(stats)
+    C = stats if data else stats.cov   # DataStats: products and Gram eigenpairs, no p x p matrix
     if shrinkage:
         if noise == "isotropic" and noise_var is None:
-            sigma2, F, sinfo = noise_and_shrunk_factor(stats.cov, stats.n_samples, K)
+            sigma2, F, sinfo = noise_and_shrunk_factor(C, stats.n_samples, K)
         else:
-            sigma2, F, sinfo = noise_and_shrunk_factor(stats.cov, stats.n_samples, K,
+            sigma2, F, sinfo = noise_and_shrunk_factor(C, stats.n_samples, K,
                                                        rows=structure.row_slices(stats.n_features),
                                                        block_ranks=_block_ranks(structure), noise=noise,
                                                        noise_var=noise_var)
@@ -257,9 +260,9 @@ def _start(stats, structure, shrinkage, noise="modality", noise_var=None):
         W0 = spectral_init_lowrank(F, structure, stats.n_features)
         info = {"sigma2_init": sigma2, "shrinkage": sinfo}
     else:
-        sigma2 = bottom_eigenvalue_noise(stats.cov, K)
-        S = stats.cov
-        S_W = stats.cov.copy()
+        sigma2 = bottom_eigenvalue_noise(C, K)
+        S = C                     # DataStats: EM's products S @ V cost O(n p K)
+        S_W = stats.cov.copy()    # the Schur initialisation needs the dense matrix (DataStats: formed lazily)
         S_W[np.diag_indices_from(S_W)] -= sigma2
         W0 = spectral_init(S_W, structure, stats.n_features)
         del S_W
@@ -303,16 +306,19 @@ def fit_ml(stats, structure, *, noise="modality", max_iter=1000, tol=1e-8, gtol=
         shrinkage and held fixed by EM.
     """
     _check_options(noise, accelerate, alpha, l1_ratio)
-    if noise == "feature" and alpha == 0 and stats.cov.shape[0] > 0:
+    if noise == "feature" and alpha == 0 and sum(stats.n_features) > 0:
         # The per-feature model is equivariant to rescaling features: fit it on the correlation
         # scale (every feature of unit variance), where the stopping rule is scale-free, and map
         # back. Same estimate up to rounding; the same number of iterations for any scaling.
-        d = np.sqrt(np.diag(stats.cov))
+        d = np.sqrt(stats.feature_var)
         if np.all(d > 0) and not np.allclose(d, 1.0, rtol=1e-12, atol=0.0):
-            from ..covariance import CovarianceStats
+            if is_data_stats(stats):
+                std = stats.scaled(d)   # one n x p copy
+            else:
+                from ..covariance import CovarianceStats
 
-            std = CovarianceStats(cov=stats.cov / d[:, None] / d[None, :], mean=stats.mean / d,
-                                  n_samples=stats.n_samples, n_features=stats.n_features)
+                std = CovarianceStats(cov=stats.cov / d[:, None] / d[None, :], mean=stats.mean / d,
+                                      n_samples=stats.n_samples, n_features=stats.n_features)
             res = fit_ml(std, structure, noise=noise, max_iter=max_iter, tol=tol, gtol=gtol, accelerate=accelerate,
                          alpha=alpha, l1_ratio=l1_ratio, shrinkage=shrinkage, alpha_scale=alpha_scale,
                          init=None if init is None else np.asarray(init, float) / d[:, None],

@@ -1,11 +1,46 @@
-"""Noise-variance estimates."""
+"""Noise-variance estimates.
+
+Each function takes the sample covariance either as a dense (p, p) array or as a
+:class:`hcl_stats.covariance.DataStats` (the centred n x p data, for n < p): then no p x p matrix
+is formed; products with S are ``Xc^T (Xc V) / (n - 1)`` and top eigenpairs come from the n x n
+Gram matrix, so memory is O(n p + n^2 + p K) and the results equal the dense ones to rounding.
+"""
 from __future__ import annotations
 
 import numpy as np
 
 from .linalg import top_eigh
 
-__all__ = ["bottom_eigenvalue_noise"]
+__all__ = ["bottom_eigenvalue_noise", "factor_noise"]
+
+
+def is_data_stats(S) -> bool:
+    """True for a :class:`hcl_stats.covariance.DataStats` (duck-typed: the centred data ``Xc``)."""
+    return hasattr(S, "Xc") and hasattr(S, "top_eigh")
+
+
+def cov_diag(S) -> np.ndarray:
+    """The diagonal (p,) of a dense covariance or of a DataStats (a copy)."""
+    return S.feature_var if is_data_stats(S) else np.diag(S).copy()
+
+
+def cov_top_eigh(S, k, scale=None):
+    """Top-k eigenpairs (decreasing) of S, or of D^{-1} S D^{-1} with ``scale`` = diag(D) (p,)."""
+    if is_data_stats(S):
+        return S.top_eigh(k, scale=scale)
+    if scale is None:
+        return top_eigh(S, k)
+    return top_eigh(S / scale[:, None] / scale[None, :], k)
+
+
+class _Whitened:
+    """D^{-1} S D^{-1} as an operator (products only), for S a DataStats."""
+
+    def __init__(self, S, d):
+        self.S, self.d = S, d
+
+    def __matmul__(self, V):
+        return (self.S @ (V / self.d[:, None])) / self.d[:, None]
 
 
 def bottom_eigenvalue_noise(cov: np.ndarray, n_factors: int) -> float:
@@ -17,8 +52,8 @@ def bottom_eigenvalue_noise(cov: np.ndarray, n_factors: int) -> float:
     p = cov.shape[0]
     if n_factors >= p:
         raise ValueError(f"the noise estimate needs K < p; got K = {n_factors}, p = {p}.")
-    w, _ = top_eigh(cov, n_factors)
-    return float((np.trace(cov) - w.sum()) / (p - n_factors))
+    w, _ = cov_top_eigh(cov, n_factors)
+    return float((np.sum(cov_diag(cov)) - w.sum()) / (p - n_factors))
 
 
 def _top_eig_subspace(A, V0, n_iter=2):
@@ -54,15 +89,20 @@ def factor_noise(cov: np.ndarray, n_factors: int, psi0=None, *, floor: float = 1
     feature with no noise left, stays finite); the floor is relative, so the estimate is
     equivariant to rescaling any feature.
 
+    ``cov`` may be a :class:`hcl_stats.covariance.DataStats` (n < p): the same iteration with the
+    whitened products D^{-1} Xc^T (Xc D^{-1} V) / (n - 1) (O(n p q) per step) and the eigenpairs
+    of the whitened n x n Gram matrix where the dense path uses a dense solver; memory O(n p).
+
     Returns
     -------
     psi : ndarray of shape (p,)
     info : dict with ``n_iter``, ``converged`` and ``at_floor`` (features at the floor).
     """
-    S = np.asarray(cov, dtype=float)
+    data = is_data_stats(cov)
+    S = cov if data else np.asarray(cov, dtype=float)
     p = S.shape[0]
     k = int(n_factors)
-    var = np.diag(S).copy()
+    var = cov_diag(S)
     if np.any(var <= 0):
         raise ValueError(f"cov: every feature needs a positive variance; features {np.flatnonzero(var <= 0).tolist()} have none.")
     lo = floor * var
@@ -78,10 +118,21 @@ def factor_noise(cov: np.ndarray, n_factors: int, psi0=None, *, floor: float = 1
     it = 0
     for it in range(1, max_iter + 1):
         d = np.sqrt(psi)
-        Sw = S / d[:, None] / d[None, :]
-        if dense:
+        if data:
+            Sw = _Whitened(S, d)
+            if dense:
+                w, Vk = S.top_eigh(k, scale=d)
+            elif V is None:
+                w, V = S.top_eigh(q, scale=d)
+            else:
+                w, V = _top_eig_subspace(Sw, V, n_iter=2)
+            if not dense:
+                w, Vk = w[:k], V[:, :k]
+        elif dense:
+            Sw = S / d[:, None] / d[None, :]
             w, Vk = top_eigh(Sw, k) if 3 * k < p else _full_top(Sw, k)
         else:
+            Sw = S / d[:, None] / d[None, :]
             if V is None:
                 w, V = top_eigh(Sw, q)
             else:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from .linalg import top_eigh
+from .noise import cov_diag, cov_top_eigh, is_data_stats
 
 __all__ = ["spiked_shrinker", "shrunk_signal_factor", "noise_and_shrunk_factor"]
 
@@ -56,7 +57,7 @@ def shrunk_signal_factor(cov, sigma2, n_samples, rank, eig=None):
     reuses eigenpairs already computed."""
     p = cov.shape[0]
     gamma = 0.0 if n_samples is None else p / float(n_samples)
-    w, V = top_eigh(cov, rank) if eig is None else eig
+    w, V = cov_top_eigh(cov, rank) if eig is None else eig
     eta = spiked_shrinker(w, sigma2, gamma)
     keep = eta > 0
     return V[:, keep] * np.sqrt(eta[keep]), {"eigvals": w, "shrunk": eta, "gamma": gamma}
@@ -80,6 +81,12 @@ def noise_and_shrunk_factor(cov, n_samples, n_factors, rows=None, block_ranks=No
     factor-analysis estimates; exactly 1 for a population covariance), shrunk, and unwhitened: F = D^{1/2} F_white. ``noise_var`` (p,)
     replaces the estimate by given noise variances (an oracle, for benchmarks).
 
+    ``cov`` is a dense (p, p) covariance or a :class:`hcl_stats.covariance.DataStats` (n < p):
+    then every eigendecomposition above is one of an n x n Gram matrix (of a modality's columns,
+    or of all columns after whitening), factor analysis works from the data
+    (:func:`.noise.factor_noise`), and no p x p matrix is formed: memory O(n p + n^2 + p K),
+    time O(n^2 p) plus O(n p K) per factor-analysis step. Same result as the dense path to rounding.
+
     Returns (noise variance of each feature (p,), F, info).
     """
     from .noise import factor_noise
@@ -88,14 +95,16 @@ def noise_and_shrunk_factor(cov, n_samples, n_factors, rows=None, block_ranks=No
     if n_factors >= p:
         raise ValueError(f"the noise estimate needs K < p; got K = {n_factors}, p = {p}.")
     gamma = 0.0 if n_samples is None else p / float(n_samples)
+    data = is_data_stats(cov)
+    diag = cov_diag(cov)
+    trace = float(np.sum(diag))
     if rows is None and noise_var is None:
-        w, V = top_eigh(cov, n_factors)
-        sigma2 = float((np.trace(cov) - w.sum()) / (p - n_factors))
-        sigma2 = max(sigma2, 1e-12 * float(np.trace(cov)) / p)
+        w, V = cov_top_eigh(cov, n_factors)
+        sigma2 = float((trace - w.sum()) / (p - n_factors))
+        sigma2 = max(sigma2, 1e-12 * trace / p)
         F, info = shrunk_signal_factor(cov, sigma2, n_samples, n_factors, eig=(w, V))
         return np.full(p, sigma2), F, info
     noise = "modality" if noise is None else noise
-    diag = np.diag(cov).copy()
     if np.any(diag <= 0):
         bad = np.flatnonzero(diag <= 0)
         raise ValueError(f"cov: features {bad[:10].tolist()} have zero variance; remove constant features before fitting.")
@@ -107,31 +116,34 @@ def noise_and_shrunk_factor(cov, n_samples, n_factors, rows=None, block_ranks=No
     else:
         for r, Km in zip(rows, block_ranks):
             pm = r.stop - r.start
-            block = cov[r, r]
+            block = cov.columns(r) if data else cov[r, r]
             if noise == "feature" and Km < pm:
                 # a population covariance is fitted exactly; a sample one to the accuracy that matters
                 tight = n_samples is None
                 sig[r], inf = factor_noise(block, Km, tol=1e-12 if tight else 1e-6, max_iter=20000 if tight else 300)
                 fa_info.append(inf)
             elif Km < pm:
-                wm, _ = top_eigh(block, Km)
-                sig[r] = (np.trace(block) - wm.sum()) / (pm - Km)
+                wm, _ = cov_top_eigh(block, Km)
+                sig[r] = (np.sum(diag[r]) - wm.sum()) / (pm - Km)
             else:  # no noise subspace inside the block: fall back to the global estimate
                 if wg is None:
-                    wt, _ = top_eigh(cov, n_factors)
-                    wg = float((np.trace(cov) - wt.sum()) / (p - n_factors))
+                    wt, _ = cov_top_eigh(cov, n_factors)
+                    wg = float((trace - wt.sum()) / (p - n_factors))
                 sig[r] = wg
         # a noise variance is at least a small share of its feature's variance (scale-free floor)
         sig = np.clip(sig, 1e-3 * diag, diag)
     d = np.sqrt(sig)
-    Sw = cov / d[:, None]
-    Sw /= d[None, :]
-    w, V = top_eigh(Sw, n_factors)
+    if data:
+        w, V = cov.top_eigh(n_factors, scale=d)
+    else:
+        Sw = cov / d[:, None]
+        Sw /= d[None, :]
+        w, V = top_eigh(Sw, n_factors)
+        del Sw
     level = 1.0
     if noise == "feature" and noise_var is None and n_samples is not None:
-        level = float((np.trace(Sw) - w.sum()) / (p - n_factors))
+        level = float((np.sum(diag / sig) - w.sum()) / (p - n_factors))
         level = min(max(level, 0.5), 2.0)   # a bounded correction of a common bias, not a new estimate
-    del Sw
     eta = spiked_shrinker(w, level, gamma)
     keep = eta > 0
     F = d[:, None] * (V[:, keep] * np.sqrt(eta[keep]))
