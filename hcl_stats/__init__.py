@@ -9,6 +9,7 @@ from .covariance import CovarianceStats, sample_covariance  # noqa: E402
 from .metrics import align  # noqa: E402
 from .goodness import GoodnessOfFit, StructureComparison, compare_structures, goodness_of_fit  # noqa: E402
 from .model import HCL, HCLResults  # noqa: E402
+from .io import load_fit  # noqa: E402
 from .selection import SelectionResult, SelectionStability, select_structure  # noqa: E402
 from .simulate import SimulatedData, simulate  # noqa: E402
 from .structure import Structure  # noqa: E402
@@ -20,6 +21,7 @@ __all__ = [
     "SimulatedData",
     "HCL",
     "HCLResults",
+    "load_fit",
     "align",
     "metrics",
     "exceptions",

@@ -28,6 +28,32 @@ class BaseEstimator:
             setattr(self, k, v)
         return self
 
+    # -- output container (scikit-learn's set_output API) --------------------------------
+    _OUTPUT_CONTAINERS = ("default", "pandas")
+
+    def set_output(self, *, transform=None):
+        """Choose what ``transform`` (and ``fit_transform``) return: ``"default"`` (ndarray) or
+        ``"pandas"`` (a DataFrame with columns ``get_feature_names_out()``, indexed like the input
+        rows); None leaves the choice unchanged. Returns self.
+
+        The choice is kept by :func:`clone` and :func:`sklearn.base.clone`.
+        """
+        if transform is None:
+            return self
+        if transform not in self._OUTPUT_CONTAINERS:
+            raise ValueError(f"The 'transform' argument of {type(self).__name__}.set_output must be one of "
+                             f"{self._OUTPUT_CONTAINERS} or None. Got {transform!r} instead.")
+        if transform == "pandas":
+            try:
+                import pandas  # noqa: F401
+            except ImportError:  # pragma: no cover - depends on the environment
+                raise ImportError("set_output(transform='pandas') needs pandas: pip install 'hcl_stats[tables]'.") from None
+        self._sklearn_output_config = {**getattr(self, "_sklearn_output_config", {}), "transform": transform}
+        return self
+
+    def _output_container(self) -> str:
+        return getattr(self, "_sklearn_output_config", {}).get("transform", "default")
+
     def __repr__(self):
         sig = inspect.signature(type(self).__init__)
         parts = []
@@ -54,4 +80,7 @@ class BaseEstimator:
 def clone(estimator):
     """A new unfitted estimator with the same parameters (deep-copied)."""
     params = {k: copy.deepcopy(v) for k, v in estimator.get_params(deep=False).items()}
-    return type(estimator)(**params)
+    new = type(estimator)(**params)
+    if hasattr(estimator, "_sklearn_output_config"):
+        new._sklearn_output_config = dict(estimator._sklearn_output_config)
+    return new

@@ -9,6 +9,7 @@ import numpy as np
 from scipy import linalg as sla
 
 from ._validation import Interval, Options, check_Xs, check_n_features, validate_params
+from . import io as _io
 from .base import BaseEstimator
 from .covariance import CovarianceStats, covariance_stats, fit_statistics, is_out_of_core, sample_covariance
 from .estimation import METHODS
@@ -409,8 +410,17 @@ class HCL(BaseEstimator):
             warnings.warn(msg, IdentifiabilityWarning, stacklevel=3)
 
     # -- fitting ------------------------------------------------------------------------
-    def fit(self, Xs, y=None):
+    def fit(self, Xs, y=None, *, use_layer=None):
         """Fit the model to ``Xs``, a list of (n_samples, p_m) arrays (one per modality).
+
+        Labelled tables are accepted too (:mod:`hcl_stats.io`): a list of pandas DataFrames, a
+        dict ``{modality name: DataFrame or array}``, or a ``mudata.MuData`` (its ``mdata.mod``;
+        ``use_layer`` picks a layer instead of ``.X``). Their names are kept: modality names go
+        to ``structure_`` (and the summary, the factor names, ``loadings_frame``), feature names
+        to ``feature_names_in_``. Rows are matched by sample label (reordered when the tables
+        list the same samples in different orders; refused when the samples differ). With a
+        named ``Structure``, a dict's keys must be its names (the modalities are taken in the
+        structure's order).
 
         Data larger than memory are accepted too (:func:`hcl_stats.covariance.covariance_stats`):
         a list of ``numpy.memmap`` arrays (read ``chunk_size`` rows at a time), a list of Dask
@@ -422,15 +432,69 @@ class HCL(BaseEstimator):
         self
         """
         self._validate()
+        Xs, names = self._read_fit_tables(Xs, use_layer)
         n_mod = self.structure.n_modalities if isinstance(self.structure, Structure) else None
         if is_out_of_core(Xs):
             stats, _ = covariance_stats(Xs, chunk_size=self.chunk_size)
             if n_mod is not None and len(stats.n_features) != n_mod:
                 raise ValueError(f"Xs must contain {n_mod} modalities (one array each) to match the structure; got {len(stats.n_features)}.")
-            return self._fit_stats(stats, None)
+            return self._fit_stats(stats, None, names=names)
         Xs = check_Xs(Xs, n_modalities=n_mod, min_samples=2)
         stats = fit_statistics(Xs)
-        return self._fit_stats(stats, Xs)
+        return self._fit_stats(stats, Xs, names=names)
+
+    # -- labelled input (hcl_stats.io) ----------------------------------------------------
+    @staticmethod
+    def _explicit_names(structure):
+        return structure.to_dict()["names"] if isinstance(structure, Structure) else None
+
+    @staticmethod
+    def _reorder_by_name(tables, names, what):
+        """Put dict / MuData modalities in the order of ``names``; missing or extra ones are errors."""
+        got = list(tables.modality_names)
+        if got == list(names):
+            return tables
+        missing = [n for n in names if n not in got]
+        extra = [n for n in got if n not in names]
+        if missing or extra:
+            raise ValueError(f"Xs: the modalities must be {list(names)} ({what}); got {got} "
+                             f"(missing {missing}, not in the fit {extra}).")
+        order = [got.index(n) for n in names]
+        fn = None if tables.feature_names is None else [tables.feature_names[i] for i in order]
+        return _io.Tables([tables.arrays[i] for i in order], tuple(names), fn, tables.index)
+
+    def _read_fit_tables(self, Xs, use_layer):
+        """Tables -> arrays at fit time; sets ``feature_names_in_``. Returns (arrays, modality names or None)."""
+        tables = _io.as_arrays(Xs, use_layer=use_layer)
+        names = tables.modality_names
+        explicit = self._explicit_names(self.structure)
+        if names is not None and explicit is not None:
+            tables = self._reorder_by_name(tables, explicit, "the names of the structure")
+            names = None  # the structure's own names are kept
+        self._fit_feature_names = tables.feature_names
+        return tables.arrays, names
+
+    def _read_tables(self, Xs, use_layer=None):
+        """Tables -> (list of arrays in the fitted modality order and feature order, sample index or None)."""
+        tables = _io.as_arrays(Xs, use_layer=use_layer)
+        if tables.modality_names is not None:
+            tables = self._reorder_by_name(tables, self.structure_.names, "the modalities of the fit")
+        arrays = tables.arrays
+        fitted = getattr(self, "feature_names_in_", None)
+        if tables.feature_names is not None and fitted is not None and isinstance(arrays, list):
+            arrays = list(arrays)
+            for m, (got, want) in enumerate(zip(tables.feature_names, fitted)):
+                if got is None or want is None or np.array_equal(got, want):
+                    continue
+                label = self.structure_.names[m] if m < len(self.structure_.names) else m
+                pos = {v: i for i, v in enumerate(got.tolist())}
+                missing = [v for v in want.tolist() if v not in pos]
+                if missing or len(got) != len(want):
+                    extra = sorted(set(got.tolist()) - set(want.tolist()))
+                    raise ValueError(f"Xs[{label!r}]: the features must be those seen at fit ({len(want)}); got {len(got)}, "
+                                     f"missing {_io._preview(missing)}, not seen at fit {_io._preview(extra)}.")
+                arrays[m] = np.asarray(arrays[m])[:, [pos[v] for v in want.tolist()]]  # matched by name
+        return arrays, tables.index
 
     def fit_covariance(self, cov, n_features, n_samples=None, mean=None):
         """Fit from a covariance matrix (p, p) of the stacked modalities, e.g. a population
@@ -449,7 +513,7 @@ class HCL(BaseEstimator):
         stats = CovarianceStats(cov=0.5 * (cov + cov.T), mean=mean, n_samples=n_samples, n_features=n_features)
         return self._fit_stats(stats, None)
 
-    def _fit_stats(self, stats, Xs):
+    def _fit_stats(self, stats, Xs, names=None):
         t0 = time.perf_counter()
         self._selection_result = None
         var = stats.feature_var
@@ -462,6 +526,8 @@ class HCL(BaseEstimator):
             raise ValueError(f"{what}; constant features carry no information and make the noise model degenerate. "
                              "Remove them before fitting.")
         structure = self._resolve_structure(stats.n_features, Xs)
+        if names is not None and self._explicit_names(structure) is None:
+            structure = structure.with_names(names)  # modality names of a dict / MuData
         self._check_structure_fits(structure, stats.n_features, stats.n_samples)
         res = METHODS[self.method](stats, structure, **self._method_options())
         fit_time = time.perf_counter() - t0
@@ -486,6 +552,13 @@ class HCL(BaseEstimator):
         self.selection_ = self._selection_result
         self.results_.noise_model = self.noise_model_
         self.results_.selection = self._selection_result
+        self.modality_names_ = tuple(structure.names)
+        fn = getattr(self, "_fit_feature_names", None)
+        self._fit_feature_names = None
+        if fn is not None:
+            self.feature_names_in_ = list(fn)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
         # the sufficient statistics, for goodness_of_fit() (kept only while p x p is small)
         self._gof_stats = stats if sum(stats.n_features) <= 4000 else None
         bad = [name for name, v in (("loadings_", self.loadings_), ("noise_var_features_", self.noise_var_features_))
@@ -499,9 +572,18 @@ class HCL(BaseEstimator):
         if not hasattr(self, "loadings_"):
             raise NotFittedError("This HCL instance is not fitted yet; call fit(Xs) first.")
 
-    def _check_Xs_fitted(self, Xs):
+    def _check_Xs_fitted(self, Xs, use_layer=None):
         self._check_fitted()
+        Xs, _ = self._read_tables(Xs, use_layer)
         return check_Xs(Xs, n_modalities=self.structure_.n_modalities, n_features=self.n_features_, min_samples=1)
+
+    def _wrap_output(self, Z, index):
+        """``set_output(transform="pandas")``: a DataFrame indexed like the input rows."""
+        if self._output_container() != "pandas":
+            return Z
+        import pandas as pd
+
+        return pd.DataFrame(Z, index=index, columns=pd.Index(self.get_feature_names_out(), name="factor"))
 
     def encoder(self) -> np.ndarray:
         """The paper's linear encoder C_hat = (W^T W)^{-1} W^T, shape (K, p)."""
@@ -513,14 +595,73 @@ class HCL(BaseEstimator):
         except (sla.LinAlgError, ValueError):
             return np.linalg.pinv(W)
 
-    def transform(self, Xs) -> np.ndarray:
-        """The paper's representation z_hat = C_hat (x - mean), shape (n_samples, K)."""
-        Xs = self._check_Xs_fitted(Xs)
-        X = np.hstack(Xs) - self.mean_
-        return X @ self.encoder().T
+    def transform(self, Xs, *, use_layer=None) -> np.ndarray:
+        """The paper's representation z_hat = C_hat (x - mean), shape (n_samples, K).
 
-    def fit_transform(self, Xs, y=None):
-        return self.fit(Xs, y).transform(Xs)
+        ``Xs`` as in :meth:`fit` (arrays, DataFrames, a dict or a MuData; features matched by
+        name when the fit had names). After ``set_output(transform="pandas")``: a DataFrame
+        with columns ``get_feature_names_out()``, indexed like the input rows.
+        """
+        self._check_fitted()
+        arrays, index = self._read_tables(Xs, use_layer)
+        Xs = check_Xs(arrays, n_modalities=self.structure_.n_modalities, n_features=self.n_features_, min_samples=1)
+        X = np.hstack(Xs) - self.mean_
+        return self._wrap_output(X @ self.encoder().T, index)
+
+    def fit_transform(self, Xs, y=None, *, use_layer=None):
+        return self.fit(Xs, y, use_layer=use_layer).transform(Xs, use_layer=use_layer)
+
+    # -- names (scikit-learn conventions) ---------------------------------------------------
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """Names of the representation's K columns: ``"{label}:{j}"`` with the subset's label
+        (``structure_.label``, e.g. ``{rna,protein}``) and j = 1..rank, in column order.
+
+        ``input_features``, if given, must be the p input feature names (all modalities in
+        order); it does not change the output.
+        """
+        self._check_fitted()
+        if input_features is not None:
+            got = np.asarray(input_features, dtype=object).ravel()
+            p = sum(self.n_features_)
+            fitted = getattr(self, "feature_names_in_", None)
+            want = None if fitted is None or any(f is None for f in fitted) else np.concatenate(fitted).astype(object)
+            if got.shape[0] != p or (want is not None and not np.array_equal(got, want)):
+                raise ValueError(f"input_features must be the {p} input feature names seen at fit (all modalities in "
+                                 f"order); got {got.shape[0]} names.")
+        s = self.structure_
+        return np.array([f"{s.label(sub)}:{j + 1}" for sub in s.subsets for j in range(s.rank(sub))], dtype=object)
+
+    def _feature_names(self):
+        """Feature names per modality (``x0``, ``x1``, ... where none were given)."""
+        fitted = getattr(self, "feature_names_in_", None) or [None] * len(self.n_features_)
+        return [np.array([f"x{j}" for j in range(p)], dtype=object) if f is None else np.asarray(f, dtype=object)
+                for f, p in zip(fitted, self.n_features_)]
+
+    def loadings_frame(self):
+        """The loadings as a pandas DataFrame of shape (p, K): rows indexed by (modality, feature),
+        columns by factor name (``get_feature_names_out()``); zero off the structure's support."""
+        self._check_fitted()
+        try:
+            import pandas as pd
+        except ImportError:  # pragma: no cover - depends on the environment
+            raise ImportError("loadings_frame needs pandas: pip install 'hcl_stats[tables]'.") from None
+        mods = np.repeat(np.array(self.structure_.names, dtype=object), self.n_features_)
+        feats = np.concatenate(self._feature_names())
+        index = pd.MultiIndex.from_arrays([mods, feats], names=["modality", "feature"])
+        return pd.DataFrame(np.array(self.loadings_), index=index,
+                            columns=pd.Index(self.get_feature_names_out(), name="factor"))
+
+    # -- saved fits and MuData (hcl_stats.io) ---------------------------------------------
+    def save(self, path):
+        """Write the fit to ``path`` (.npz; read back with :func:`hcl_stats.load_fit`; the format is
+        documented in :mod:`hcl_stats.io`). Returns the path written."""
+        return _io.save_fit(self, path)
+
+    def write_mudata(self, mdata, *, use_layer=None, kind="paper", key="X_hcl"):
+        """Store the representation in ``mdata.obsm[key]`` and each modality's loadings in
+        ``mdata.mod[m].varm["hcl_loadings"]`` (see :func:`hcl_stats.io.write_mudata`)."""
+        self._check_fitted()
+        return _io.write_mudata(self, mdata, use_layer=use_layer, kind=kind, key=key)
 
     def score_samples(self, Xs) -> np.ndarray:
         """Gaussian log-likelihood of each sample under the fitted model."""
@@ -579,18 +720,24 @@ class HCL(BaseEstimator):
         return self.results_.plot_structure(ax=ax, **kwargs)
 
     # -- representations (hcl_stats.representation) ---------------------------------------
-    def represent(self, Xs, kind="paper", averaged=False):
+    def represent(self, Xs, kind="paper", averaged=False, *, use_layer=None):
         """Representation of ``Xs``: ``kind="paper"`` (C_hat x) or ``"posterior"`` (E[z | x]),
-        optionally structure-averaged. See :mod:`hcl_stats.representation` for which to use when."""
+        optionally structure-averaged. See :mod:`hcl_stats.representation` for which to use when.
+        ``Xs`` and the output container as in :meth:`transform`."""
         from .representation import represent
 
-        return represent(self, Xs, kind=kind, averaged=averaged)
+        self._check_fitted()
+        arrays, index = self._read_tables(Xs, use_layer)
+        return self._wrap_output(represent(self, arrays, kind=kind, averaged=averaged), index)
 
-    def posterior_mean(self, Xs):
-        """E[z | x] under the fitted Gaussian model, shape (n_samples, K)."""
+    def posterior_mean(self, Xs, *, use_layer=None):
+        """E[z | x] under the fitted Gaussian model, shape (n_samples, K). ``Xs`` and the output
+        container as in :meth:`transform`."""
         from .representation import posterior_mean
 
-        return posterior_mean(self, Xs)
+        self._check_fitted()
+        arrays, index = self._read_tables(Xs, use_layer)
+        return self._wrap_output(posterior_mean(self, arrays), index)
 
     def posterior_encoder(self):
         """(I + W^T Psi^-1 W)^-1 W^T Psi^-1, shape (K, p)."""
