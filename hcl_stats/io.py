@@ -82,7 +82,7 @@ def is_table_input(Xs) -> bool:
 
 
 def _preview(labels, k=5) -> str:
-    labels = list(labels)
+    labels = [v.item() if isinstance(v, np.generic) else v for v in labels]
     more = f", ... ({len(labels)} in all)" if len(labels) > k else ""
     return "[" + ", ".join(repr(v) for v in labels[:k]) + more + "]"
 
@@ -384,15 +384,19 @@ def read_header(path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"load_fit: {str(path)!r} does not exist.")
     try:
-        with np.load(path, allow_pickle=False) as z:
-            if "header" not in z.files:
-                raise ValueError(f"load_fit: {str(path)!r} is not an hcl_stats saved fit (no 'header' entry; it holds "
-                                 f"{sorted(z.files)[:8]}).")
-            header = json.loads(str(z["header"][()]))
-    except ValueError:
-        raise
+        z = np.load(path, allow_pickle=False)
     except Exception as exc:
         raise ValueError(f"load_fit: cannot read {str(path)!r} as an hcl_stats saved fit (.npz): {exc}") from None
+    if not hasattr(z, "files"):  # a .npy file holding one array
+        raise ValueError(f"load_fit: {str(path)!r} is not an hcl_stats saved fit (a single .npy array, not an .npz).")
+    with z:
+        if "header" not in z.files:
+            raise ValueError(f"load_fit: {str(path)!r} is not an hcl_stats saved fit (no 'header' entry; it holds "
+                             f"{sorted(z.files)[:8]}).")
+        try:
+            header = json.loads(str(z["header"][()]))
+        except Exception as exc:
+            raise ValueError(f"load_fit: cannot read the header of {str(path)!r}: {exc}") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         raise ValueError(f"load_fit: {str(path)!r} is not an hcl_stats saved fit (header format "
                          f"{header.get('format') if isinstance(header, dict) else header!r}, expected {FORMAT_NAME!r}).")
