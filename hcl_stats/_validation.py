@@ -47,8 +47,12 @@ def check_random_state(rng):
     )
 
 
-def check_array(X, name: str, *, min_rows: int = 1, min_cols: int = 1) -> np.ndarray:
-    """Check one 2-D float array (finite, numeric) and return it as float64."""
+def check_array(X, name: str, *, min_rows: int = 1, min_cols: int = 1, allow_nan: bool = False,
+                nan_hint: str = "") -> np.ndarray:
+    """Check one 2-D float array (finite, numeric) and return it as float64.
+
+    ``allow_nan=True`` accepts NaN (a missing value) but still refuses infinite entries;
+    ``nan_hint`` is appended to the message refusing NaN (e.g. how to fit incomplete data)."""
     if hasattr(X, "dtype") and hasattr(X, "shape") and not isinstance(X, np.ndarray):
         # pandas DataFrame, memmap subclasses pass; other array-likes are converted
         X = np.asarray(X)
@@ -72,17 +76,30 @@ def check_array(X, name: str, *, min_rows: int = 1, min_cols: int = 1) -> np.nda
     if not np.all(np.isfinite(X)):
         n_nan = int(np.isnan(X).sum())
         n_inf = int(np.isinf(X).sum())
-        raise ValueError(f"{name} must be finite; got {n_nan} NaN and {n_inf} infinite entries.")
+        if n_inf:
+            raise ValueError(f"{name} must be finite; got {n_nan} NaN and {n_inf} infinite entries (NaN may mark a "
+                             "missing value; infinity is never accepted).")
+        if not allow_nan:
+            raise ValueError(f"{name} must be finite; got {n_nan} NaN entries.{nan_hint}")
     return X
 
 
+MISSING_HINT = (" NaN marks a missing value: fit incomplete data with HCL(..., missing=\"em\") (EM over the "
+                "observed entries), or remove or impute the missing values first.")
+
+
 def check_Xs(Xs, *, n_modalities: int | None = None, n_features=None, min_samples: int = 2,
-             name: str = "Xs") -> list[np.ndarray]:
+             name: str = "Xs", allow_nan: bool = False, nan_hint: str = MISSING_HINT) -> list[np.ndarray]:
     """Check a multi-view data set ``Xs``: a list of (n_samples, p_m) arrays.
 
     Returns a list of float64 arrays. Raises ``ValueError`` naming ``Xs`` (and the
     offending modality) for a wrong number of modalities, mismatched row counts, NaN
-    or inf, non-numeric dtype, 1-D arrays, or fewer than ``min_samples`` rows.
+    (unless ``allow_nan``; the message then names ``missing="em"``) or inf, non-numeric
+    dtype, 1-D arrays, or fewer than ``min_samples`` rows.
+
+    ``allow_nan=True`` accepts NaN entries (missing values) and checks nothing about their
+    pattern; :func:`hcl_stats.incomplete.check_incomplete` checks that (all-NaN rows,
+    features never observed, ...).
     """
     if isinstance(Xs, np.ndarray) or not isinstance(Xs, Sequence) or isinstance(Xs, (str, bytes)):
         raise ValueError(
@@ -92,7 +109,7 @@ def check_Xs(Xs, *, n_modalities: int | None = None, n_features=None, min_sample
         raise ValueError(f"{name} must contain at least one modality; got an empty list.")
     if n_modalities is not None and len(Xs) != n_modalities:
         raise ValueError(f"{name} must contain {n_modalities} modalities (one array each) to match the structure; got {len(Xs)}.")
-    out = [check_array(X, f"{name}[{m}]") for m, X in enumerate(Xs)]
+    out = [check_array(X, f"{name}[{m}]", allow_nan=allow_nan, nan_hint=nan_hint) for m, X in enumerate(Xs)]
     rows = [X.shape[0] for X in out]
     if len(set(rows)) > 1:
         raise ValueError(f"{name}: every modality must have the same number of rows (samples); got row counts {rows}.")
