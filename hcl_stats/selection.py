@@ -52,6 +52,8 @@ from scipy import linalg as sla
 from scipy import optimize, stats as sps
 
 from ._validation import check_Xs
+from .covariance import DataStats
+from .estimation.noise import cov_diag, is_data_stats
 from .exceptions import DataWarning, IdentifiabilityWarning
 from .structure import Structure
 
@@ -251,9 +253,13 @@ def _feature_noise_test(S, k, n_df, q, psi0):
     from .estimation.noise import factor_noise
 
     p = S.shape[0]
-    psi = np.diag(S).copy() if k == 0 else factor_noise(S, k, psi0=psi0, tol=_TEST_FA_TOL, max_iter=_TEST_FA_ITER)[0]
+    psi = cov_diag(S) if k == 0 else factor_noise(S, k, psi0=psi0, tol=_TEST_FA_TOL, max_iter=_TEST_FA_ITER)[0]
     d = np.sqrt(psi)
-    lam = np.clip(sla.eigvalsh(S / d[:, None] / d[None, :], check_finite=False)[::-1], 0.0, None)
+    if is_data_stats(S):   # the nonzero whitened eigenvalues from the n x n whitened Gram matrix
+        Y = S.Xc / d
+        lam = np.clip(sla.eigvalsh(Y @ Y.T / (S.n_samples - 1), check_finite=False)[::-1], 0.0, None)
+    else:
+        lam = np.clip(sla.eigvalsh(S / d[:, None] / d[None, :], check_finite=False)[::-1], 0.0, None)
     sigma2 = _kn_noise(lam, k, n_df, p)
     mu, sd = _wishart_tw(n_df, p - k)
     thr = sigma2 * (mu + q * sd)
@@ -316,7 +322,10 @@ def modality_signal_rank_feature(X, alpha: float = 1e-3, max_rank: int | None = 
     n_df = n - 1
     kmax = min(_default_kmax(n, p, max_rank), ledermann_bound(p))
     q = tracy_widom1_quantile(alpha)
-    S = (Xc.T @ Xc) / n_df if _cov is None else _cov
+    if _cov is None:   # p > n: the centred data stand for S (no p x p matrix), else the covariance
+        S = DataStats(Xc, np.zeros(p), n, (p,)) if p > n else (Xc.T @ Xc) / n_df
+    else:
+        S = _cov
     results = {}
 
     def warm(k):
@@ -334,11 +343,11 @@ def modality_signal_rank_feature(X, alpha: float = 1e-3, max_rank: int | None = 
     if rank in results:
         psi = results[rank][3]
     elif rank == 0:
-        psi = np.diag(S).copy()
+        psi = cov_diag(S)
     else:
         psi = factor_noise(S, rank, psi0=warm(rank), tol=_TEST_FA_TOL, max_iter=_TEST_FA_ITER)[0]
     d = np.sqrt(psi)
-    lam, U = _centred_eig(Xc, rank + 1, scale=d, cov=S)
+    lam, U = _centred_eig(Xc, rank + 1, scale=d, cov=None if is_data_stats(S) else S)
     thr, nv, _ = _kn_sequence(lam, n_df, p, q, min(rank + 1, kmax))
     n_show = min(len(lam), len(thr) + 1)
     rounds = tuple((k, results[k][1], results[k][2]) for k in sorted(results))
@@ -747,21 +756,46 @@ def _check_features(Xs, label):
 
 
 def _centred_cov(X, need_cov):
-    """Centred data and, when p <= n (or ``need_cov``), the p x p covariance."""
+    """Centred data and, when p <= n, the p x p covariance; when p > n and ``need_cov``, a
+    :class:`~hcl_stats.covariance.DataStats` of the centred data standing for it (memory O(n p))."""
     Xc = X - X.mean(axis=0)
     n, p = Xc.shape
-    return Xc, ((Xc.T @ Xc) / (n - 1) if (p <= n or need_cov) else None)
+    if p <= n:
+        return Xc, (Xc.T @ Xc) / (n - 1)
+    return Xc, (DataStats(Xc, np.zeros(p), n, (p,)) if need_cov else None)
+
+
+def _duplicate_pairs_from_data(Xc):
+    """Pairs of columns of the centred data with |correlation| > 1 - 1e-10, without the p x p
+    correlation matrix: columns scaled to unit norm and sign-normalised are sorted along a random
+    direction (fixed seed); duplicates then sit next to each other (O(n p log p))."""
+    nrm = np.sqrt(np.einsum("ij,ij->j", Xc, Xc))
+    U = Xc / nrm
+    proj = np.random.default_rng(0).standard_normal(U.shape[0]) @ U
+    U = U * np.where(proj < 0, -1.0, 1.0)
+    key = np.abs(proj)
+    order = np.argsort(key, kind="stable")
+    pairs = []
+    for a, b in zip(order[:-1], order[1:]):
+        # |corr| > 1 - 1e-10 <=> ||u_a -/+ u_b||^2 < 2e-10; the projection differs by at most that norm
+        if key[b] - key[a] < 1e-4 and float(U[:, a] @ U[:, b]) > 1.0 - 1e-10:
+            pairs.append((int(min(a, b)), int(max(a, b))))
+    return sorted(pairs)
 
 
 def _duplicate_note(S, m, label):
-    sd = np.sqrt(np.diag(S))
-    C = S / sd[:, None] / sd[None, :]
-    iu = np.triu_indices_from(C, k=1)
-    dup = np.flatnonzero(np.abs(C[iu]) > 1.0 - 1e-10)
-    if not dup.size:
+    if is_data_stats(S):
+        found = _duplicate_pairs_from_data(S.Xc)
+        dup, pairs = found, found[:5]
+    else:
+        sd = np.sqrt(np.diag(S))
+        C = S / sd[:, None] / sd[None, :]
+        iu = np.triu_indices_from(C, k=1)
+        dup = np.flatnonzero(np.abs(C[iu]) > 1.0 - 1e-10)
+        pairs = [(int(iu[0][i]), int(iu[1][i])) for i in dup[:5]]
+    if not len(dup):
         return None
-    pairs = [(int(iu[0][i]), int(iu[1][i])) for i in dup[:5]]
-    return (f"{label(m)}: features {pairs}{' ...' if dup.size > 5 else ''} are perfectly correlated (duplicated "
+    return (f"{label(m)}: features {pairs}{' ...' if len(dup) > 5 else ''} are perfectly correlated (duplicated "
             "up to scale); they share a factor with almost no noise. Drop duplicates unless this is intended")
 
 
