@@ -6,7 +6,8 @@ simulate CONFIG [CONFIG ...]   run (or resume) studies declared in TOML configs
 report                         figures, tables and REPORT.md from stored results
 verify                         theory checks (hcl_stats.theory) and the configs' checks on stored results
 reproduce [--quick]            every study -> theory checks -> figures -> report
-fit DATA [DATA ...]            fit HCL to data files (one .npy/.csv per modality, or one .npz)
+fit DATA [DATA ...]            fit HCL to data files (one .npy/.csv per modality, or one .npz); save the fit
+transform FIT DATA [DATA ...]  representation of samples under a saved fit
 """
 from __future__ import annotations
 
@@ -213,10 +214,115 @@ def cmd_reproduce(args):
     return 0
 
 
-def _load_modalities(paths, delimiter):
+class Modality:
+    """One modality read from a data file: values (n, p), and the labels the file gave."""
+
+    def __init__(self, X, source, name, feature_names=None, sample_names=None, note=""):
+        self.X, self.source, self.name = X, source, name
+        self.feature_names, self.sample_names, self.note = feature_names, sample_names, note
+
+    @property
+    def where(self):
+        return f"modality {self.name!r} (file {self.source})"
+
+
+def _is_number(cell):
+    try:
+        float(cell)
+        return True
+    except ValueError:
+        return False
+
+
+def _column_numbers(cells):
+    """True for a row 0, 1, 2, ... or 1, 2, 3, ... (integers as written, at least 3): column numbers."""
+    if len(cells) < 3 or not all(c.strip().lstrip("-").isdigit() for c in cells):
+        return False
+    v = [int(c) for c in cells]
+    return v == list(range(v[0], v[0] + len(v))) and v[0] in (0, 1)
+
+
+def _sniff_table(path, delim, header, index_col):
+    """Decide header and sample-name column of a text table from its first two lines.
+    Returns (header?, index column?, header cells or None, description)."""
+    with open(path, newline="") as fh:
+        first = fh.readline().rstrip("\r\n")
+        second = fh.readline().rstrip("\r\n")
+    if not first.strip():
+        raise CLIError(f"data file {str(path)!r} is empty (its first line is blank).")
+    c1, c2 = first.split(delim), second.split(delim) if second.strip() else None
+    if c2 is None:
+        raise CLIError(f"data file {str(path)!r} has fewer than two lines; it needs one row per sample (at least two).")
+    if len(c1) == 1 and len(first) > 1 and delim == "," and ("\t" in first or ";" in first):
+        raise CLIError(f"data file {str(path)!r}: its first line has no ',' but has {'tabs' if chr(9) in first else ';'}; "
+                       "pass --delimiter (e.g. --delimiter ';' or use the .tsv suffix for tabs).")
+    if index_col == "auto":
+        idx = (not _is_number(c2[0])) or (not c1[0].strip() and len(c1) == len(c2) and len(c1) > 1)
+        why_idx = "its first column holds sample names" if idx else ""
+    else:
+        idx = index_col == "yes"
+        why_idx = "first column holds sample names (--index-col yes)" if idx else ""
+    cells = c1[1:] if idx else c1
+    if header == "auto":
+        if not all(_is_number(c) for c in cells):
+            hdr, why = True, "header detected (first row holds column names)"
+        elif _column_numbers(cells) and not _column_numbers(c2[1:] if idx else c2):
+            hdr, why = True, "header detected (first row is the column numbers " + ", ".join(cells[:3]) + ", ...; pass --header no if it is data)"
+        else:
+            hdr, why = False, "no header (first row is numeric data; pass --header yes if it holds column names)"
+    else:
+        hdr = header == "yes"
+        why = f"{'header' if hdr else 'no header'} (--header {header})"
+    if idx and not hdr and index_col == "auto" and not c1[0].strip():
+        idx = False
+    desc = why + (f"; {why_idx}" if why_idx else "")
+    return hdr, idx, ([c.strip().strip('"') for c in cells] if hdr else None), desc
+
+
+def _read_text_table(p, delim, header, index_col):
     import numpy as np
 
-    Xs, names = [], []
+    hdr, idx, names, desc = _sniff_table(p, delim, header, index_col)
+    with open(p, newline="") as fh:
+        fh.readline()
+        n_cols = len(fh.readline().rstrip("\r\n").split(delim))
+    if hdr and len(names) + idx != n_cols:
+        raise CLIError(f"data file {str(p)!r}: the header has {len(names) + idx} fields but the first data row has {n_cols}.")
+    if idx and n_cols < 2:
+        raise CLIError(f"data file {str(p)!r} has only a sample-name column and no features.")
+    usecols = range(1, n_cols) if idx else None
+    X = np.loadtxt(p, delimiter=delim, skiprows=int(hdr), usecols=usecols, ndmin=2, dtype=np.float64)
+    samples = None
+    if idx:
+        samples = [v.strip().strip('"') for v in np.loadtxt(p, delimiter=delim, skiprows=int(hdr), usecols=0, dtype=str, ndmin=1)]
+    return X, names, samples, desc
+
+
+def _unique_names(entries):
+    """Modality names, unique: a file's stem (or an .npz key); clashes get their parent folders
+    prepended until they differ, then '#2', '#3'."""
+    names = [e[1] for e in entries]
+    for depth in range(1, 8):
+        dup = {n for n in names if names.count(n) > 1}
+        if not dup:
+            return names
+        for i, (path, base) in enumerate(entries):
+            if names[i] in dup:
+                parents = Path(path).resolve().parent.parts[-depth:]
+                names[i] = "/".join([*parents, base])
+    seen = {}
+    for i, n in enumerate(names):
+        seen[n] = seen.get(n, 0) + 1
+        if seen[n] > 1:
+            names[i] = f"{n}#{seen[n]}"
+    return names
+
+
+def _load_modalities(paths, delimiter, header="auto", index_col="auto"):
+    """Read the data files: a list of Modality (names unique)."""
+    import numpy as np
+
+    mods, entries = [], []
     for path in paths:
         p = Path(path)
         if not p.is_file():
@@ -224,47 +330,124 @@ def _load_modalities(paths, delimiter):
         suf = p.suffix.lower()
         try:
             if suf == ".npy":
-                Xs.append(np.load(p, allow_pickle=False))
-                names.append(p.stem)
+                mods.append(Modality(np.load(p, allow_pickle=False), str(path), None, note="numpy array"))
+                entries.append((path, p.stem))
             elif suf == ".npz":
                 with np.load(p, allow_pickle=False) as z:
+                    if "header" in z.files and "loadings" in z.files:
+                        raise CLIError(f"data file {path!r} is a saved fit, not data.")
                     for k in z.files:
-                        Xs.append(z[k])
-                        names.append(k)
+                        mods.append(Modality(z[k], f"{path}[{k}]", None, note="numpy array"))
+                        entries.append((path, k))
             elif suf in (".csv", ".txt", ".tsv"):
                 delim = delimiter or ("\t" if suf == ".tsv" else ",")
-                with open(p) as fh:
-                    first = fh.readline()
-                try:
-                    [float(v) for v in first.strip().split(delim)]
-                    skip = 0
-                except ValueError:
-                    skip = 1  # a header line
-                Xs.append(np.loadtxt(p, delimiter=delim, skiprows=skip, ndmin=2))
-                names.append(p.stem)
+                X, names, samples, desc = _read_text_table(p, delim, header, index_col)
+                mods.append(Modality(X, str(path), None, feature_names=names, sample_names=samples, note=desc))
+                entries.append((path, p.stem))
             else:
                 raise CLIError(f"data file {path!r} must be .npy, .npz or .csv/.tsv/.txt; got suffix {suf!r}.")
         except CLIError:
             raise
         except Exception as exc:
             raise CLIError(f"cannot read data file {path!r}: {exc}") from None
-    return Xs, names
+    for m, name in zip(mods, _unique_names(entries)):
+        m.name = name
+    for m in mods:
+        X = np.asarray(m.X)
+        if X.ndim != 2:
+            raise CLIError(f"{m.where} must be a 2-D table (rows: samples, columns: features); got shape {X.shape}.")
+        if X.shape[1] == 0:
+            raise CLIError(f"{m.where} has no features (0 columns).")
+        if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
+            raise CLIError(f"{m.where} must hold numbers; got dtype {X.dtype}.")
+        m.X = np.asarray(X, dtype=np.float64)
+        if m.feature_names is not None:
+            uniq, counts = np.unique(np.array(m.feature_names), return_counts=True)
+            if np.any(counts > 1):
+                raise CLIError(f"{m.where}: duplicate column names {uniq[counts > 1][:5].tolist()} in the header; "
+                               "feature names must be unique.")
+    return mods
+
+
+def _check_modalities(mods, for_fit=True):
+    """Same samples in every file (matched by sample name when the files give them), finite values,
+    and for a fit no constant modality or feature: every message names the file. Reorders rows in
+    place (to the sample order of the first file with sample names)."""
+    import numpy as np
+
+    from .io import _align
+
+    named = [m for m in mods if m.sample_names is not None]
+    if named:
+        try:
+            orders = _align([m.sample_names for m in named], [m.where for m in named], "the data files")
+        except ValueError as exc:
+            raise CLIError(str(exc)) from None
+        for m, o in zip(named, orders):
+            if o is not None:
+                m.X, m.sample_names = m.X[o], [m.sample_names[i] for i in o]
+                m.note += f"; rows put in the sample order of {named[0].source}"
+    if len(set(m.X.shape[0] for m in mods)) > 1:
+        raise CLIError("the data files must have the same number of rows (samples); got "
+                       + ", ".join(f"{m.source}: {m.X.shape[0]}" for m in mods) + ".")
+    for m in mods:
+        X = m.X
+        finite = np.isfinite(X)
+        if not finite.all():
+            bad = np.argwhere(~finite)[0]
+            raise CLIError(f"{m.where} has {int((~finite).sum())} missing or infinite values (first at data row "
+                           f"{bad[0] + 1}, column {bad[1] + 1}); HCL needs complete numeric data.")
+        if not for_fit:
+            continue
+        const = np.flatnonzero(np.all(X == X[:1], axis=0))
+        if const.size == X.shape[1]:
+            raise CLIError(f"{m.where} is constant: all its {X.shape[1]} features take one value on every sample, so it "
+                           "carries no information; leave the file out.")
+        if const.size:
+            names = [m.feature_names[j] for j in const[:10]] if m.feature_names else [f"column {j + 1}" for j in const[:10]]
+            raise CLIError(f"{m.where}: {const.size} constant features (zero variance), e.g. {names}; remove them from "
+                           "the file (they carry no information and make the noise model degenerate).")
+
+
+def _named_error(exc, mods):
+    """An estimator error with 'Xs[m]' replaced by the modality's name and file."""
+    import re
+
+    return re.sub(r"Xs\[(\d+)\]", lambda mt: mods[int(mt.group(1))].where if int(mt.group(1)) < len(mods) else mt.group(0),
+                  str(exc))
+
+
+def _write_representation(path, Z, columns, samples):
+    import numpy as np
+
+    samples = [str(i) for i in range(Z.shape[0])] if samples is None else samples
+    with open(path, "w", newline="") as fh:
+        fh.write(",".join(["sample", *(_csv_cell(c) for c in columns)]) + "\n")
+        for s_, row in zip(samples, Z):
+            fh.write(_csv_cell(s_) + "," + ",".join(np.char.mod("%.17g", row)) + "\n")
+
+
+def _csv_cell(v):
+    v = str(v)
+    return '"' + v.replace('"', '""') + '"' if any(c in v for c in ',"\n') else v
 
 
 def cmd_fit(args):
-    import numpy as np
-
     from . import HCL
     from .harness import parse_structure_spec
 
-    Xs, names = _load_modalities(args.data, args.delimiter)
-    if len(Xs) < 2:
-        raise CLIError(f"fit needs at least two modalities (one file each, or one .npz with several arrays); got {len(Xs)}.")
+    mods = _load_modalities(args.data, args.delimiter, args.header, args.index_col)
+    if len(mods) < 2:
+        raise CLIError(f"fit needs at least two modalities (one file each, or one .npz with several arrays); got {len(mods)}.")
+    _check_modalities(mods)
+    for m in mods:
+        print(f"read {m.source}: modality {m.name!r}, {m.X.shape[0]} samples x {m.X.shape[1]} features ({m.note})")
+    names = [m.name for m in mods]
     if args.structure == "auto":
         structure = "auto"
     else:
         try:
-            structure = parse_structure_spec(args.structure, len(Xs)).with_names(names)
+            structure = parse_structure_spec(args.structure, len(mods)).with_names(names)
         except ValueError as exc:
             raise CLIError(f"--structure: {exc}") from None
     kw = {} if args.method is None else {"method": args.method}
@@ -274,26 +457,71 @@ def cmd_fit(args):
         kw["selection"] = {"level": args.level, "max_rank": args.max_rank, "n_resamples": args.n_resamples}
     elif (args.level, args.max_rank, args.n_resamples) != (1e-3, None, 10):
         raise CLIError("--level, --max-rank and --n-resamples apply to --structure auto only.")
+    Xs = {m.name: m.X for m in mods}
+    t0 = time.perf_counter()
     try:
         est = HCL(structure, identifiability=args.identifiability, **kw).fit(Xs)
     except ValueError as exc:
-        raise CLIError(str(exc)) from None
+        raise CLIError(_named_error(exc, mods)) from None
+    fit_s = time.perf_counter() - t0
+    if any(m.feature_names is not None for m in mods):  # the files' column names travel with the fit
+        import numpy as np
+
+        est.feature_names_in_ = [None if m.feature_names is None else np.array(m.feature_names, dtype=str) for m in mods]
     print(est.summary())
     if est.selection_ is not None:
         print(est.selection_.summary())
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    s = est.structure_
-    save = {"loadings": est.loadings_, "noise_var": est.noise_var_, "noise_var_features": est.noise_var_features_,
-            "mean": est.mean_, "n_features": np.array(est.n_features_),
-            "structure": np.array(",".join("".join(map(str, sub)) + f":{s.rank(sub)}" for sub in s.subsets)),
-            "modalities": np.array(names)}
+    est.save(out)
+    stem = str(out.with_suffix(""))
+    Path(stem + "_summary.txt").write_text(str(est.summary()) + "\n")
+    written = [f"{out} (the fit: hcl_stats.load_fit)", f"{stem}_summary.txt"]
     if args.transform:
-        save["representation"] = est.transform(Xs)
-    np.savez(out, **save)
-    Path(str(out.with_suffix("")) + "_summary.txt").write_text(str(est.summary()) + "\n")
-    print(f"saved: {out} (loadings, noise variances, mean, structure{', representation' if args.transform else ''}) "
-          f"and {str(out.with_suffix(''))}_summary.txt")
+        samples = next((m.sample_names for m in mods if m.sample_names is not None), None)
+        _write_representation(stem + "_representation.csv", est.transform([m.X for m in mods]),
+                              est.get_feature_names_out(), samples)
+        written.append(f"{stem}_representation.csv (samples x {est.structure_.n_factors} factors)")
+    print(f"fit: {fit_s:.1f} s; saved: " + ", ".join(written))
+    return 0
+
+
+def cmd_transform(args):
+    """Representation of new samples under a saved fit."""
+    import numpy as np
+
+    from .io import load_fit
+
+    try:
+        est = load_fit(args.fit)
+    except (OSError, ValueError) as exc:
+        raise CLIError(str(exc)) from None
+    mods = _load_modalities(args.data, args.delimiter, args.header, args.index_col)
+    names = est.structure_.names
+    if len(mods) != len(names):
+        raise CLIError(f"the fit {args.fit} has {len(names)} modalities {list(names)}; got {len(mods)} data files.")
+    _check_modalities(mods, for_fit=False)
+    fitted = getattr(est, "feature_names_in_", None) or [None] * len(mods)
+    Xs = []
+    for m, want, p in zip(mods, fitted, est.n_features_):
+        X = m.X
+        if want is not None and m.feature_names is not None and list(m.feature_names) != list(want):
+            pos = {v: j for j, v in enumerate(m.feature_names)}
+            missing = [v for v in want.tolist() if v not in pos]
+            if missing or len(pos) != len(want):
+                raise CLIError(f"{m.where}: its columns must be the {len(want)} features of the fit's modality "
+                               f"{names[len(Xs)]!r}; {len(missing)} are missing (e.g. {missing[:5]}), file has {len(pos)}.")
+            X = X[:, [pos[v] for v in want.tolist()]]
+            m.note += "; columns matched by name"
+        if X.shape[1] != p:
+            raise CLIError(f"{m.where} has {X.shape[1]} features; the fit's modality {names[len(Xs)]!r} has {p}.")
+        Xs.append(X)
+    for m in mods:
+        print(f"read {m.source}: as modality {names[mods.index(m)]!r}, {m.X.shape[0]} samples x {m.X.shape[1]} features ({m.note})")
+    kind = args.kind
+    Z = est.transform(Xs) if kind == "paper" else est.posterior_mean(Xs)
+    samples = next((m.sample_names for m in mods if m.sample_names is not None), None)
+    _write_representation(args.out, np.asarray(Z), est.get_feature_names_out(), samples)
+    print(f"saved: {args.out} ({Z.shape[0]} samples x {Z.shape[1]} factors, representation {kind!r})")
     return 0
 
 
@@ -354,15 +582,21 @@ def build_parser():
     _add_run_options(q)
     q.set_defaults(func=cmd_reproduce)
 
-    f = sub.add_parser("fit", help="fit HCL to data files and save the results",
+    f = sub.add_parser("fit", help="fit HCL to data files and save the fit",
                        description="Fit the hierarchical multimodal factor model to data: one file per modality "
-                                   "(.npy, or .csv/.tsv with an optional header line; rows are samples) or one .npz "
-                                   "holding one array per modality. Prints the summary and saves the loadings, noise "
-                                   "variances and structure to --out (.npz) with a text summary next to it.",
+                                   "(.npy, or .csv/.tsv/.txt text tables, rows = samples) or one .npz holding one array "
+                                   "per modality. Text tables: a header row of column names is detected (or set with "
+                                   "--header) and a first column of sample names too (--index-col); with sample names "
+                                   "the files' rows are matched by name. What was detected is printed for each file. "
+                                   "Modalities are named after the files (parent folders added when two files share a "
+                                   "name). Prints the summary and writes OUT (the saved fit, read back by "
+                                   "hcl_stats.load_fit or 'hcl-stats transform'), OUT_summary.txt and, with "
+                                   "--transform, OUT_representation.csv (one row per sample: sample name, then one "
+                                   "column per factor, named '{modalities}:j').",
                        epilog="Example: hcl-stats fit codes.npy notes.npy labs.csv --structure 012:2,01:2,0:1,1:1,2:1 --out fit.npz")
     f.add_argument("data", nargs="+", metavar="DATA", help="data files, one per modality (or one .npz)")
     f.add_argument("--structure", required=True,
-                   help="'auto' (select from data) or subsets with ranks, e.g. '012:2,01:2,0:1' (digits: 0-based modality indices)")
+                   help="'auto' (select from data) or subsets with ranks, e.g. '012:2,01:2,0:1' (digits: 0-based modality indices, in the order of the files)")
     f.add_argument("--method", help="estimation method (default: HCL's default); see hcl_stats.estimation.METHODS")
     f.add_argument("--noise", choices=("feature", "modality", "isotropic"),
                    help="noise model, the same for the selection and the fit: one variance per feature, per modality, "
@@ -371,13 +605,37 @@ def build_parser():
     f.add_argument("--max-rank", type=int, default=None, help="--structure auto: largest rank tested per modality")
     f.add_argument("--n-resamples", type=int, default=10,
                    help="--structure auto: subsamples for the stability report (default: %(default)s; 0 = none)")
-    f.add_argument("--out", default="hcl_fit.npz", help="output .npz (default: %(default)s)")
-    f.add_argument("--transform", action="store_true", help="also save the representation of the samples")
-    f.add_argument("--delimiter", help="CSV delimiter (default ',' or tab for .tsv)")
+    f.add_argument("--out", default="hcl_fit.npz", help="the saved fit (.npz; default: %(default)s)")
+    f.add_argument("--transform", action="store_true", help="also write the representation of the samples to OUT_representation.csv")
+    _add_table_options(f)
     f.add_argument("--identifiability", choices=("raise", "warn", "ignore"), default="raise",
                    help="what to do when the structure violates the identifiability conditions (default: %(default)s)")
     f.set_defaults(func=cmd_fit)
+
+    t = sub.add_parser("transform", help="representation of samples under a saved fit",
+                       description="Read a fit saved by 'hcl-stats fit' (or HCL.save) and data files, one per modality "
+                                   "in the fit's order (read as for 'fit'; columns matched by name when both the fit and "
+                                   "the file have feature names), and write the representation as CSV: one row per "
+                                   "sample (sample name, then one column per factor).",
+                       epilog="Example: hcl-stats transform fit.npz new_rna.csv new_protein.csv new_atac.csv --out z.csv")
+    t.add_argument("fit", metavar="FIT", help="a saved fit (.npz)")
+    t.add_argument("data", nargs="+", metavar="DATA", help="data files, one per modality of the fit")
+    t.add_argument("--out", default="hcl_representation.csv", help="output CSV (default: %(default)s)")
+    t.add_argument("--kind", choices=("paper", "posterior"), default="paper",
+                   help="'paper': the encoder (W^T W)^-1 W^T (as HCL.transform); 'posterior': E[z | x] (default: %(default)s)")
+    _add_table_options(t)
+    t.set_defaults(func=cmd_transform)
     return p
+
+
+def _add_table_options(p):
+    p.add_argument("--delimiter", help="text-table delimiter (default ',' or tab for .tsv)")
+    p.add_argument("--header", choices=("auto", "yes", "no"), default="auto",
+                   help="text tables: is the first row column names? 'auto' (default): yes when a cell is not a number, "
+                        "or when the row is the column numbers 0,1,2,... or 1,2,3,... (at least 3)")
+    p.add_argument("--index-col", choices=("auto", "yes", "no"), default="auto",
+                   help="text tables: is the first column sample names? 'auto' (default): yes when the first data row "
+                        "starts with a non-number, or the header's first cell is empty (as pandas writes an index)")
 
 
 def main(argv=None):

@@ -29,10 +29,10 @@ a fitted :class:`~hcl_stats.HCL` as one ``.npz`` file readable with ``allow_pick
   (the estimator's hyperparameters; ``structure`` is ``"auto"`` or a structure description),
   ``structure`` (the fitted structure: ``{"n_modalities", "ranks": {"0,1": 2, ...}, "names"}``),
   ``n_features``, ``n_samples``, ``method``, ``noise_model``, ``n_iter``, ``converged``,
-  ``fit_time``, ``modality_names``, ``factor_names``, ``has_feature_names``,
+  ``fit_time``, ``modality_names``, ``factor_names``, ``has_feature_names`` (one bool per modality),
   ``selection_summary`` (text, or null) and ``arrays`` (the names of the arrays below);
 - ``loadings`` (p, K), ``noise_var_features`` (p,), ``mean`` (p,), ``feature_var`` (p,): float64;
-- ``feature_names_<m>`` (p_m,) unicode, one per modality, when the fit had feature names;
+- ``feature_names_<m>`` (p_m,) unicode, for each modality m (0-based) that had feature names;
 - ``history_<key>`` (n_iter,) float64, the refinement trace;
 - ``extra_<name>``: optional arrays added by the caller (the CLI stores nothing there).
 
@@ -335,7 +335,8 @@ def save_fit(hcl, path, *, extra=None) -> Path:
     fn = getattr(hcl, "feature_names_in_", None)
     if fn is not None:
         for m, names in enumerate(fn):
-            arrays[f"feature_names_{m}"] = np.asarray(names, dtype=str)
+            if names is not None:
+                arrays[f"feature_names_{m}"] = np.asarray(names, dtype=str)
     history = {}
     for k, v in (hcl.history_ or {}).items():
         try:
@@ -367,7 +368,7 @@ def save_fit(hcl, path, *, extra=None) -> Path:
         "fit_time": None if hcl.results_.fit_time is None else float(hcl.results_.fit_time),
         "modality_names": list(hcl.structure_.names),
         "factor_names": [str(v) for v in hcl.get_feature_names_out()],
-        "has_feature_names": fn is not None,
+        "has_feature_names": [False] * len(hcl.n_features_) if fn is None else [f is not None for f in fn],
         "selection_summary": None if sel is None else str(sel.summary()),
         "arrays": sorted(arrays),
     }
@@ -462,8 +463,9 @@ def load_fit(path):
     est.results_.noise_model = est.noise_model_
     est.results_.selection = None
     est._gof_stats = None
-    if header.get("has_feature_names"):
-        est.feature_names_in_ = [arr[f"feature_names_{m}"] for m in range(structure.n_modalities)]
+    has = header.get("has_feature_names") or []
+    if any(has):
+        est.feature_names_in_ = [arr[f"feature_names_{m}"] if h else None for m, h in enumerate(has)]
     est.modality_names_ = tuple(header["modality_names"])
     return est
 

@@ -7,7 +7,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from hcl_stats import Structure, simulate
+from hcl_stats import Structure, load_fit, simulate
 from hcl_stats.cli import main
 
 TINY_QUICK = textwrap.dedent("""
@@ -145,9 +145,16 @@ def test_fit_on_files(tmp_path, capsys):
     code = main(["fit", *paths, "--structure", "012:1,01:1,0:1,1:1,2:1", "--out", str(out), "--transform"])
     text = capsys.readouterr().out
     assert code == 0 and "HCL results" in text and "mod0" in text
-    z = np.load(out)
-    assert z["loadings"].shape == (27, 5) and z["representation"].shape == (1500, 5)
-    assert str(z["structure"]) == "012:1,01:1,0:1,1:1,2:1"
+    assert "modality 'mod2', 1500 samples x 10 features (header detected (first row holds column names))" in text
+    fit = load_fit(out)
+    assert fit.loadings_.shape == (27, 5) and fit.structure_.names == ("mod0", "mod1", "mod2")
+    assert fit.structure_ == Structure({(0, 1, 2): 1, (0, 1): 1, (0,): 1, (1,): 1, (2,): 1}, 3, names=["mod0", "mod1", "mod2"])
+    assert fit.feature_names_in_[0] is None and list(fit.feature_names_in_[2][:2]) == ["f0", "f1"]
+    Z = np.loadtxt(tmp_path / "fit_representation.csv", delimiter=",", skiprows=1)
+    with open(tmp_path / "fit_representation.csv") as fh:
+        assert fh.readline().strip() == 'sample,"{mod0,mod1,mod2}:1","{mod0,mod1}:1",{mod0}:1,{mod1}:1,{mod2}:1'
+    assert Z.shape == (1500, 6) and list(Z[:3, 0]) == [0, 1, 2]
+    assert np.array_equal(Z[:, 1:], fit.transform(d.Xs))  # written with 17 digits: exact
     assert (tmp_path / "fit_summary.txt").exists()
     np.savez(tmp_path / "all.npz", a=d.Xs[0], b=d.Xs[1], c=d.Xs[2])
     assert main(["fit", str(tmp_path / "all.npz"), "--structure", "012:1,01:1,0:1,1:1,2:1", "--out", str(tmp_path / "f2.npz")]) == 0
