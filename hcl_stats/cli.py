@@ -410,11 +410,17 @@ def _check_modalities(mods, for_fit=True):
 
 
 def _named_error(exc, mods):
-    """An estimator error with 'Xs[m]' replaced by the modality's name and file."""
+    """An estimator error with 'Xs[m]' replaced by the modality's name and file, and the 0-based
+    modality indices of the message explained."""
     import re
 
-    return re.sub(r"Xs\[(\d+)\]", lambda mt: mods[int(mt.group(1))].where if int(mt.group(1)) < len(mods) else mt.group(0),
-                  str(exc))
+    def where(mt):
+        m = int(mt.group(1))
+        return mods[m].where if m < len(mods) else mt.group(0)
+
+    msg = re.sub(r"Xs\[(\d+)\](?:\.shape\[1\])?", where, str(exc))
+    legend = ", ".join(f"{m} = {mod.name!r} ({mod.source})" for m, mod in enumerate(mods))
+    return f"{msg} [modalities: {legend}]"
 
 
 def _write_representation(path, Z, columns, samples):

@@ -228,3 +228,136 @@ def test_fit_auto_uses_one_noise_model_and_the_selection_options(tmp_path, capsy
     assert main(["fit", *paths, "--structure", "012:1,01:1,0:1,1:1,2:1", "--level", "0.01",
                  "--out", str(out)]) == 2
     assert "--level, --max-rank and --n-resamples apply to --structure auto only" in capsys.readouterr().err
+
+
+# -- fit on real-looking files: headers, sample names, unique names, errors naming the file ------------
+S2 = Structure({(0, 1): 1, (0,): 1, (1,): 1}, 2)
+
+
+def _two(n=400, seed=0):
+    return simulate(S2, (6, 7), n, noise_var=0.3, rng=seed).Xs
+
+
+def _csv(path, X, header=None, samples=None, delim=","):
+    lines = [] if header is None else [delim.join(header)]
+    for i, row in enumerate(X):
+        cells = [repr(float(v)) for v in row]
+        lines.append(delim.join(([samples[i]] if samples is not None else []) + cells))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_fit_header_of_column_numbers_is_detected(tmp_path, capsys):
+    X1, X2 = _two()
+    a = _csv(tmp_path / "a.csv", X1, header=[str(j) for j in range(6)])
+    b = _csv(tmp_path / "b.csv", X2)  # no header
+    assert main(["fit", a, b, "--structure", "01:1,0:1,1:1", "--out", str(tmp_path / "f.npz")]) == 0
+    text = capsys.readouterr().out
+    assert "modality 'a', 400 samples x 6 features (header detected (first row is the column numbers 0, 1, 2, ..." in text
+    assert "modality 'b', 400 samples x 7 features (no header (first row is numeric data" in text
+    fit = load_fit(tmp_path / "f.npz")
+    assert np.array_equal(fit.loadings_, __import__("hcl_stats").HCL(S2.with_names(["a", "b"])).fit([X1, X2]).loadings_)
+    assert list(fit.feature_names_in_[0]) == [str(j) for j in range(6)] and fit.feature_names_in_[1] is None
+    # --header no: the first row is data, so the files disagree on the number of samples
+    assert main(["fit", a, b, "--structure", "01:1,0:1,1:1", "--header", "no", "--out", str(tmp_path / "g.npz")]) == 2
+    err = capsys.readouterr().err
+    assert f"{a}: 401, {b}: 400" in err
+
+
+def test_fit_sample_names_match_rows_and_same_stems_get_unique_names(tmp_path, capsys):
+    X1, X2 = _two()
+    ids = [f"p{i:03d}" for i in range(400)]
+    perm = np.random.default_rng(1).permutation(400)
+    a = _csv(tmp_path / "rna" / "data.csv", X1, header=["id"] + [f"g{j}" for j in range(6)], samples=ids)
+    b = _csv(tmp_path / "prot" / "data.csv", X2[perm], header=["id"] + [f"q{j}" for j in range(7)],
+             samples=[ids[i] for i in perm])
+    out = tmp_path / "f.npz"
+    assert main(["fit", a, b, "--structure", "01:1,0:1,1:1", "--out", str(out), "--transform"]) == 0
+    text = capsys.readouterr().out
+    assert "modality 'rna/data'" in text and "modality 'prot/data'" in text and "first column holds sample names" in text
+    assert f"rows put in the sample order of {a}" in text
+    fit = load_fit(out)
+    assert fit.structure_.names == ("rna/data", "prot/data")
+    ref = __import__("hcl_stats").HCL(S2).fit([X1, X2])
+    np.testing.assert_allclose(fit.loadings_, ref.loadings_, rtol=0, atol=1e-10)
+    with open(tmp_path / "f_representation.csv") as fh:
+        assert fh.readline().startswith('sample,"{rna/data,prot/data}:1"') and fh.readline().startswith("p000,")
+    # hcl-stats transform on the (reordered) files gives the same representation
+    assert main(["transform", str(out), a, b, "--out", str(tmp_path / "z.csv")]) == 0
+    Z = np.loadtxt(tmp_path / "z.csv", delimiter=",", skiprows=1, usecols=range(1, 4))
+    assert np.array_equal(Z, fit.transform([X1, X2]))
+    # samples that differ between files: refused, naming both files
+    c = _csv(tmp_path / "c.csv", X2[:399], header=["id"] + [f"q{j}" for j in range(7)], samples=ids[1:])
+    assert main(["fit", a, c, "--structure", "01:1,0:1,1:1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"(file {c}) has 399 samples" in err and "'p000'" in err and f"(file {a})" in err
+
+
+def test_fit_same_file_twice_gets_distinct_names(tmp_path, capsys):
+    X1, _ = _two()
+    a = _csv(tmp_path / "a.csv", X1)
+    assert main(["fit", a, a, "--structure", "01:1,0:1,1:1", "--identifiability", "ignore",
+                 "--out", str(tmp_path / "f.npz")]) == 0
+    assert load_fit(tmp_path / "f.npz").structure_.names[1].endswith("a#2")
+
+
+@pytest.mark.parametrize("bad, msg", [
+    ("constant", "is constant: all its 7 features take one value"),
+    ("const_feature", "1 constant features (zero variance), e.g. ['q3']"),
+    ("text", "could not convert string 'abc'"),
+    ("nan", "has 1 missing or infinite values (first at data row 5, column 2)"),
+    ("dup", "duplicate column names ['q1']"),
+])
+def test_fit_bad_files_are_named(tmp_path, capsys, bad, msg):
+    X1, X2 = _two()
+    a = _csv(tmp_path / "a.csv", X1)
+    header = [f"q{j}" for j in range(7)]
+    if bad == "constant":
+        X2 = np.ones_like(X2)
+    elif bad == "const_feature":
+        X2 = X2.copy()
+        X2[:, 3] = 2.5
+    elif bad == "nan":
+        X2 = X2.copy()
+        X2[4, 1] = np.nan
+    elif bad == "dup":
+        header[2] = "q1"
+    b = _csv(tmp_path / "b.csv", X2, header=header)
+    if bad == "text":
+        lines = (tmp_path / "b.csv").read_text().splitlines()
+        lines[3] = "abc" + lines[3][lines[3].index(","):]
+        (tmp_path / "b.csv").write_text("\n".join(lines) + "\n")
+    assert main(["fit", a, b, "--structure", "01:1,0:1,1:1", "--out", str(tmp_path / "f.npz")]) == 2
+    err = capsys.readouterr().err
+    assert msg in err and "b.csv" in err
+    assert not (tmp_path / "f.npz").exists()
+
+
+def test_fit_estimator_errors_name_the_file(tmp_path, capsys):
+    X1, X2 = _two()
+    a, b = _csv(tmp_path / "a.csv", X1), _csv(tmp_path / "b.csv", X2)
+    assert main(["fit", a, b, "--structure", "01:7,0:1,1:1", "--out", str(tmp_path / "f.npz")]) == 2
+    err = capsys.readouterr().err
+    assert f"modality 0 has only 6 features (modality 'a' (file {a}))" in err
+    assert f"[modalities: 0 = 'a' ({a}), 1 = 'b' ({b})]" in err
+
+
+def test_transform_refuses_a_non_fit_and_wrong_columns(tmp_path, capsys):
+    X1, X2 = _two()
+    a = _csv(tmp_path / "a.csv", X1, header=[f"g{j}" for j in range(6)])
+    b = _csv(tmp_path / "b.csv", X2, header=[f"q{j}" for j in range(7)])
+    out = tmp_path / "f.npz"
+    assert main(["fit", a, b, "--structure", "01:1,0:1,1:1", "--out", str(out)]) == 0
+    b2 = _csv(tmp_path / "b2.csv", X2[:, ::-1], header=[f"q{j}" for j in range(7)][::-1])
+    assert main(["transform", str(out), a, b2, "--out", str(tmp_path / "z.csv"), "--kind", "posterior"]) == 0
+    assert "columns matched by name" in capsys.readouterr().out
+    Z = np.loadtxt(tmp_path / "z.csv", delimiter=",", skiprows=1, usecols=range(1, 4))
+    np.testing.assert_allclose(Z, load_fit(out).posterior_mean([X1, X2]), rtol=0, atol=1e-12)
+    b3 = _csv(tmp_path / "b3.csv", X2, header=[f"r{j}" for j in range(7)])
+    assert main(["transform", str(out), a, b3, "--out", str(tmp_path / "z.csv")]) == 2
+    assert "7 are missing (e.g. ['q0'" in capsys.readouterr().err
+    assert main(["transform", a, a, b, "--out", str(tmp_path / "z.csv")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    assert main(["fit", str(out), a, "--structure", "01:1,0:1,1:1"]) == 2
+    assert "is a saved fit, not data" in capsys.readouterr().err
