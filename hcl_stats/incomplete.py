@@ -29,8 +29,8 @@ from ._validation import check_Xs
 from .exceptions import DataWarning, IdentifiabilityWarning
 from .structure import Structure
 
-__all__ = ["MissingReport", "check_incomplete", "missing_report", "has_missing", "select_structure_incomplete",
-           "check_coobserved"]
+__all__ = ["MissingReport", "IncompleteStats", "check_incomplete", "missing_report", "has_missing",
+           "incomplete_stats", "select_structure_incomplete", "check_coobserved"]
 
 
 def has_missing(Xs) -> bool:
@@ -98,6 +98,30 @@ class MissingReport:
 
     def __str__(self):
         return "Missing per modality: " + self.line()
+
+
+@dataclass(frozen=True)
+class IncompleteStats:
+    """What :meth:`hcl_stats.HCL.fit` reads from incomplete data before fitting: available-case
+    means (p,) and feature variances (p,) (each from the samples observing the feature), the
+    number of samples and the feature counts. ``cov`` is None: no p x p statistic is formed."""
+
+    mean: np.ndarray
+    feature_var: np.ndarray
+    n_samples: int
+    n_features: tuple
+    cov: None = None
+
+
+def incomplete_stats(Xs) -> IncompleteStats:
+    """:class:`IncompleteStats` of checked incomplete ``Xs`` (NaN = missing)."""
+    X = np.hstack(Xs)
+    O = ~np.isnan(X)
+    cnt = O.sum(axis=0)
+    mean = np.where(O, X, 0.0).sum(axis=0) / np.maximum(cnt, 1)
+    var = np.where(O, (X - mean) ** 2, 0.0).sum(axis=0) / np.maximum(cnt - 1, 1)
+    return IncompleteStats(mean=mean, feature_var=var, n_samples=int(X.shape[0]),
+                           n_features=tuple(x.shape[1] for x in Xs))
 
 
 def missing_report(Xs, names=None) -> MissingReport:
@@ -196,16 +220,25 @@ def check_coobserved(report: MissingReport, structure, name: str = "Xs") -> None
 # ------------------------------------------------------------------------------------------
 # structure selection on incomplete data (available-case design)
 # ------------------------------------------------------------------------------------------
+# A test uses the rows observing all features it involves when they are at least this share of the
+# rows observing some of them; otherwise the partly observed rows too, with missing entries set to
+# the feature's mean.
+COMPLETE_ROWS_SHARE = 0.5
+
+
 def _modality_test(X, m, level, max_rank, noise):
-    """Rank test of one modality on the rows observing it; returns (test, mean, scale, V, rows, note)."""
+    """Rank test of one modality on the rows observing it; returns (test, mean, scale, V, note)."""
     from .selection import modality_signal_rank, modality_signal_rank_feature
 
     obs = ~np.isnan(X)
-    rows = np.flatnonzero(np.any(obs, axis=1))
-    Xr = X[rows]
-    Or = obs[rows]
+    some = np.any(obs, axis=1)
+    full = np.all(obs, axis=1)
     note = None
-    if np.all(Or):
+    if full.sum() >= COMPLETE_ROWS_SHARE * some.sum():
+        if full.sum() < some.sum():
+            note = (f"incomplete data: Xs[{m}]: its rank test used the {int(full.sum())} rows observing all its features (of "
+                    f"{int(some.sum())} observing some)")
+        Xr = X[full]
         mean = Xr.mean(axis=0)
         Xc = Xr - mean
         n_df = Xc.shape[0] - 1
@@ -213,16 +246,18 @@ def _modality_test(X, m, level, max_rank, noise):
         Xt = Xc
     else:
         # entries missing within the modality: each missing entry is set to its feature's mean.
-        # Under MCAR (entries missing independently) the covariance of the filled-in rows is
-        # pi_j pi_k Sigma_jk off the diagonal: a factor model of the same rank plus diagonal noise,
-        # the model of the feature-noise rank test.
+        # When entries are missing independently of each other and of the values, the covariance of
+        # the filled-in rows is pi_j pi_k Sigma_jk off the diagonal: a factor model of the same rank
+        # plus diagonal noise, the model of the feature-noise rank test.
+        Xr, Or = X[some], obs[some]
         cnt = Or.sum(axis=0)
         mean = np.where(Or, Xr, 0.0).sum(axis=0) / cnt
         Xc = np.where(Or, Xr - mean, 0.0)
         S = (Xc.T @ Xc) / (Xc.shape[0] - 1)
         Xt = Xc
-        note = (f"Xs[{m}]: entries missing within the modality ({100 * (1 - Or.mean()):.1f}%); its rank test ran on the "
-                "rows observing it with each missing entry set to its feature's mean")
+        note = (f"Xs[{m}]: entries missing within the modality ({100 * (1 - Or.mean()):.1f}%), fewer than "
+                f"{COMPLETE_ROWS_SHARE:.0%} of its rows complete; its rank test ran on the rows observing it with each "
+                "missing entry set to its feature's mean (assumes entries missing independently)")
         if noise != "feature":
             note += " (this breaks a common noise variance: prefer noise='feature')"
     if noise == "feature":
@@ -256,7 +291,7 @@ def _select_incomplete_once(Xs, level, max_rank, noise, names, label):
     M = len(Xs)
     q_tw = tracy_widom1_quantile(level)
     notes = []
-    mtests, scores, seen = [], [], []
+    mtests, scores, seen, whole = [], [], [], []
     for m, X in enumerate(Xs):
         t, mean, scale, V, note = _modality_test(X, m, level, max_rank, noise)
         if note:
@@ -268,6 +303,7 @@ def _select_incomplete_once(Xs, level, max_rank, noise, names, label):
         Xi = np.where(np.isnan(X), mean, X)
         scores.append(((Xi - mean) / scale) @ V)
         seen.append(np.any(~np.isnan(X), axis=1))
+        whole.append(np.all(~np.isnan(X), axis=1))
     empty = [m for m, t in enumerate(mtests) if t.rank == 0]
     if empty:
         raise ValueError(f"Xs: no factor detected above the noise level in modalities {empty} at level={level:g} "
@@ -283,9 +319,12 @@ def _select_incomplete_once(Xs, level, max_rank, noise, names, label):
         others = [i for i in range(M) if i != m]
         for k in range(1, len(others) + 1):
             for T in itertools.combinations(others, k):
-                rows = seen[m].copy()
+                rows, rows_full = seen[m].copy(), whole[m].copy()
                 for t_ in T:
                     rows &= seen[t_]
+                    rows_full &= whole[t_]
+                if rows_full.sum() >= COMPLETE_ROWS_SHARE * rows.sum():
+                    rows = rows_full
                 nr = int(rows.sum())
                 if nr < 3:
                     raise ValueError(f"Xs: only {nr} samples observe both {label(m)} and all of {T}; the canonical "
