@@ -70,9 +70,12 @@ def _check_alphas(alphas):
 def support_df(support, structure, n_features, noise):
     """Degrees of freedom of a fit with loadings free on ``support`` (p, K bool).
 
-    Free loadings, minus r_S (r_S - 1) / 2 for each subset whose support is rotation invariant
-    (every row of the subset's block all-free or all-zero, so the rotation of the subset stays
-    unidentified), plus the noise parameters of ``noise``."""
+    Per subset block (rows of the subset's modalities, its r_S columns): the free loadings minus
+    the part of the block's rotation the zero pattern leaves unidentified,
+    max(0, r_S (r_S - 1) / 2 - z), where z counts the zeros in rows that also have a free loading
+    (zeros in all-zero rows do not pin the rotation). A dense block loses the r_S (r_S - 1) / 2
+    rotation parameters, a block with enough scattered zeros loses none. Plus the noise parameters
+    of ``noise``."""
     support = np.asarray(support, bool) & structure.support_mask(n_features)
     rows = structure.row_slices(n_features)
     df = int(support.sum())
@@ -82,10 +85,19 @@ def support_df(support, structure, n_features, noise):
             continue
         idx = np.concatenate([np.arange(rows[m].start, rows[m].stop) for m in s])
         blk = support[np.ix_(idx, np.arange(cs.start, cs.stop))]
+        if not blk.any():
+            continue
         nrow = blk.sum(axis=1)
-        if blk.any() and np.all((nrow == 0) | (nrow == r)):
-            df -= r * (r - 1) // 2
+        z = int(np.sum(r - nrow[nrow > 0]))
+        df -= max(0, r * (r - 1) // 2 - z)
     return df + _n_noise_params(noise, n_features)
+
+
+def _log_binom(n, k):
+    from scipy.special import gammaln
+
+    k = np.asarray(k, float)
+    return gammaln(n + 1.0) - gammaln(k + 1.0) - gammaln(n - k + 1.0)
 
 
 @dataclass
@@ -103,6 +115,9 @@ class SparsePath:
     loglik_penalised : the same for the penalised fits
     df : ndarray of int, degrees of freedom of the refitted fits (:func:`support_df`)
     support_size : ndarray of int, number of non-zero loadings
+    n_units, n_units_selected : the selection units of the penalty (loadings with ``l1_ratio > 0``,
+        (feature, subset) rows with ``l1_ratio = 0``): how many there are and how many each fit keeps
+    ebic_gamma : float, the weight of the model-space term of the BIC (see :attr:`bic`)
     n_samples : int or None
     criterion : str or None, "bic" or "cv" once a choice was made
     scores : ndarray (n_alphas,), the criterion (BIC: lower is better; CV: minus the mean held-out
@@ -127,6 +142,9 @@ class SparsePath:
     rotation: str | None
     l1_ratio: float
     converged: list
+    n_units: int = 0
+    n_units_selected: np.ndarray | None = None
+    ebic_gamma: float = 1.0
     criterion: str | None = None
     scores: np.ndarray | None = None
     cv_loglik: np.ndarray | None = None
@@ -134,12 +152,21 @@ class SparsePath:
     info: dict = field(default_factory=dict)
 
     @property
-    def bic(self):
-        """BIC of the refitted fits, -2 n loglik + log(n) df."""
+    def bic_plain(self):
+        """The plain BIC of the refitted fits, -2 n loglik + log(n) df."""
         if self.n_samples is None:
             raise ValueError("BIC needs the number of samples; this path was fitted on a population covariance (n_samples=None).")
         n = self.n_samples
         return -2.0 * n * self.loglik + np.log(n) * self.df
+
+    @property
+    def bic(self):
+        """The extended BIC of the refitted fits (Chen and Chen 2008),
+        -2 n loglik + log(n) df + 2 gamma log C(n_units, n_units_selected), gamma = ``ebic_gamma``
+        (0: the plain BIC). The last term counts the supports of the same size; it is zero for the
+        dense and the empty fit and keeps BIC from trading a few false zeros (in a rotated basis
+        where the truth has none) for their log(n) each."""
+        return self.bic_plain + 2.0 * self.ebic_gamma * _log_binom(self.n_units, self.n_units_selected)
 
     @property
     def alpha(self):
@@ -149,7 +176,7 @@ class SparsePath:
     def as_dict(self):
         """alphas, loglik, df, criterion scores and support size, as plain arrays."""
         return {"alpha": self.alphas, "loglik": self.loglik, "loglik_penalised": self.loglik_penalised,
-                "df": self.df, "support_size": self.support_size,
+                "df": self.df, "support_size": self.support_size, "n_units_selected": self.n_units_selected,
                 "criterion": self.scores if self.scores is not None else np.full(self.alphas.shape, np.nan)}
 
     def to_frame(self):
@@ -180,7 +207,7 @@ def _fit_one(S, Wrot, psi_rot, lay, a_abs, kw, refit):
 
 
 def sparse_path(stats, structure, *, alphas=None, n_alphas=_N_ALPHAS, eps=_EPS, l1_ratio=1.0, noise="feature",
-                shrinkage=True, rotation="varimax", refit=True, max_iter=1000, tol=1e-8, gtol=1e-5,
+                shrinkage=True, rotation="varimax", refit=True, ebic_gamma=1.0, max_iter=1000, tol=1e-8, gtol=1e-5,
                 accelerate="squarem"):
     """Penalised ML fits over a grid of alphas, each with its relaxed (unpenalised) refit.
 
@@ -202,6 +229,8 @@ def sparse_path(stats, structure, *, alphas=None, n_alphas=_N_ALPHAS, eps=_EPS, 
         Sparsity-seeking rotation of each subset's columns of the dense fit before the penalised fits.
     refit : bool
         Relaxed refit on each support (default). With False, "loadings" are the penalised fits.
+    ebic_gamma : float >= 0, default 1
+        Weight of the model-space term of :attr:`SparsePath.bic` (0: plain BIC).
     max_iter, tol, gtol, accelerate : EM options (:func:`.ml.em_fit`).
 
     Returns
@@ -211,6 +240,8 @@ def sparse_path(stats, structure, *, alphas=None, n_alphas=_N_ALPHAS, eps=_EPS, 
     _check_options(noise, accelerate, 0.0, l1_ratio)
     if rotation not in ROTATIONS:
         raise ValueError(f"The 'rotation' parameter must be one of {ROTATIONS}. Got {rotation!r} instead.")
+    if not (np.isscalar(ebic_gamma) and np.isfinite(ebic_gamma) and ebic_gamma >= 0):
+        raise ValueError(f"The 'ebic_gamma' parameter must be a float in [0, inf). Got {ebic_gamma!r} instead.")
     alphas = default_alphas(n_alphas, eps) if alphas is None else _check_alphas(alphas)
     cov = np.asarray(stats.cov, float)
     nf = tuple(stats.n_features)
@@ -233,7 +264,7 @@ def sparse_path(stats, structure, *, alphas=None, n_alphas=_N_ALPHAS, eps=_EPS, 
     a_max = alpha_max_ml({"stats": _estep(S, Wrot, psi_rot), "psi": psi_rot}, lay, l1_ratio)
     shift = -float(np.sum(np.log(scale)))
     out = {k: [] for k in ("Wp", "psip", "W", "psi", "conv")}
-    ll, llp, df, nnz = [], [], [], []
+    ll, llp, df, nnz, units = [], [], [], [], []
     for a in alphas:
         Wp, psip, W, psi, conv = _fit_one(S, Wrot, psi_rot, lay, a * a_max, kw, refit)
         if a == 0:
@@ -249,10 +280,13 @@ def sparse_path(stats, structure, *, alphas=None, n_alphas=_N_ALPHAS, eps=_EPS, 
             llp.append(loglik_from_cov(cs.cov, Wp, psip) + shift)
         df.append(support_df(W != 0, structure, nf, noise))
         nnz.append(int(np.count_nonzero(W)))
+        units.append(int(np.count_nonzero(W)) if l1_ratio > 0 else int(row_support(W, structure, nf).sum()))
     return SparsePath(alphas=alphas, alpha_max=float(a_max), loadings=out["W"], loadings_penalised=out["Wp"],
                       noise_var=out["psi"], noise_var_penalised=out["psip"], loglik=np.asarray(ll),
                       loglik_penalised=np.asarray(llp), df=np.asarray(df), support_size=np.asarray(nnz),
                       n_samples=stats.n_samples, rotation=rotation, l1_ratio=float(l1_ratio), converged=out["conv"],
+                      n_units=int(lay.mask.sum()) if l1_ratio > 0 else int(row_support(lay.mask, structure, nf).sum()),
+                      n_units_selected=np.asarray(units), ebic_gamma=float(ebic_gamma),
                       info={"dense_n_iter": dense["n_iter"], "noise": noise, "shrinkage": bool(shrinkage),
                             "refit": bool(refit)})
 
