@@ -127,7 +127,9 @@ def _frame_to_array(df, label, name):
     if np.any(counts > 1):
         raise ValueError(f"{name}[{label}] has duplicate feature names {_preview(uniq[counts > 1])}; feature names must be "
                          "unique within a modality (loadings are reported by name). Rename or aggregate them first.")
-    arr = df.to_numpy(dtype=np.float64, na_value=np.nan)
+    # C order, as numpy arrays usually come: the fit then sees exactly the numbers and layout it
+    # would see from the equivalent array (pandas versions differ in the layout they return)
+    arr = np.ascontiguousarray(df.to_numpy(dtype=np.float64, na_value=np.nan))
     return arr, names
 
 

@@ -407,7 +407,7 @@ class HCL(BaseEstimator):
             msg = "structure violates the identifiability conditions for n_features=" f"{n_features}: " + "; ".join(problems)
             if self.identifiability == "raise":
                 raise IdentifiabilityError(msg + " (pass identifiability='warn' to fit anyway).")
-            warnings.warn(msg, IdentifiabilityWarning, stacklevel=3)
+            warnings.warn(msg, IdentifiabilityWarning, stacklevel=4)
 
     # -- fitting ------------------------------------------------------------------------
     def fit(self, Xs, y=None, *, use_layer=None):
@@ -440,6 +440,7 @@ class HCL(BaseEstimator):
                 raise ValueError(f"Xs must contain {n_mod} modalities (one array each) to match the structure; got {len(stats.n_features)}.")
             return self._fit_stats(stats, None, names=names)
         Xs = check_Xs(Xs, n_modalities=n_mod, min_samples=2)
+        Xs = [np.ascontiguousarray(X) for X in Xs]  # the fit must not depend on the memory layout (signs did)
         stats = fit_statistics(Xs)
         return self._fit_stats(stats, Xs, names=names)
 
@@ -534,7 +535,7 @@ class HCL(BaseEstimator):
         if not res.converged and self.method != "init":
             warnings.warn(
                 f"HCL(method={self.method!r}) stopped after {res.n_iter} iterations without meeting its "
-                f"stopping criterion; increase max_iter or tol.", ConvergenceWarning, stacklevel=2)
+                f"stopping criterion; increase max_iter or tol.", ConvergenceWarning, stacklevel=3)
         self.structure_ = structure
         self.n_features_ = tuple(stats.n_features)
         self.n_samples_ = stats.n_samples

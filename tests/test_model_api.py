@@ -180,3 +180,28 @@ def test_malformed_inputs_only_raise_valueerror(Xs):
             HCL(s, identifiability="ignore").fit(Xs)
         except ValueError:
             pass
+
+
+def test_fit_does_not_depend_on_memory_layout():
+    # Fortran-ordered input used to give loadings with flipped column signs (BLAS rounding)
+    from hcl_stats import HCL, Structure, simulate
+
+    s = Structure({(0, 1, 2): 2, (0, 1): 1, (0,): 1, (1,): 1, (2,): 2}, 3)
+    d = simulate(s, (12, 15, 18), 300, noise_var=0.5, rng=0)
+    a = HCL(s).fit(d.Xs).loadings_
+    b = HCL(s).fit([np.asfortranarray(X) for X in d.Xs]).loadings_
+    assert np.array_equal(a, b)
+
+
+def test_fit_warnings_point_at_the_caller():
+    from hcl_stats import HCL, Structure, simulate
+    from hcl_stats.exceptions import ConvergenceWarning
+
+    s = Structure({(0, 1): 1, (0,): 1, (1,): 1}, 2)
+    d = simulate(s, (5, 6), 200, noise_var=0.3, rng=0)
+    with pytest.warns(ConvergenceWarning) as rec:
+        HCL(s, max_iter=1).fit(d.Xs)
+    assert rec[0].filename == __file__
+    with pytest.warns(IdentifiabilityWarning) as rec:
+        HCL(Structure({(0, 1): 3, (0,): 3, (1,): 4}, 2), identifiability="warn", max_iter=2).fit(d.Xs)
+    assert [r.filename for r in rec if r.category is IdentifiabilityWarning] == [__file__]
