@@ -38,7 +38,7 @@ from .lowrank import spectral_init_lowrank
 from .shrinkage import noise_and_shrunk_factor
 from .sparse import column_groups, penalised_rows, penalty_value, row_alpha_max
 
-__all__ = ["fit_ml", "em_fit", "ml_path", "alpha_max_ml", "NOISE_MODELS"]
+__all__ = ["fit_ml", "em_fit", "ml_path", "alpha_max_ml", "convergence_message", "NOISE_MODELS"]
 
 NOISE_MODELS = ("modality", "feature", "isotropic")
 _LOG2PI = np.log(2.0 * np.pi)
@@ -55,6 +55,40 @@ class _Layout:
         self.mask = mask
         self.cols = [np.flatnonzero(mask[r.start]) for r in self.rows]
         self.groups = [column_groups(structure, c) for c in self.cols]
+        # parameter expansion: for each subset, its columns and those of its strict supersets
+        cs = structure.column_slices
+        self.px_plan = []
+        for s in structure.subsets:
+            sup = [np.arange(cs[t].start, cs[t].stop) for t in structure.subsets if set(s) < set(t)]
+            self.px_plan.append((np.arange(cs[s].start, cs[s].stop),
+                                 np.concatenate(sup) if sup else np.zeros(0, int)))
+
+
+def _px_factor(B, lay):
+    """The reduction L (K, K) of the parameter-expanded M-step (PX-EM, Liu, Rubin and Wu 1998).
+
+    The expanded model gives the factors a covariance A; loadings W* and A describe the same
+    distribution as W = W* L for any L with L L^T = A. The transformations that keep every loading
+    matrix inside the structure's support mix the columns of a subset into those of its supersets
+    only (and rotate within a subset), so A is restricted to the Gaussian DAG model "factors of a
+    subset regress on the factors of its strict supersets"; its ML estimate from B = E[z z^T] is
+    one regression per subset: Gamma[S, sup(S)] = B[S, sup] B[sup, sup]^{-1}, residual covariance
+    D_S (Cholesky factor R_S), and L = (I - Gamma)^{-1} blockdiag(R_S). L = I when B = I (at a
+    fixed point of EM), so PX-EM has the fixed points of EM; it is itself an EM algorithm, so the
+    log-likelihood never decreases. O(K^3).
+    """
+    K = B.shape[0]
+    G = np.zeros((K, K))
+    R = np.zeros((K, K))
+    for c, sup in lay.px_plan:
+        Bcc = B[np.ix_(c, c)]
+        if sup.size:
+            coef = sla.solve(B[np.ix_(sup, sup)], B[np.ix_(sup, c)], assume_a="pos")
+            G[np.ix_(c, sup)] = coef.T
+            Bcc = Bcc - B[np.ix_(c, sup)] @ coef
+        R[np.ix_(c, c)] = np.linalg.cholesky(0.5 * (Bcc + Bcc.T))
+    # supersets come first in the column order: I - Gamma is unit lower triangular
+    return sla.solve_triangular(np.eye(K) - G, R, lower=True, unit_diagonal=True)
 
 
 class LowRankCov:
@@ -115,7 +149,7 @@ def _support_rows(Bcc, Am, sub):
     return X
 
 
-def _mstep(S_diag, A, B, W, psi, lay, noise, alpha, l1_ratio, psi_floor, support=None):
+def _mstep(S_diag, A, B, W, psi, lay, noise, alpha, l1_ratio, psi_floor, support=None, px=False):
     Wn = np.zeros_like(W)
     for m, r in enumerate(lay.rows):
         C = lay.cols[m]
@@ -130,6 +164,8 @@ def _mstep(S_diag, A, B, W, psi, lay, noise, alpha, l1_ratio, psi_floor, support
         else:
             Wn[r.start:r.stop, C] = sla.solve(Bcc, Am.T, assume_a="pos").T
     d = S_diag - 2.0 * np.sum(Wn * A, axis=1) + np.sum((Wn @ B) * Wn, axis=1)
+    if px:
+        Wn = Wn @ _px_factor(B, lay)
     if noise == "feature":
         psi_n = d
     elif noise == "fixed":
@@ -144,16 +180,54 @@ def _mstep(S_diag, A, B, W, psi, lay, noise, alpha, l1_ratio, psi_floor, support
 
 
 def em_fit(S, W0, psi0, lay, *, noise="modality", max_iter=1000, tol=1e-9, gtol=1e-6, accelerate="squarem",
-           alpha=0.0, l1_ratio=1.0, psi_floor=None, support=None):
+           alpha=0.0, l1_ratio=1.0, psi_floor=None, support=None, px=None, blas_threads="auto"):
     """EM (optionally SQUAREM-accelerated) from (W0, psi0). Returns a dict with W, psi, history.
+
+    ``S`` is anything with ``S @ V`` (p, k) products, a ``diagonal()`` (or a dense array) and a
+    ``shape``: a dense covariance, a :class:`LowRankCov` (O(p q K) per E-step) or a
+    :class:`hcl_stats.covariance.DataStats` (O(n p K)). Memory O(p K) besides S.
 
     ``support`` (p, K) bool, optional: fit the unpenalised likelihood with loadings outside
     ``support`` (within the structure's mask) held at zero (the relaxed refit of a sparse fit;
-    only with ``alpha=0``)."""
+    only with ``alpha=0``).
+
+    ``px`` (default: on when ``alpha=0`` and ``support`` is None): parameter-expanded M-step
+    (:func:`_px_factor`), which moves along the slow directions of plain EM (a factor shared by
+    all modalities against one shared by a subset of them) in one step.
+
+    Stopping (both): the increase of the objective (average log-likelihood per sample, minus the
+    penalty) divided by p is at most ``tol`` -- a change in nats per sample and feature, unchanged
+    by rescaling the data -- and the scaled masked gradient ||P(dl/dW)||_F ||W||_F / p (also
+    dimensionless) is at most ``gtol`` (penalised fits: the relative step of W is at most
+    sqrt(tol) instead). ``blas_threads``: "auto" runs the loop on one BLAS thread when the
+    products are small (S a LowRankCov or p K < 2e6; the K x K solves are slower with threads),
+    None leaves the thread pools alone, an int sets them.
+    """
     if support is not None:
         if alpha > 0:
             raise ValueError("em_fit: support (a fixed zero pattern) is only used with alpha=0.")
         support = np.asarray(support, bool) & lay.mask
+    if px is None:
+        px = alpha == 0 and support is None
+    limit = _blas_limit(S, W0, blas_threads)
+    if limit is None:
+        return _em_loop(S, W0, psi0, lay, noise, max_iter, tol, gtol, accelerate, alpha, l1_ratio, psi_floor, support, px)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=limit, user_api="blas"):
+        return _em_loop(S, W0, psi0, lay, noise, max_iter, tol, gtol, accelerate, alpha, l1_ratio, psi_floor, support, px)
+
+
+def _blas_limit(S, W0, blas_threads):
+    if blas_threads is None:
+        return None
+    if blas_threads == "auto":
+        p, K = np.shape(W0)
+        return 1 if (isinstance(S, LowRankCov) or p * K < 2_000_000) else None
+    return int(blas_threads)
+
+
+def _em_loop(S, W0, psi0, lay, noise, max_iter, tol, gtol, accelerate, alpha, l1_ratio, psi_floor, support, px):
     p = S.shape[0]
     S_diag = _diag(S)
     if psi_floor is None:
@@ -168,7 +242,7 @@ def em_fit(S, W0, psi0, lay, *, noise="modality", max_iter=1000, tol=1e-9, gtol=
         if stats is None:
             stats = _estep(S, Wc, psic)
         A, B = stats[0], stats[1]
-        return _mstep(S_diag, A, B, Wc, psic, lay, noise, alpha, l1_ratio, psi_floor, support)
+        return _mstep(S_diag, A, B, Wc, psic, lay, noise, alpha, l1_ratio, psi_floor, support, px)
 
     loglik, objective, kkt_trace, n_estep = [], [], [], 0
     stats = _estep(S, W, psi)
@@ -187,8 +261,8 @@ def em_fit(S, W0, psi0, lay, *, noise="modality", max_iter=1000, tol=1e-9, gtol=
             kkt = float(np.linalg.norm(G) * np.linalg.norm(W) / p)
         kkt_trace.append(kkt)
         if len(objective) > 1:
-            rel = (objective[-1] - objective[-2]) / max(abs(objective[-1]), 1.0)
-            small_change = rel <= tol
+            change = (objective[-1] - objective[-2]) / max(p, 1)   # nats per sample and feature
+            small_change = change <= tol
             if penalised:
                 ok = small_change and step_change <= np.sqrt(tol)
             else:
@@ -235,7 +309,7 @@ def em_fit(S, W0, psi0, lay, *, noise="modality", max_iter=1000, tol=1e-9, gtol=
     return {"W": W, "psi": psi, "n_iter": it, "converged": converged,
             "history": {"loglik": np.asarray(loglik), "objective": np.asarray(objective),
                         "kkt": np.asarray(kkt_trace)},
-            "n_estep": n_estep, "stats": stats}
+            "n_estep": n_estep, "stats": stats, "tol": tol, "gtol": gtol}
 
 
 def _block_ranks(structure):
@@ -282,7 +356,7 @@ def _check_options(noise, accelerate, alpha, l1_ratio):
 
 
 @register_method("ml")
-def fit_ml(stats, structure, *, noise="modality", max_iter=1000, tol=1e-8, gtol=1e-5, accelerate="squarem",
+def fit_ml(stats, structure, *, noise="modality", max_iter=1000, tol=1e-10, gtol=1e-8, accelerate="squarem",
            alpha=0.0, l1_ratio=1.0, shrinkage=False, alpha_scale="relative", init=None, noise_var=None, **_):
     """Gaussian ML by (SQUAREM-accelerated) EM from the spectral initialisation.
 
@@ -304,6 +378,23 @@ def fit_ml(stats, structure, *, noise="modality", max_iter=1000, tol=1e-8, gtol=
     noise_var : ndarray (p,), optional
         Known noise variances (an oracle for benchmarks): used for the whitening of the
         shrinkage and held fixed by EM.
+    tol, gtol : float
+        Stopping rule of :func:`em_fit` (both must hold): increase of the average log-likelihood
+        per sample and feature at most ``tol`` (nats; unchanged by rescaling the data) and scaled
+        masked gradient at most ``gtol``. EM uses the parameter-expanded M-step and SQUAREM, which
+        typically meet both in tens of iterations. When they are not met within ``max_iter``,
+        ``info["convergence_message"]`` says by how much and what to change.
+
+    Notes
+    -----
+    ``stats`` may be a :class:`hcl_stats.covariance.DataStats` (more features than samples): with
+    ``shrinkage=True`` (the default of :class:`hcl_stats.HCL`) nothing p x p is formed -- the noise
+    (factor analysis per modality), the whitened top-K eigenpairs and the shrinkage come from
+    n x n Gram matrices and products X^T (X V), and EM runs on the rank-K shrunk target in factor
+    form. Memory O(n p + n^2 + p K); time O(n^2 p) for the Gram matrices plus O(n p K) per
+    factor-analysis step plus O(p K^2) per EM iteration. With ``shrinkage=False`` EM uses the
+    products X^T (X V) (O(n p K) per E-step) but the Schur initialisation needs the dense
+    covariance (refused beyond 2 GiB). Results equal those from the dense covariance to rounding.
     """
     _check_options(noise, accelerate, alpha, l1_ratio)
     if noise == "feature" and alpha == 0 and sum(stats.n_features) > 0:
@@ -355,8 +446,26 @@ def fit_ml(stats, structure, *, noise="modality", max_iter=1000, tol=1e-8, gtol=
         out = em_fit(S, unpen["W"], unpen["psi"], lay, alpha=a_abs, **kw)
         info.update(alpha_max=a_max, alpha_abs=a_abs, n_estep=info["n_estep"] + out["n_estep"],
                     unpenalised_history=unpen["history"])
+    if not out["converged"]:
+        info["convergence_message"] = convergence_message(out, max_iter)
     return EstimationResult(loadings=out["W"], noise_var=out["psi"], n_iter=out["n_iter"],
                             converged=out["converged"], history=out["history"], info=info)
+
+
+def convergence_message(out, max_iter):
+    """What an EM run that did not converge reports, and what to change (for the ConvergenceWarning)."""
+    h = out["history"]
+    obj, kkt = np.asarray(h["objective"]), np.asarray(h["kkt"])
+    p = out["W"].shape[0]
+    change = float((obj[-1] - obj[-2]) / max(p, 1)) if obj.size > 1 else float("nan")
+    parts = [f"the last log-likelihood increase was {change:.2g} nats per sample and feature (tol={out['tol']:g})"]
+    if kkt.size and np.isfinite(kkt[-1]):
+        parts.append(f"the scaled gradient is {kkt[-1]:.2g} (gtol={out['gtol']:g})")
+    return (f"HCL(method='ml') stopped after {out['n_iter']} EM iterations (max_iter={max_iter}) without meeting its "
+            f"stopping rule: {'; '.join(parts)}. Increase max_iter (e.g. max_iter={4 * max_iter}); keep "
+            "accelerate='squarem'; if the increase keeps shrinking only slowly, the structure may have a weakly "
+            "identified subset (check it with hcl_stats.select_structure) -- loosening tol/gtol returns a less "
+            "precise estimate.")
 
 
 def alpha_max_ml(out, lay, l1_ratio):
