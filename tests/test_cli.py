@@ -361,3 +361,25 @@ def test_transform_refuses_a_non_fit_and_wrong_columns(tmp_path, capsys):
     assert "cannot read" in capsys.readouterr().err
     assert main(["fit", str(out), a, "--structure", "01:1,0:1,1:1"]) == 2
     assert "is a saved fit, not data" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("lines, header, index", [
+    (["1,2,3,4", "0.5,1.5,2.5,3.5"], True, False),        # column numbers from 1
+    (["0,1,2", "0.5,1.5,2.5"], True, False),               # column numbers from 0
+    (["0,1", "0.5,1.5"], False, False),                    # two cells: read as data
+    (["2,3,4", "0.5,1.5,2.5"], False, False),              # not 0.. or 1..: data
+    (["0,1,2", "3,4,5"], True, False),                     # integer data under column numbers
+    (["0,1,2", "0,1,2"], False, False),                    # both rows look like column numbers: data
+    (["0.0,1.0,2.0", "0.5,1.5,2.5"], False, False),        # written as floats: data
+    ([",a,b", "x,1,2"], True, True),                       # pandas to_csv with an index
+    ([",0,1,2", "0,1.5,2.5,3.5"], True, True),             # pandas index and integer column names
+    (["id,a,b", "x,1,2"], True, True),
+    (["x,1,2", "y,3,4"], False, True),                     # sample names, no header
+])
+def test_header_and_index_detection(tmp_path, lines, header, index):
+    from hcl_stats.cli import _sniff_table
+
+    p = tmp_path / "t.csv"
+    p.write_text("\n".join(lines) + "\n")
+    hdr, idx, _, _ = _sniff_table(p, ",", "auto", "auto")
+    assert (hdr, idx) == (header, index)
