@@ -360,3 +360,28 @@ def test_selection_errors_and_stability():
     assert det.stability.n_resamples == 3 and len(det.stability.structures) == 3
     assert s.names == ("a", "b", "c")
     assert "available-case" in det.summary().as_text()
+
+
+def test_batched_and_per_pattern_steps_agree(monkeypatch):
+    """Many patterns take the batched E- and M-steps; both paths compute the same quantities."""
+    import hcl_stats.estimation.missing as mi
+
+    data = simulate(S_SMALL, P_SMALL, 150, noise_var=0.5, loadings="gaussian", rng=10)
+    X = np.hstack(data.Xs)
+    X[np.random.default_rng(0).random(X.shape) < 0.08] = np.nan
+    lay = _Layout(S_SMALL, P_SMALL)
+    rng = np.random.default_rng(1)
+    W = rng.standard_normal((X.shape[1], S_SMALL.n_factors)) * lay.mask
+    mu = np.nanmean(X, axis=0)
+    psi = 0.5 + rng.random(X.shape[1])
+    floor = 1e-10 * np.ones_like(psi)
+    out = {}
+    for limit in (10 ** 9, 0):
+        monkeypatch.setattr(mi, "BATCH_PATTERNS", limit)
+        pat = _Patterns(X, lay)
+        assert pat.batched == (limit == 0) and pat.n_distinct > 50
+        Z, Minv, ll = missing_estep(X, mu, W, psi, pat)
+        covs = Minv[pat.row_inv]
+        out[limit] = (Z, covs, ll) + _mstep(mu, W, psi, Z, Minv, pat, lay, "feature", floor)
+    for a, b in zip(out[0], out[10 ** 9]):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)

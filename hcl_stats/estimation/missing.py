@@ -60,8 +60,16 @@ INIT_OPTIONS = ("auto", "available_case", "complete_cases")
 # ------------------------------------------------------------------------------------------
 # patterns
 # ------------------------------------------------------------------------------------------
+# Above this many missingness patterns the E-step runs on all rows at once (batched K x K
+# factorisations, O(n p K^2) in matrix products) instead of looping over the patterns.
+BATCH_PATTERNS = 50
+
+
 class _Patterns:
-    """Row patterns (unique observed-feature sets) and feature groups (same modality, same rows)."""
+    """Row patterns (unique observed-feature sets) and feature groups (same modality, same rows).
+
+    With more than ``BATCH_PATTERNS`` patterns, every row is its own "pattern" for the batched
+    E-step (``batched``); the per-pattern lists are then not kept."""
 
     def __init__(self, X, lay):
         n, p = X.shape
@@ -69,11 +77,26 @@ class _Patterns:
         self.O = O
         pats, inv = np.unique(O, axis=0, return_inverse=True)
         inv = np.asarray(inv).ravel()
+        self.n_distinct = pats.shape[0]
+        self.batched = self.n_distinct > BATCH_PATTERNS
+        if self.batched:
+            inv = np.arange(n)
+            self.rows, self.obs, self.Xg = [], [], []
+            self.X0 = np.where(O, X, 0.0)
+            self.Of = O.astype(float)
+            self.n_patterns = n
+        else:
+            self.rows = [np.flatnonzero(inv == g) for g in range(pats.shape[0])]
+            self.obs = [np.flatnonzero(pats[g]) for g in range(pats.shape[0])]
+            self.Xg = [X[np.ix_(r, o)] for r, o in zip(self.rows, self.obs)]
+            self.n_patterns = pats.shape[0]
         self.row_inv = inv
-        self.rows = [np.flatnonzero(inv == g) for g in range(pats.shape[0])]
-        self.obs = [np.flatnonzero(pats[g]) for g in range(pats.shape[0])]
-        self.n_patterns = pats.shape[0]
-        self.groups = []  # (J features, I rows, C columns, XIJ, sum of squares, pattern weights)
+        self.groups = []
+        if self.batched:   # the M-step works per modality on all its features at once
+            self.n_obs = O.sum(axis=0).astype(float)
+            self.mod = [(r, lay.cols[m], self.X0[:, r], self.Of[:, r], np.sum(self.X0[:, r] ** 2, axis=0))
+                        for m, r in enumerate(lay.rows)]
+            return  # (J features, I rows, C columns, XIJ, sum of squares, pattern weights)
         for m, r in enumerate(lay.rows):
             Om = O[:, r]
             cp, cinv = np.unique(Om.T, axis=0, return_inverse=True)
@@ -87,9 +110,29 @@ class _Patterns:
         self.n_obs = O.sum(axis=0).astype(float)   # rows observing each feature
 
 
+def _estep_batched(mu, W, psi, pat):
+    """The E-step with every row its own pattern, in batched products (many patterns)."""
+    n, K = pat.Of.shape[0], W.shape[1]
+    ip = 1.0 / psi
+    WW = (W[:, :, None] * W[:, None, :]).reshape(W.shape[0], K * K)
+    M = ((pat.Of * ip) @ WW).reshape(n, K, K)
+    M[:, np.arange(K), np.arange(K)] += 1.0
+    L = np.linalg.cholesky(M)
+    R = pat.X0 - pat.Of * mu                    # x - mu on the observed entries, 0 elsewhere
+    T = (R * ip) @ W                            # (n, K)
+    Ez = np.linalg.solve(M, T[:, :, None])[:, :, 0]
+    Minv = np.linalg.inv(M)
+    logdet = 2.0 * np.sum(np.log(np.diagonal(L, axis1=1, axis2=2)), axis=1) + pat.Of @ np.log(psi)
+    quad = (R * R) @ ip - np.einsum("ij,ij->i", T, Ez)
+    ll = -0.5 * (pat.Of.sum(axis=1) * _LOG2PI + logdet + quad)
+    return Ez, 0.5 * (Minv + Minv.transpose(0, 2, 1)), ll
+
+
 def missing_estep(X, mu, W, psi, pat):
     """E-step over the row patterns: posterior means Z (n, K), posterior covariances per pattern
     (n_patterns, K, K), the log-likelihood of each row's observed entries (n,)."""
+    if pat.batched:
+        return _estep_batched(mu, W, psi, pat)
     n, K = X.shape[0], W.shape[1]
     Z = np.zeros((n, K))
     Minv = np.empty((pat.n_patterns, K, K))
@@ -100,7 +143,7 @@ def missing_estep(X, mu, W, psi, pat):
         Wo = W[o]
         Wp = Wo / psi[o, None]
         cM = sla.cho_factor(eye + Wo.T @ Wp, lower=True)
-        R = X[np.ix_(rows, o)] - mu[o]
+        R = pat.Xg[g] - mu[o]
         T = R @ Wp
         Ez = sla.cho_solve(cM, T.T).T
         Z[rows] = Ez
@@ -111,12 +154,34 @@ def missing_estep(X, mu, W, psi, pat):
     return Z, Minv, ll
 
 
+def _mstep_batched(mu, W, psi, Z, Minv, pat, resid, mu_n, W_n, grad):
+    """The regressions of the M-step for all features of a modality at once (batched path)."""
+    n = Z.shape[0]
+    for (r, C, X0, Of, ss) in pat.mod:
+        c = C.size
+        ZC = Z[:, C]
+        Zt = np.hstack([np.ones((n, 1)), ZC])                          # (n, c + 1)
+        E = (Zt[:, :, None] * Zt[:, None, :]).reshape(n, -1)
+        E2 = np.zeros((n, c + 1, c + 1))
+        E2[:, 1:, 1:] = Minv[:, C][:, :, C]
+        G = (Of.T @ (E + E2.reshape(n, -1))).reshape(-1, c + 1, c + 1)  # (p_m, c + 1, c + 1)
+        Rg = X0.T @ Zt                                                  # (p_m, c + 1)
+        b_old = np.hstack([mu[r, None], W[r][:, C]])
+        grad[r.start:r.stop, C] = ((Rg - np.einsum("jkl,jl->jk", G, b_old))[:, 1:] / psi[r, None]) / n
+        B = np.linalg.solve(G, Rg[:, :, None])[:, :, 0]
+        mu_n[r] = B[:, 0]
+        W_n[r.start:r.stop, C] = B[:, 1:]
+        resid[r] = ss - np.einsum("jk,jk->j", B, Rg)
+
+
 def _mstep(mu, W, psi, Z, Minv, pat, lay, noise, psi_floor):
     """One M-step; also the gradient of the average log-likelihood in W at (mu, W, psi)."""
     n = Z.shape[0]
     mu_n, W_n = mu.copy(), np.zeros_like(W)
     resid = np.empty_like(psi)          # sum over the observing rows of the expected squared residual
     grad = np.zeros_like(W)
+    if pat.batched:
+        _mstep_batched(mu, W, psi, Z, Minv, pat, resid, mu_n, W_n, grad)
     for (m, J, I, C, XIJ, ss, w) in pat.groups:
         ZI = Z[np.ix_(I, C)]
         c = C.size
@@ -125,7 +190,7 @@ def _mstep(mu, W, psi, Z, Minv, pat, lay, noise, psi_floor):
         s = ZI.sum(axis=0)
         G[0, 1:] = s
         G[1:, 0] = s
-        G[1:, 1:] = ZI.T @ ZI + np.einsum("g,gkl->kl", w, Minv[:, C][:, :, C])
+        G[1:, 1:] = ZI.T @ ZI + (w @ Minv.reshape(w.size, -1)).reshape(Minv.shape[1:])[np.ix_(C, C)]
         Rg = np.vstack([XIJ.sum(axis=0), ZI.T @ XIJ])             # (c + 1, |J|)
         b_old = np.vstack([mu[J], W[np.ix_(J, C)].T])
         grad[np.ix_(J, C)] = ((Rg - G @ b_old)[1:] / psi[J]).T / n
@@ -249,7 +314,9 @@ def fit_missing(Xs, structure, *, noise="feature", max_iter=1000, tol=1e-8, gtol
     EstimationResult
         ``loadings`` (p, K), ``noise_var`` (p,), ``history`` ("loglik": average observed-data
         log-likelihood per sample of each iterate, "kkt": scaled gradient norm), ``info`` with
-        ``mean`` (p,), ``n_patterns``, ``n_feature_groups``, ``init``, ``n_estep``,
+        ``mean`` (p,), ``n_patterns`` (distinct missingness patterns), ``batched`` (the E- and M-steps
+        ran on all rows at once: more than ``BATCH_PATTERNS`` patterns), ``n_feature_groups`` (features
+        sharing one regression; None when batched), ``init``, ``n_estep``,
         ``loglik_total`` (the sum over samples at the estimate) and ``posterior_mean`` (n, K).
     """
     if noise not in NOISE_MODELS:
@@ -282,7 +349,8 @@ def fit_missing(Xs, structure, *, noise="feature", max_iter=1000, tol=1e-8, gtol
     O = pat.O
     shift = -float(np.sum(O * np.log(d))) / n   # average log-likelihood on the original scale
     hist = {"loglik": np.asarray(out["loglik"]) + shift, "kkt": np.asarray(out["kkt"])}
-    info = dict(mean=mu * d, n_patterns=pat.n_patterns, n_feature_groups=len(pat.groups), init=how,
+    info = dict(mean=mu * d, n_patterns=pat.n_distinct, batched=pat.batched,
+                n_feature_groups=None if pat.batched else len(pat.groups), init=how,
                 n_estep=out["n_estep"], loglik_total=float(hist["loglik"][-1] * n),
                 posterior_mean=out["Z"], missing=True)
     return EstimationResult(loadings=W * d[:, None], noise_var=psi * d ** 2, n_iter=out["n_iter"],
@@ -345,7 +413,7 @@ def _em(X, mu, W, psi, pat, lay, noise, max_iter, tol, gtol, accelerate, psi_flo
             st_n = estep(theta_n)
         theta, st = theta_n, st_n
     return {"theta": theta, "loglik": loglik, "kkt": kkt_trace, "n_iter": it, "converged": converged,
-            "n_estep": n_estep, "Z": st[0] if not converged else st[0]}
+            "n_estep": n_estep, "Z": st[0]}
 
 
 # ------------------------------------------------------------------------------------------
