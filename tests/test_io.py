@@ -327,3 +327,15 @@ def test_mudata_bad_input(data):
     h = HCL(Structure({(0, 1): 2, (0,): 1, (1,): 1}, 2)).fit(_mudata(data.Xs[:2], NAMES[:2]))
     with pytest.raises(ValueError, match=r"not in the fit \['atac'\]"):
         h.transform(_mudata(data.Xs, NAMES))
+
+
+def test_multiple_features_as_frames():
+    from hcl_stats.datasets import load_multiple_features
+
+    data = load_multiple_features(["morphological", "zernike"], standardize=True, as_frame=True)
+    assert list(data.frames) == ["morphological", "zernike"]
+    f = data.frames["zernike"]
+    assert f.shape == (2000, 47) and f.columns[0] == "zernike_0" and f.index.name == "digit"
+    assert np.array_equal(f.to_numpy(), data.Xs[1])
+    with pytest.raises(ValueError, match="as_frame must be a bool"):
+        load_multiple_features(as_frame="yes")

@@ -71,7 +71,7 @@ def _read(stem):
     return arr[:, :-1], arr[:, -1]
 
 
-def load_multiple_features(modalities=None, standardize=False):
+def load_multiple_features(modalities=None, standardize=False, as_frame=False):
     """Load the UCI Multiple Features data: 2000 digits, 6 modalities, 10 classes.
 
     Parameters
@@ -83,6 +83,9 @@ def load_multiple_features(modalities=None, standardize=False):
     standardize : bool, default False
         Centre every feature and scale it to unit variance (ddof = 1). Constant
         features (none in this data) are only centred.
+    as_frame : bool, default False
+        Also return ``frames``: a dict ``{modality name: pandas DataFrame}`` (index ``digit``
+        0..1999, columns ``<modality>_<j>``), ready for ``HCL().fit(data.frames)``. Needs pandas.
 
     Returns
     -------
@@ -90,7 +93,8 @@ def load_multiple_features(modalities=None, standardize=False):
         ``Xs`` : list of ndarray of shape (2000, p_m), float64;
         ``y`` : ndarray of shape (2000,), int64 class labels 0-9;
         ``modality_names`` : tuple of str; ``n_features`` : tuple of int;
-        ``DESCR`` : str, description, licence (CC BY 4.0) and citation.
+        ``DESCR`` : str, description, licence (CC BY 4.0) and citation;
+        ``frames`` (with ``as_frame=True``) : dict of str -> DataFrame, the same values.
 
     Examples
     --------
@@ -132,5 +136,16 @@ def load_multiple_features(modalities=None, standardize=False):
             sd = X.std(axis=0, ddof=1)
             X = X / np.where(sd > 0, sd, 1.0)
         Xs.append(np.ascontiguousarray(X))
-    return Bunch(Xs=Xs, y=y.astype(np.int64), modality_names=tuple(names[i] for i in idx),
-                 n_features=tuple(X.shape[1] for X in Xs), DESCR=DESCR)
+    if not isinstance(as_frame, (bool, np.bool_)):
+        raise ValueError(f"as_frame must be a bool; got {as_frame!r}.")
+    out = Bunch(Xs=Xs, y=y.astype(np.int64), modality_names=tuple(names[i] for i in idx),
+                n_features=tuple(X.shape[1] for X in Xs), DESCR=DESCR)
+    if as_frame:
+        try:
+            import pandas as pd
+        except ImportError:  # pragma: no cover - depends on the environment
+            raise ImportError("load_multiple_features(as_frame=True) needs pandas: pip install 'hcl_stats[tables]'.") from None
+        index = pd.RangeIndex(Xs[0].shape[0], name="digit")
+        out["frames"] = {n: pd.DataFrame(X, index=index, columns=[f"{n}_{j}" for j in range(X.shape[1])])
+                         for n, X in zip(out.modality_names, Xs)}
+    return out
