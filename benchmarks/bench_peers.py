@@ -8,6 +8,19 @@ between span(W_{m,S}) and span(W_hat_{m,S}) (``hcl_stats.metrics.sin_theta`` whe
 1 when the subset is missing or found with a smaller rank; with a larger rank, the largest angle
 between the true space and its closest subspace of the estimate).
 
+Incomplete data (issue 11): the designs ``missing_*`` remove entries from the baselines.md data
+(30% of the samples miss one whole modality; or one modality absent for half the cohort, modality
+r mod 3 in replicate r). There hcl_stats = the available-case selection
+(``hcl_stats.incomplete.select_structure_incomplete``, what ``select_structure`` runs on NaN) + the EM
+over the observed entries (``hcl_stats.estimation.missing.fit_missing``, what ``HCL(missing="em")``
+runs); MOFA+ gets the NaN (it models missing values); GFA is given the NaN too (cca-zoo's port refuses
+them: its error is recorded) and, separately, the complete cases. SLIDE, AJIVE and paper mode take
+complete data only and are not run there. Results of these designs go to
+benchmarks/results/peers_missing.{json,md}::
+
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_peers.py --designs missing_one_modality_30pct missing_half_without_one \
+        --out benchmarks/results/peers_missing.json --report-dir /tmp/peers_missing_report
+
 Peers that are not installed are skipped (their rows say so). Usage::
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_peers.py            # full run (writes results)
@@ -62,6 +75,13 @@ DESIGNS = {
         structure=Structure({(0, 1, 2, 3): 2, (0, 1, 2): 1, (0, 1): 1, (2, 3): 2, (0,): 1, (2,): 2, (3,): 1}, 4),
         n_features=(60, 50, 40, 30), n_samples=1000, noise_var=1.0, loadings="gaussian", reps=5),
 }
+MISSING_METHODS = ["hcl_stats", "GFA (cca-zoo)", "GFA (cca-zoo), complete cases", "MOFA+ (mofapy2)"]
+for _key, _how, _txt in (("missing_one_modality_30pct", "one_modality_30pct",
+                          "30% of the samples miss one whole modality (chosen at random)"),
+                         ("missing_half_without_one", "half_without_one",
+                          "modality r mod 3 absent for a random half of the cohort")):
+    DESIGNS[_key] = dict(DESIGNS["baselines_md"], reps=5, missing=_how, methods=MISSING_METHODS,
+                         label=f"baselines_md data with missing values: {_txt} (SLIDE, AJIVE, paper mode: complete data only, not run)")
 QUICK = {
     "quick": dict(label="quick: 3 modalities, p = (20, 15, 10), {012}:1 {01}:1 + specific 1 each, n = 300",
                   structure=Structure({(0, 1, 2): 1, (0, 1): 1, (0,): 1, (1,): 1, (2,): 1}, 3),
@@ -101,9 +121,27 @@ def _pattern_structure(patterns, loadings_cols, n_features, M):
     return st, W
 
 
+def make_missing(Xs, how, rng, r):
+    """Remove entries (NaN): ``one_modality_30pct`` (each sample misses one whole modality, chosen
+    uniformly, with probability 0.3) or ``half_without_one`` (modality r mod M absent for a random half)."""
+    Xs = [np.array(X, dtype=float) for X in Xs]
+    n = Xs[0].shape[0]
+    if how == "one_modality_30pct":
+        miss = rng.random(n) < 0.3
+        which = rng.integers(0, len(Xs), n)
+        for m in range(len(Xs)):
+            Xs[m][miss & (which == m)] = np.nan
+    elif how == "half_without_one":
+        Xs[r % len(Xs)][rng.permutation(n)[: n // 2]] = np.nan
+    else:
+        raise ValueError(f"unknown missingness design {how!r}")
+    return Xs
+
+
 def _active_patterns(Wcols, factor_var, Xs):
-    """Which modalities each factor loads on: share of the modality's total variance > ACTIVE_SHARE."""
-    tot = [float(np.var(X, axis=0, ddof=1).sum()) for X in Xs]
+    """Which modalities each factor loads on: share of the modality's total variance > ACTIVE_SHARE
+    (variances over the observed entries when there are missing values)."""
+    tot = [float(np.nanvar(X, axis=0, ddof=1).sum()) for X in Xs]
     bounds = np.cumsum([0] + [X.shape[1] for X in Xs])
     pats = []
     for k in range(Wcols.shape[1]):
@@ -140,6 +178,16 @@ def block_errors(W_hat, st_hat, W_true, st_true, n_features):
 def run_hcl(Xs, true, seed):
     from hcl_stats import select_structure
 
+    if any(np.isnan(X).any() for X in Xs):   # incomplete data: available-case selection + EM
+        from hcl_stats.estimation.missing import fit_missing
+        from hcl_stats.incomplete import select_structure_incomplete
+
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            st = select_structure_incomplete(Xs)
+            res = fit_missing(Xs, st)
+        return dict(time=time.perf_counter() - t0, structure=st, loadings=res.loadings, n_iter=res.n_iter)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -183,6 +231,12 @@ def run_gfa(Xs, true, seed, max_iter=None):
     return dict(time=t, structure=st, loadings=Wh, n_iter=int(g.n_iter_))
 
 
+def run_gfa_complete_cases(Xs, true, seed, max_iter=None):
+    """GFA on the samples without any missing entry."""
+    keep = ~np.any(np.isnan(np.hstack(Xs)), axis=1)
+    return run_gfa([X[keep] for X in Xs], true, seed, max_iter=max_iter)
+
+
 def run_mofa(Xs, true, seed, max_iter=None, convergence_mode="fast"):
     try:
         from mofapy2.run.entry_point import entry_point
@@ -194,7 +248,7 @@ def run_mofa(Xs, true, seed, max_iter=None, convergence_mode="fast"):
         warnings.simplefilter("ignore")
         ent = entry_point()
         ent.set_data_options(scale_views=False)
-        ent.set_data_matrix([[X - X.mean(0)] for X in Xs], likelihoods=["gaussian"] * len(Xs))
+        ent.set_data_matrix([[X - np.nanmean(X, axis=0)] for X in Xs], likelihoods=["gaussian"] * len(Xs))
         ent.set_model_options(factors=K, spikeslab_weights=True, ard_weights=True)
         ent.set_train_options(iter=max_iter or 1000, convergence_mode=convergence_mode, seed=seed, quiet=True, verbose=False)
         ent.build()
@@ -253,7 +307,7 @@ def run_ajive(Xs, true, seed):
 
 
 METHODS = {"hcl_stats": run_hcl, "hcl_stats (paper mode)": run_hcl_paper, "SLIDE": run_slide, "GFA (cca-zoo)": run_gfa, "MOFA+ (mofapy2)": run_mofa,
-           "AJIVE (mvlearn)": run_ajive}
+           "AJIVE (mvlearn)": run_ajive, "GFA (cca-zoo), complete cases": run_gfa_complete_cases}
 
 
 def _git_commit():
@@ -279,6 +333,7 @@ def environment():
 
 def run(designs, seed=2026, methods=None, log=print, on_record=None):
     methods = methods or list(METHODS)
+    complete_only = [m for m in METHODS if m != "GFA (cca-zoo), complete cases"]
     records = []
     with threadpool_limits(limits=1):
         env = environment()
@@ -288,13 +343,17 @@ def run(designs, seed=2026, methods=None, log=print, on_record=None):
             for r, ss in enumerate(seeds):
                 data = simulate(d["structure"], d["n_features"], d["n_samples"], d["noise_var"], rng=ss,
                                 loadings=d["loadings"])
+                Xs = data.Xs
+                if d.get("missing"):
+                    rng_miss = np.random.default_rng(np.random.SeedSequence([seed, sum(map(ord, dname)), r, 1]))
+                    Xs = make_missing(data.Xs, d["missing"], rng_miss, r)
                 for name in methods:
-                    if name not in d.get("methods", METHODS):
+                    if name not in d.get("methods", complete_only):
                         records.append(dict(design=dname, rep=r, method=name, skipped="not run on this design (see DESIGNS)"))
                         continue
                     kw = {"max_iter": d["peer_max_iter"]} if d.get("peer_max_iter") and name in ("GFA (cca-zoo)", "MOFA+ (mofapy2)") else {}
                     try:
-                        res = METHODS[name](data.Xs, d["structure"], r, **kw)
+                        res = METHODS[name](Xs, d["structure"], r, **kw)
                     except Exception as exc:  # a peer failing is a result, not a crash
                         res = dict(time=None, structure=None, loadings=None, error=f"{type(exc).__name__}: {exc}")
                     if res is None:
@@ -316,7 +375,8 @@ def run(designs, seed=2026, methods=None, log=print, on_record=None):
                         + (f" ERROR {rec['error']}" if rec['error'] else ""))
     return dict(environment=env, designs={k: dict(label=v["label"], structure=v["structure"].to_dict(),
                                                    n_features=v["n_features"], n_samples=v["n_samples"],
-                                                   noise_var=v["noise_var"], loadings=v["loadings"], reps=v["reps"])
+                                                   noise_var=v["noise_var"], loadings=v["loadings"], reps=v["reps"],
+                                                   missing=v.get("missing"))
                                            for k, v in designs.items()},
                 records=records, seed=seed)
 
@@ -394,7 +454,13 @@ def markdown(results):
            f"{ACTIVE_SHARE:.0%} of the variance. hcl_stats = `select_structure` + `HCL(structure)` with HCL's default fit at the "
            "recorded commit; hcl_stats (paper mode) = the same selection + `HCL(structure, method='paper')` (the authors' estimator); "
            "SLIDE = `hcl_stats.baselines.SLIDE('auto')` (group-lasso path + 3 x 3 bi-cross-validation, then the authors' fit); "
-           "GFA and MOFA+ with K = max(15, K_true + 4) and their defaults; AJIVE given the true initial signal ranks per view.", ""]
+           "GFA and MOFA+ with K = max(15, K_true + 4) and their defaults; AJIVE given the true initial signal ranks per view.",
+           *(["", "Designs with missing values (NaN): hcl_stats = `hcl_stats.incomplete.select_structure_incomplete` (the "
+              "available-case selection `select_structure` runs on NaN) + `hcl_stats.estimation.missing.fit_missing` (the EM "
+              "over the observed entries `HCL(missing='em')` runs); MOFA+ is given the NaN (it models missing entries); GFA "
+              "is given the NaN (the cca-zoo port refuses them: the recorded error) and, in its own row, the complete cases "
+              "only. Errors are over all samples' loadings (the truth), whatever rows a method used."]
+             if any(d.get("missing") for d in results["designs"].values()) else []), ""]
     rows = summarise(results)
     for dname, d in results["designs"].items():
         out += [f"## {dname}: {d['label']}", "", f"{d['reps']} replicate(s).", "",
