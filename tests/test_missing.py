@@ -385,3 +385,41 @@ def test_batched_and_per_pattern_steps_agree(monkeypatch):
         out[limit] = (Z, covs, ll) + _mstep(mu, W, psi, Z, Minv, pat, lay, "feature", floor)
     for a, b in zip(out[0], out[10 ** 9]):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_default_stopping_rule_and_squarem_pay_off():
+    """With the defaults the fit stops only when both the relative log-likelihood change (1e-8)
+    and the scaled gradient (1e-5) are small; SQUAREM needs fewer E-steps than plain EM."""
+    data = simulate(S_SMALL, P_SMALL, 300, noise_var=0.5, loadings="gaussian", rng=11)
+    Xs, _ = _drop_modalities(data.Xs, 0.4, np.random.default_rng(6))
+    sq = fit_missing(Xs, S_SMALL)
+    ll = sq.history["loglik"]
+    assert sq.converged
+    assert (ll[-1] - ll[-2]) / abs(ll[-1]) <= 1e-8 and sq.history["kkt"][-1] <= 1e-5
+    assert sq.history["kkt"][0] > 1e-5
+    plain = fit_missing(Xs, S_SMALL, accelerate=None, max_iter=20000)
+    assert plain.converged and sq.info["n_estep"] < plain.info["n_estep"]
+    assert abs(plain.history["loglik"][-1] - ll[-1]) < 1e-6
+
+
+def test_rescaling_does_not_change_the_iterations():
+    """The fit runs on a rescaled copy, so the stopping rule does not depend on the units."""
+    data = simulate(S_SMALL, P_SMALL, 300, noise_var=0.5, loadings="gaussian", rng=12)
+    Xs, _ = _drop_modalities(data.Xs, 0.3, np.random.default_rng(7))
+    for noise in ("feature", "modality", "isotropic"):
+        a = fit_missing(Xs, S_SMALL, noise=noise)
+        b = fit_missing([X * 1e4 for X in Xs], S_SMALL, noise=noise)
+        assert a.n_iter == b.n_iter, noise
+        np.testing.assert_allclose(b.noise_var, a.noise_var * 1e8, rtol=1e-6)
+
+
+def test_selection_prefers_rows_complete_in_the_modality():
+    """Entries missing together (the same 5 features in 10% of the rows) would break the mean-filled
+    test; the rows observing the whole modality (at least half of them) are used instead."""
+    data = simulate(S3, (50, 40, 30), 800, noise_var=1.0, loadings="gaussian", rng=3)
+    Xs = [x.copy() for x in data.Xs]
+    Xs[0][:80, :5] = np.nan
+    Xs[2][400:600] = np.nan
+    s, det = select_structure_incomplete(Xs, return_details=True)
+    assert s == S3
+    assert any("Xs[0]: its rank test used the 720 rows observing all its features (of 800" in w for w in det.warnings)
