@@ -150,6 +150,8 @@ def test_fit_on_files(tmp_path, capsys):
     assert fit.loadings_.shape == (27, 5) and fit.structure_.names == ("mod0", "mod1", "mod2")
     assert fit.structure_ == Structure({(0, 1, 2): 1, (0, 1): 1, (0,): 1, (1,): 1, (2,): 1}, 3, names=["mod0", "mod1", "mod2"])
     assert fit.feature_names_in_[0] is None and list(fit.feature_names_in_[2][:2]) == ["f0", "f1"]
+    with np.load(out, allow_pickle=False) as z:  # names stored only for the modality that had them
+        assert [k for k in z.files if k.startswith("feature_names")] == ["feature_names_2"]
     Z = np.loadtxt(tmp_path / "fit_representation.csv", delimiter=",", skiprows=1)
     with open(tmp_path / "fit_representation.csv") as fh:
         assert fh.readline().strip() == 'sample,"{mod0,mod1,mod2}:1","{mod0,mod1}:1",{mod0}:1,{mod1}:1,{mod2}:1'
