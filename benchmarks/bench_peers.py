@@ -36,6 +36,12 @@ import os
 for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_v, "1")
 
+import sys  # noqa: E402
+
+# run this checkout's hcl_stats (not an installed copy): the script's directory, not the
+# repository root, is on sys.path when it is run as a script
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
 import io  # noqa: E402
