@@ -385,3 +385,15 @@ def test_header_and_index_detection(tmp_path, lines, header, index):
     p.write_text("\n".join(lines) + "\n")
     hdr, idx, _, _ = _sniff_table(p, ",", "auto", "auto")
     assert (hdr, idx) == (header, index)
+
+
+def test_fit_tsv_and_a_wrong_delimiter(tmp_path, capsys):
+    X1, X2 = _two()
+    a = _csv(tmp_path / "a.tsv", X1, header=[f"g{j}" for j in range(6)], delim="\t")
+    b = _csv(tmp_path / "b.txt", X2, header=[f"q{j}" for j in range(7)], delim=";")
+    assert main(["fit", a, b, "--structure", "01:1,0:1,1:1", "--out", str(tmp_path / "f.npz")]) == 2
+    err = capsys.readouterr().err
+    assert f"data file {b!r}: its first line has no ',' but has ;" in err and "--delimiter" in err
+    c = _csv(tmp_path / "c.csv", X2, header=[f"q{j}" for j in range(7)])
+    assert main(["fit", a, c, "--structure", "01:1,0:1,1:1", "--out", str(tmp_path / "f.npz")]) == 0
+    assert list(load_fit(tmp_path / "f.npz").feature_names_in_[0]) == [f"g{j}" for j in range(6)]
