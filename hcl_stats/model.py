@@ -372,7 +372,7 @@ class HCL(BaseEstimator):
                              f"with selection={self.selection!r}.")
         self._selection_options()
 
-    def _resolve_structure(self, n_features, Xs=None):
+    def _resolve_structure(self, n_features, Xs=None, names=None):
         s = self.structure
         if isinstance(s, Structure):
             if s.n_modalities != len(n_features):
@@ -386,7 +386,7 @@ class HCL(BaseEstimator):
             from .selection import select_structure
 
             structure, self._selection_result = select_structure(
-                Xs, noise=self._noise_model(), return_details=True, **self._selection_options())
+                Xs, noise=self._noise_model(), names=names, return_details=True, **self._selection_options())
             return structure
         raise ValueError(f"The 'structure' parameter of HCL must be a Structure or 'auto'. Got {s!r} instead.")
 
@@ -526,7 +526,7 @@ class HCL(BaseEstimator):
                     else f"Xs[{m0}]: features {j0[:10]} are constant (zero variance)")
             raise ValueError(f"{what}; constant features carry no information and make the noise model degenerate. "
                              "Remove them before fitting.")
-        structure = self._resolve_structure(stats.n_features, Xs)
+        structure = self._resolve_structure(stats.n_features, Xs, names=names)
         if names is not None and self._explicit_names(structure) is None:
             structure = structure.with_names(names)  # modality names of a dict / MuData
         self._check_structure_fits(structure, stats.n_features, stats.n_samples)

@@ -339,3 +339,10 @@ def test_multiple_features_as_frames():
     assert np.array_equal(f.to_numpy(), data.Xs[1])
     with pytest.raises(ValueError, match="as_frame must be a bool"):
         load_multiple_features(as_frame="yes")
+
+
+def test_auto_selection_reports_modality_names(data):
+    h = HCL("auto", selection={"n_resamples": 0}).fit(frames(data.Xs))
+    assert h.selection_.structure.names == tuple(NAMES)
+    text = str(h.selection_.summary())
+    assert "rna" in text and "{rna,protein,atac}" in text
