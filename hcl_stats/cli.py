@@ -596,8 +596,8 @@ def build_parser():
                                    "the files' rows are matched by name. What was detected is printed for each file. "
                                    "Modalities are named after the files (parent folders added when two files share a "
                                    "name). Prints the summary and writes OUT (the saved fit, read back by "
-                                   "hcl_stats.load_fit or 'hcl-stats transform'), OUT_summary.txt and, with "
-                                   "--transform, OUT_representation.csv (one row per sample: sample name, then one "
+                                   "hcl_stats.load_fit or 'hcl-stats transform'), STEM_summary.txt and, with "
+                                   "--transform, STEM_representation.csv (STEM: OUT without its suffix) (one row per sample: sample name, then one "
                                    "column per factor, named '{modalities}:j').",
                        epilog="Example: hcl-stats fit codes.npy notes.npy labs.csv --structure 012:2,01:2,0:1,1:1,2:1 --out fit.npz")
     f.add_argument("data", nargs="+", metavar="DATA", help="data files, one per modality (or one .npz)")
@@ -612,7 +612,7 @@ def build_parser():
     f.add_argument("--n-resamples", type=int, default=10,
                    help="--structure auto: subsamples for the stability report (default: %(default)s; 0 = none)")
     f.add_argument("--out", default="hcl_fit.npz", help="the saved fit (.npz; default: %(default)s)")
-    f.add_argument("--transform", action="store_true", help="also write the representation of the samples to OUT_representation.csv")
+    f.add_argument("--transform", action="store_true", help="also write the representation of the samples to STEM_representation.csv")
     _add_table_options(f)
     f.add_argument("--identifiability", choices=("raise", "warn", "ignore"), default="raise",
                    help="what to do when the structure violates the identifiability conditions (default: %(default)s)")
