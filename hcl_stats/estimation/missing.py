@@ -316,7 +316,8 @@ def fit_missing(Xs, structure, *, noise="feature", max_iter=1000, tol=1e-8, gtol
         log-likelihood per sample of each iterate, "kkt": scaled gradient norm), ``info`` with
         ``mean`` (p,), ``n_patterns`` (distinct missingness patterns), ``batched`` (the E- and M-steps
         ran on all rows at once: more than ``BATCH_PATTERNS`` patterns), ``n_feature_groups`` (features
-        sharing one regression; None when batched), ``init``, ``n_estep``,
+        sharing one regression; None when batched), ``init``, ``n_estep``, ``squarem_rejected`` (SQUAREM
+        extrapolations refused by the monotone safeguard),
         ``loglik_total`` (the sum over samples at the estimate) and ``posterior_mean`` (n, K).
     """
     if noise not in NOISE_MODELS:
@@ -351,7 +352,7 @@ def fit_missing(Xs, structure, *, noise="feature", max_iter=1000, tol=1e-8, gtol
     hist = {"loglik": np.asarray(out["loglik"]) + shift, "kkt": np.asarray(out["kkt"])}
     info = dict(mean=mu * d, n_patterns=pat.n_distinct, batched=pat.batched,
                 n_feature_groups=None if pat.batched else len(pat.groups), init=how,
-                n_estep=out["n_estep"], loglik_total=float(hist["loglik"][-1] * n),
+                n_estep=out["n_estep"], squarem_rejected=out["n_rejected"], loglik_total=float(hist["loglik"][-1] * n),
                 posterior_mean=out["Z"], missing=True)
     return EstimationResult(loadings=W * d[:, None], noise_var=psi * d ** 2, n_iter=out["n_iter"],
                             converged=out["converged"], history=hist, info=info)
@@ -373,6 +374,7 @@ def _em(X, mu, W, psi, pat, lay, noise, max_iter, tol, gtol, accelerate, psi_flo
 
     theta = (mu, W, psi)
     st = estep(theta)
+    n_rejected = 0
     loglik, kkt_trace = [], []
     converged, it = False, 0
     for it in range(1, max_iter + 1):
@@ -407,13 +409,14 @@ def _em(X, mu, W, psi, pat, lay, noise, max_iter, tol, gtol, accelerate, psi_flo
                             ts, _ = mstep(te, ste)     # stabilising EM step
                             theta_n, st_n = ts, estep(ts)
                             break
+                        n_rejected += 1                # extrapolation worse than two EM steps
                     a = 0.5 * (a - 1.0)
         else:
             theta_n = theta1
             st_n = estep(theta_n)
         theta, st = theta_n, st_n
     return {"theta": theta, "loglik": loglik, "kkt": kkt_trace, "n_iter": it, "converged": converged,
-            "n_estep": n_estep, "Z": st[0]}
+            "n_estep": n_estep, "Z": st[0], "n_rejected": n_rejected}
 
 
 # ------------------------------------------------------------------------------------------
