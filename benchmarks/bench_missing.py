@@ -121,12 +121,13 @@ def one(design, r, seq):
 
 
 def _git():
+    """The commit of this checkout and whether its package or this script differ from it (read
+    before the run: the modules are imported then)."""
     try:
         h = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "../hcl_stats/estimation/missing.py",
-                                "../hcl_stats/incomplete.py", "bench_missing.py"], capture_output=True, text=True,
-                               cwd=HERE).stdout.strip()
-        return h + (" (with uncommitted changes to the files measured)" if dirty else "")
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "../hcl_stats",
+                                "bench_missing.py"], capture_output=True, text=True, cwd=HERE).stdout.strip()
+        return h + (" (with uncommitted changes to hcl_stats/ or this script)" if dirty else ", clean checkout")
     except OSError:  # pragma: no cover
         return "unknown"
 
@@ -202,6 +203,7 @@ def main(argv=None):
     ap.add_argument("--base", type=int, default=2026)
     ap.add_argument("--out", default=os.path.join(HERE, "results", "missing"))
     a = ap.parse_args(argv)
+    git = _git()
     t0 = time.perf_counter()
     recs = []
     with threadpool_limits(limits=1):
@@ -214,7 +216,7 @@ def main(argv=None):
                       f"cc {rec['err_complete_cases']} cpu {rec['em_cpu']:.2f}", flush=True)
         blas = "; ".join(f"{d.get('internal_api')} {d.get('version')} num_threads={d.get('num_threads')}"
                          for d in threadpool_info())
-    meta = dict(version=hcl_stats.__version__, git=_git(), python=platform.python_version(), numpy=np.__version__,
+    meta = dict(version=hcl_stats.__version__, git=git, python=platform.python_version(), numpy=np.__version__,
                 platform=platform.platform(), cpus=os.cpu_count(), blas=blas, wall=time.perf_counter() - t0,
                 base=a.base)
     sums = [summarise(recs, d) for d in DESIGNS]
