@@ -74,7 +74,9 @@ def run_case(case, p, out):
 
     s, d = design(p)
     rss_data = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    rec = {"case": case, "p": p, "n": N, "n_features": [int(x.shape[1]) for x in d.Xs]}
+    import hcl_stats
+
+    rec = {"case": case, "p": p, "n": N, "n_features": [int(x.shape[1]) for x in d.Xs], "hcl_stats_file": hcl_stats.__file__}
     with threadpool_limits(limits=1, user_api="blas"), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         t0, w0 = time.process_time(), time.perf_counter()
@@ -124,8 +126,7 @@ def run_case(case, p, out):
 def spawn(case, p, tmp, cwd=None):
     out = os.path.join(tmp, f"{case}_{p}.json")
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    if cwd is not None:
-        env["PYTHONPATH"] = str(cwd)
+    env["PYTHONPATH"] = str(cwd or ROOT)   # the checkout's hcl_stats, never an installed copy
     script = Path(__file__).resolve()
     print(f"[{time.strftime('%H:%M:%S')}] {case} p={p}", flush=True)
     subprocess.run([sys.executable, str(script), "--child", case, str(p), out], check=True, env=env,

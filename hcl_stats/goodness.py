@@ -54,7 +54,7 @@ from scipy import linalg as sla
 from scipy import stats as sps
 
 from ._validation import _describe, check_random_state, check_Xs
-from .covariance import CovarianceStats, sample_covariance
+from .covariance import CovarianceStats, DataStats, sample_covariance
 from .exceptions import ConvergenceWarning, DataWarning
 from .structure import Structure
 
@@ -217,10 +217,10 @@ def _check_int(x, name, low):
 
 
 def _check_stats(stats, n_samples):
-    if not isinstance(stats, CovarianceStats):
+    if not isinstance(stats, (CovarianceStats, DataStats)):
         raise ValueError(f"stats must be a hcl_stats.covariance.CovarianceStats (e.g. from "
-                         f"hcl_stats.covariance.sample_covariance(Xs)); got {_describe(stats)}.")
-    S = np.asarray(stats.cov, dtype=float)
+                         f"hcl_stats.covariance.sample_covariance(Xs)) or DataStats; got {_describe(stats)}.")
+    S = np.asarray(stats.cov, dtype=float)   # DataStats: the dense covariance, formed once (refused when too large)
     p = sum(stats.n_features)
     if S.shape != (p, p):
         raise ValueError(f"stats.cov must have shape (p, p) = ({p}, {p}) for n_features {tuple(stats.n_features)}; "

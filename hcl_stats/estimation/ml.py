@@ -135,6 +135,25 @@ def _gradient(A, beta_T, Wp, cM, psi, mask):
     return (SiA - beta_T) * mask
 
 
+def _psi_gradient(S_diag, A, beta_T, Wp, psi, noise, lay):
+    """Scaled gradient of the average log-likelihood in the free noise variances, psi * dl/dpsi
+    (dimensionless), from the E-step's products: dl/dpsi_j = ((Sigma^-1 S Sigma^-1)_jj - (Sigma^-1)_jj) / 2
+    with Sigma^-1 e_j = e_j / psi_j - beta^T Wp_j, so (Sigma^-1 S Sigma^-1)_jj = S_jj / psi_j^2
+    - 2 A_j . Wp_j / psi_j + Wp_j H Wp_j^T, H = beta A^T (K x K). O(p K^2). Summed over a modality
+    ("modality") or over all features ("isotropic"); empty for fixed noise."""
+    if noise == "fixed":
+        return np.zeros(0)
+    H = beta_T.T @ A
+    T = S_diag / psi**2 - 2.0 * np.sum(A * Wp, axis=1) / psi + np.sum((Wp @ H) * Wp, axis=1)
+    inv = 1.0 / psi - np.sum(beta_T * Wp, axis=1)
+    g = 0.5 * (T - inv) * psi
+    if noise == "feature":
+        return g
+    if noise == "isotropic":
+        return np.array([g.sum()])
+    return np.array([g[r].sum() for r in lay.rows])
+
+
 def _support_rows(Bcc, Am, sub):
     """Unpenalised row regressions restricted to a per-row support ``sub`` (rows x |C| bool):
     row j solves B[P_j, P_j] w = a_j[P_j]; rows sharing a pattern share one factorisation."""
@@ -198,7 +217,9 @@ def em_fit(S, W0, psi0, lay, *, noise="modality", max_iter=1000, tol=1e-9, gtol=
     Stopping (both): the increase of the objective (average log-likelihood per sample, minus the
     penalty) divided by p is at most ``tol`` -- a change in nats per sample and feature, unchanged
     by rescaling the data -- and the scaled masked gradient ||P(dl/dW)||_F ||W||_F / p (also
-    dimensionless) is at most ``gtol`` (penalised fits: the relative step of W is at most
+    dimensionless), and the root mean square of the scaled noise gradient psi_j dl/dpsi_j (per
+    feature; for one variance per modality its sum over the modality divided by sqrt(p_m)) are at
+    most ``gtol`` (penalised fits: the relative step of W is at most
     sqrt(tol) instead). ``blas_threads``: "auto" runs the loop on one BLAS thread when the
     products are small (S a LowRankCov or p K < 2e6; the K x K solves are slower with threads),
     None leaves the thread pools alone, an int sets them.
@@ -258,7 +279,13 @@ def _em_loop(S, W0, psi0, lay, noise, max_iter, tol, gtol, accelerate, alpha, l1
             kkt = np.nan
         else:
             G = _gradient(stats[0], stats[2], stats[3], stats[4], psi, mask)
-            kkt = float(np.linalg.norm(G) * np.linalg.norm(W) / p)
+            gp = _psi_gradient(S_diag, stats[0], stats[2], stats[3], psi, noise, lay)
+            # per-feature scale: ||P(G)|| ||W|| / p for the loadings, the root mean square of the
+            # scaled noise gradient psi * dl/dpsi per noise parameter (a modality's sum counts its p_m)
+            w = np.sqrt(np.array([p]) if noise == "isotropic" else
+                        np.array([r.stop - r.start for r in lay.rows]) if noise == "modality" else np.ones(gp.size))
+            kkt_psi = float(np.linalg.norm(gp / w) / np.sqrt(max(gp.size, 1))) if gp.size else 0.0
+            kkt = max(float(np.linalg.norm(G) * np.linalg.norm(W) / p), kkt_psi)
         kkt_trace.append(kkt)
         if len(objective) > 1:
             change = (objective[-1] - objective[-2]) / max(p, 1)   # nats per sample and feature
@@ -280,8 +307,11 @@ def _em_loop(S, W0, psi0, lay, noise, max_iter, tol, gtol, accelerate, alpha, l1
             obj2 = st2[5] - pen(W2)
             rW, rp = W1 - W, psi1 - psi
             vW, vp = W2 - 2 * W1 + W, psi2 - 2 * psi1 + psi
-            nr = np.sqrt(np.sum(rW**2) + np.sum(rp**2))
-            nv = np.sqrt(np.sum(vW**2) + np.sum(vp**2))
+            # step length from dimensionless coordinates (row j of W in units of sqrt(psi_j), psi_j
+            # relative to itself): the same steps for any rescaling of the features
+            sw, sp = 1.0 / np.sqrt(psi)[:, None], 1.0 / psi
+            nr = np.sqrt(np.sum((rW * sw) ** 2) + np.sum((rp * sp) ** 2))
+            nv = np.sqrt(np.sum((vW * sw) ** 2) + np.sum((vp * sp) ** 2))
             Wn, psin, stn = W2, psi2, st2
             if nv > 0 and nr > 0:
                 a = -nr / nv
@@ -356,7 +386,7 @@ def _check_options(noise, accelerate, alpha, l1_ratio):
 
 
 @register_method("ml")
-def fit_ml(stats, structure, *, noise="modality", max_iter=1000, tol=1e-10, gtol=1e-8, accelerate="squarem",
+def fit_ml(stats, structure, *, noise="modality", max_iter=1000, tol=1e-13, gtol=1e-10, accelerate="squarem",
            alpha=0.0, l1_ratio=1.0, shrinkage=False, alpha_scale="relative", init=None, noise_var=None, **_):
     """Gaussian ML by (SQUAREM-accelerated) EM from the spectral initialisation.
 
