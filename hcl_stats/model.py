@@ -113,6 +113,10 @@ class HCLResults:
             if sel.residual:
                 txt += f"; tests not consistent with one structure (deviation {sel.residual})"
             lines.insert(2, ("Structure", txt))
+        miss = getattr(self, "missing", None)
+        if miss is not None:
+            lines.insert(3, ("Missing per modality", miss.line()))
+            lines.insert(4, ("Incomplete data", "EM over the observed entries (missing at random); loglik of the observed data"))
         for key in ("objective", "loglik"):
             if key in self.history and len(self.history[key]):
                 lines.append((f"Final {key}", f"{self.history[key][-1]:.6g}"))
@@ -234,6 +238,17 @@ class HCL(BaseEstimator):
     identifiability : {"raise", "warn", "ignore"}, default "raise"
         What to do when ``structure.check_identifiable(n_features)`` reports violated rank
         conditions. Ranks larger than a modality's features are always an error.
+    missing : {"error", "em"}, default "error"
+        What to do with NaN (a missing entry; a sample may miss whole modalities). "error":
+        refuse NaN (the message names this option). "em": fit by EM over the observed entries
+        (:mod:`hcl_stats.estimation.missing`; entries missing at random), with the
+        log-likelihood of the observed data in ``history_["loglik"]``; ``structure="auto"``
+        then selects on the incomplete data (:func:`hcl_stats.incomplete.select_structure_incomplete`,
+        entries missing completely at random), and ``transform``, ``posterior_mean`` and
+        ``score_samples`` accept incomplete rows. Needs ``method="ml"`` without a penalty; the
+        fit is plain ML on the observed entries (``shrinkage`` applies to complete data only).
+        Complete data take the usual covariance path whatever this option. The summary reports
+        how much is missing per modality.
     selection : dict, optional
         Options of the structure selection when ``structure="auto"``, passed to
         :func:`hcl_stats.select_structure`: ``level`` (test level, default 1e-3), ``max_rank``
@@ -255,6 +270,8 @@ class HCL(BaseEstimator):
         The noise model used ("feature", "modality" or "isotropic").
     selection_ : SelectionResult or None
         With ``structure="auto"``: the evidence of the selection (``selection_.summary()``).
+    missing_ : MissingReport or None
+        With ``missing="em"`` and NaN in the data: how much is missing per modality.
 
     Notes
     -----
@@ -290,11 +307,13 @@ class HCL(BaseEstimator):
         "accelerate": [Options("squarem"), None],
         "gtol": [Interval(float, 0, None), None],
         "chunk_size": [Interval(int, 1, None), None],
+        "missing": [Options("error", "em")],
     }
 
     def __init__(self, structure=None, method="ml", *, lr=1e-4, lr_decay=0.1, decay_every=10,
                  min_iter=100, max_iter=None, tol=None, identifiability="raise", noise=None, alpha=0.0,
-                 l1_ratio=1.0, shrinkage=True, accelerate="squarem", gtol=None, chunk_size=None, selection=None):
+                 l1_ratio=1.0, shrinkage=True, accelerate="squarem", gtol=None, chunk_size=None, selection=None,
+                 missing="error"):
         self.structure = structure
         self.selection = selection
         self.method = method
@@ -312,6 +331,7 @@ class HCL(BaseEstimator):
         self.max_iter = max_iter
         self.tol = tol
         self.identifiability = identifiability
+        self.missing = missing
 
     # -- options ------------------------------------------------------------------------
     # noise models each method supports (the first is its default)
@@ -439,10 +459,28 @@ class HCL(BaseEstimator):
             if n_mod is not None and len(stats.n_features) != n_mod:
                 raise ValueError(f"Xs must contain {n_mod} modalities (one array each) to match the structure; got {len(stats.n_features)}.")
             return self._fit_stats(stats, None, names=names)
+        if self.missing == "em":
+            from .incomplete import check_incomplete
+
+            Xs, report = check_incomplete(Xs, n_modalities=n_mod, min_samples=2)
+            if report.any_missing:
+                return self._fit_incomplete([np.ascontiguousarray(X) for X in Xs], report, names)
         Xs = check_Xs(Xs, n_modalities=n_mod, min_samples=2)
         Xs = [np.ascontiguousarray(X) for X in Xs]  # the fit must not depend on the memory layout (signs did)
         stats = fit_statistics(Xs)
         return self._fit_stats(stats, Xs, names=names)
+
+    def _fit_incomplete(self, Xs, report, names):
+        """EM over the observed entries (``missing="em"`` and NaN in ``Xs``)."""
+        from .incomplete import incomplete_stats
+
+        if self.method != "ml":
+            raise ValueError(f"The 'missing' parameter of HCL: missing='em' fits incomplete data with method='ml' only. "
+                             f"Got method={self.method!r} with NaN in Xs.")
+        if self.alpha > 0:
+            raise ValueError(f"The 'missing' parameter of HCL: missing='em' fits the unpenalised model only. Got "
+                             f"alpha={self.alpha!r} with NaN in Xs.")
+        return self._fit_stats(incomplete_stats(Xs), Xs, names=names, missing=report)
 
     # -- labelled input (hcl_stats.io) ----------------------------------------------------
     @staticmethod
@@ -514,7 +552,7 @@ class HCL(BaseEstimator):
         stats = CovarianceStats(cov=0.5 * (cov + cov.T), mean=mean, n_samples=n_samples, n_features=n_features)
         return self._fit_stats(stats, None)
 
-    def _fit_stats(self, stats, Xs, names=None):
+    def _fit_stats(self, stats, Xs, names=None, missing=None):
         t0 = time.perf_counter()
         self._selection_result = None
         var = stats.feature_var
@@ -530,16 +568,27 @@ class HCL(BaseEstimator):
         if names is not None and self._explicit_names(structure) is None:
             structure = structure.with_names(names)  # modality names of a dict / MuData
         self._check_structure_fits(structure, stats.n_features, stats.n_samples)
-        res = METHODS[self.method](stats, structure, **self._method_options())
+        if missing is None:
+            res = METHODS[self.method](stats, structure, **self._method_options())
+        else:
+            from .estimation.missing import fit_missing
+            from .incomplete import check_coobserved
+
+            check_coobserved(missing, structure)
+            opts = {k: v for k, v in self._method_options().items() if k in ("noise", "max_iter", "tol", "gtol", "accelerate")}
+            res = fit_missing(Xs, structure, **opts)
         fit_time = time.perf_counter() - t0
         if not res.converged and self.method != "init":
-            warnings.warn(
+            # the estimation layer may say why and what to change (ml: hcl_stats.estimation.ml.convergence_message)
+            msg = res.info.get("convergence_message") or (
                 f"HCL(method={self.method!r}) stopped after {res.n_iter} iterations without meeting its "
-                f"stopping criterion; increase max_iter or tol.", ConvergenceWarning, stacklevel=3)
+                f"stopping criterion; increase max_iter or tol.")
+            warnings.warn(msg, ConvergenceWarning, stacklevel=3)
         self.structure_ = structure
         self.n_features_ = tuple(stats.n_features)
         self.n_samples_ = stats.n_samples
-        self.mean_ = stats.mean
+        self.mean_ = stats.mean if missing is None else res.info["mean"]
+        self.missing_ = missing
         self.loadings_ = res.loadings
         self.noise_var_features_ = np.asarray(res.noise_var, dtype=float)
         self.n_iter_ = res.n_iter
@@ -553,6 +602,7 @@ class HCL(BaseEstimator):
         self.selection_ = self._selection_result
         self.results_.noise_model = self.noise_model_
         self.results_.selection = self._selection_result
+        self.results_.missing = missing
         self.modality_names_ = tuple(structure.names)
         fn = getattr(self, "_fit_feature_names", None)
         self._fit_feature_names = None
@@ -561,7 +611,7 @@ class HCL(BaseEstimator):
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
         # the sufficient statistics, for goodness_of_fit() (kept only while p x p is small)
-        self._gof_stats = stats if sum(stats.n_features) <= 4000 else None
+        self._gof_stats = stats if (missing is None and sum(stats.n_features) <= 4000) else None
         bad = [name for name, v in (("loadings_", self.loadings_), ("noise_var_features_", self.noise_var_features_))
                if not np.all(np.isfinite(v))]
         if bad:  # pragma: no cover - a bug, never data
@@ -576,7 +626,16 @@ class HCL(BaseEstimator):
     def _check_Xs_fitted(self, Xs, use_layer=None):
         self._check_fitted()
         Xs, _ = self._read_tables(Xs, use_layer)
-        return check_Xs(Xs, n_modalities=self.structure_.n_modalities, n_features=self.n_features_, min_samples=1)
+        return self._check_arrays_fitted(Xs)
+
+    def _check_arrays_fitted(self, arrays):
+        """check_Xs for new rows; with ``missing="em"`` NaN is accepted (rows need one observed value)."""
+        if self.missing == "em":
+            from .incomplete import check_incomplete
+
+            return check_incomplete(arrays, n_modalities=self.structure_.n_modalities, n_features=self.n_features_,
+                                    min_samples=1, check_features=False)[0]
+        return check_Xs(arrays, n_modalities=self.structure_.n_modalities, n_features=self.n_features_, min_samples=1)
 
     def _wrap_output(self, Z, index):
         """``set_output(transform="pandas")``: a DataFrame indexed like the input rows."""
@@ -602,12 +661,19 @@ class HCL(BaseEstimator):
         ``Xs`` as in :meth:`fit` (arrays, DataFrames, a dict or a MuData; features matched by
         name when the fit had names). After ``set_output(transform="pandas")``: a DataFrame
         with columns ``get_feature_names_out()``, indexed like the input rows.
+
+        With ``missing="em"``, rows with NaN get the least-squares representation on their
+        observed features, (W_o^T W_o)^+ W_o^T (x_o - mean_o) (0 for the coordinates no observed
+        feature loads on).
         """
         self._check_fitted()
         arrays, index = self._read_tables(Xs, use_layer)
-        Xs = check_Xs(arrays, n_modalities=self.structure_.n_modalities, n_features=self.n_features_, min_samples=1)
-        X = np.hstack(Xs) - self.mean_
-        return self._wrap_output(X @ self.encoder().T, index)
+        X = np.hstack(self._check_arrays_fitted(arrays))
+        if np.isnan(X).any():
+            from .estimation.missing import paper_representation_incomplete
+
+            return self._wrap_output(paper_representation_incomplete(X, self.mean_, self.loadings_), index)
+        return self._wrap_output((X - self.mean_) @ self.encoder().T, index)
 
     def fit_transform(self, Xs, y=None, *, use_layer=None):
         return self.fit(Xs, y, use_layer=use_layer).transform(Xs, use_layer=use_layer)
@@ -666,9 +732,12 @@ class HCL(BaseEstimator):
 
     def score_samples(self, Xs) -> np.ndarray:
         """Gaussian log-likelihood of each sample under the fitted model."""
-        Xs = self._check_Xs_fitted(Xs)
-        X = np.hstack(Xs) - self.mean_
-        return loglik_samples(X, self.loadings_, self.noise_var_features_)
+        X = np.hstack(self._check_Xs_fitted(Xs))
+        if np.isnan(X).any():  # missing="em": the log-likelihood of each row's observed entries
+            from .estimation.missing import loglik_samples_incomplete
+
+            return loglik_samples_incomplete(X, self.mean_, self.loadings_, self.noise_var_features_)
+        return loglik_samples(X - self.mean_, self.loadings_, self.noise_var_features_)
 
     def score(self, Xs, y=None) -> float:
         """Average Gaussian log-likelihood per sample."""
@@ -710,6 +779,9 @@ class HCL(BaseEstimator):
             stats = sample_covariance(self._check_Xs_fitted(Xs))
         else:
             stats = getattr(self, "_gof_stats", None)
+            if getattr(self, "missing_", None) is not None:
+                raise ValueError("goodness_of_fit: this model was fitted to incomplete data (missing='em'); its "
+                                 "likelihood-ratio tests need a complete-data covariance. Pass complete Xs.")
             if stats is None or stats.n_samples is None:
                 raise ValueError("goodness_of_fit needs data: this fit kept no sample covariance (a population "
                                  "covariance, or p > 4000); pass Xs.")
@@ -733,11 +805,20 @@ class HCL(BaseEstimator):
 
     def posterior_mean(self, Xs, *, use_layer=None):
         """E[z | x] under the fitted Gaussian model, shape (n_samples, K). ``Xs`` and the output
-        container as in :meth:`transform`."""
+        container as in :meth:`transform`. With ``missing="em"``, rows with NaN get E[z | x_o]
+        given their observed entries (per missingness pattern; the prior mean 0 for coordinates
+        no observed feature loads on)."""
         from .representation import posterior_mean
 
         self._check_fitted()
         arrays, index = self._read_tables(Xs, use_layer)
+        if self.missing == "em":
+            X = np.hstack(self._check_arrays_fitted(arrays))
+            if np.isnan(X).any():
+                from .estimation.missing import posterior_moments_incomplete
+
+                Z = posterior_moments_incomplete(X, self.mean_, self.loadings_, self.noise_var_features_)[0]
+                return self._wrap_output(Z, index)
         return self._wrap_output(posterior_mean(self, arrays), index)
 
     def posterior_encoder(self):

@@ -948,7 +948,10 @@ def select_structure(Xs, *, level=1e-3, max_rank=None, noise="feature", names=No
     ----------
     Xs : list of ndarray of shape (n_samples, p_m)
         One array per modality (2 to 8 modalities; 1 gives a single specific block), the same
-        samples in the same row order.
+        samples in the same row order. NaN marks a missing entry (a sample may miss whole
+        modalities): the selection then runs on the samples observing what each test involves
+        (:func:`hcl_stats.incomplete.select_structure_incomplete`; assumes the entries are missing
+        completely at random).
     level : float in (0, 0.1], default 1e-3
         Level of each sequential test (eigenvalue vs noise edge, canonical correlation vs null).
         Smaller values ask for stronger evidence before adding a factor.
@@ -1022,6 +1025,13 @@ def select_structure(Xs, *, level=1e-3, max_rank=None, noise="feature", names=No
     >>> select_structure(data.Xs) == s
     True
     """
+    from .incomplete import has_missing, select_structure_incomplete
+
+    if has_missing(Xs):  # NaN = missing: the available-case selection (entries missing completely at random)
+        return select_structure_incomplete(Xs, level=level, max_rank=max_rank, noise=noise, names=names,
+                                           return_details=return_details, n_resamples=n_resamples,
+                                           resample_fraction=resample_fraction, random_state=random_state,
+                                           alpha=alpha, _stacklevel=3)
     if isinstance(Xs, (list, tuple)) and 0 < len(Xs) and len(Xs) > MAX_MODALITIES:
         raise ValueError(f"Xs must contain at most {MAX_MODALITIES} modalities for structure selection (2^M - 1 candidate subsets); got {len(Xs)}.")
     Xs = check_Xs(Xs, min_samples=5)
