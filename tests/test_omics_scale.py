@@ -42,6 +42,25 @@ def test_fit_statistics_switches_on_p_greater_than_n():
     assert isinstance(fit_statistics(Xs), CovarianceStats)                    # p = 30 <= n
 
 
+def test_fit_statistics_boundary_p_equal_n_keeps_the_covariance():
+    X = np.random.default_rng(0).standard_normal((30, 30))
+    assert isinstance(fit_statistics([X[:, :10], X[:, 10:]]), CovarianceStats)
+    assert isinstance(fit_statistics([X[:29, :10], X[:29, 10:]]), DataStats)
+
+
+def test_dense_cov_size_limits_default():
+    # 8 p^2 above 2 GiB (p > 16384) is refused before anything is allocated
+    big = DataStats(np.zeros((2, 16385)), np.zeros(16385), 2, (16385,))
+    with pytest.raises(MemoryError, match=r"16385 x 16385 .* \(2.0 GiB\)"):
+        big.cov
+    # 128 MiB (p = 4000) is formed silently
+    X = np.random.default_rng(0).standard_normal((3, 4000))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        C = DataStats(X - X.mean(0), X.mean(0), 3, (4000,)).cov
+    assert C.shape == (4000, 4000)
+
+
 def test_datastats_products_diagonal_eigenpairs_equal_dense():
     d = _data()
     ds, cs = data_statistics(d.Xs), sample_covariance(d.Xs)
@@ -206,9 +225,11 @@ def test_px_em_is_monotone_and_reaches_the_em_optimum_faster():
     assert px["converged"]
     assert px["n_iter"] < plain["n_iter"] / 3
     assert px["history"]["loglik"][-1] >= plain["history"]["loglik"][-1] - 1e-9
-    sq = ml.em_fit(Sop, W0, psi0, lay, noise="feature", max_iter=3000, tol=1e-13, gtol=1e-10)
+    sq = ml.em_fit(Sop, W0, psi0, lay, noise="feature", max_iter=3000, tol=1e-13, gtol=1e-10)   # default: PX on
     assert sq["converged"] and sq["n_iter"] < px["n_iter"]
     assert rel_gram(sq["W"], px["W"]) < 1e-6
+    sq_plain = ml.em_fit(Sop, W0, psi0, lay, noise="feature", max_iter=3000, tol=1e-13, gtol=1e-10, px=False)
+    assert sq_plain["converged"] and sq["n_estep"] < sq_plain["n_estep"] / 2   # measured 93 vs 250
 
 
 def test_stopping_rule_is_scale_free():

@@ -194,8 +194,8 @@ def test_data_messages():
     with pytest.raises(ValueError, match=r"Xs must have at least 5 samples"):
         select_structure([rng.standard_normal((4, 3)), rng.standard_normal((4, 3))])
     X = rng.standard_normal((50, 3))
-    X[0, 0] = np.nan
-    with pytest.raises(ValueError, match=r"Xs\[0\] must be finite"):
+    X[0, 0] = np.inf   # NaN marks a missing value (available-case selection); infinity is an error
+    with pytest.raises(ValueError, match=r"Xs\[0\] must be finite; got 0 NaN and 1 infinite"):
         select_structure([X, rng.standard_normal((50, 3))])
 
 
