@@ -72,7 +72,7 @@ from .lowrank import spectral_init_lowrank
 from .shrinkage import noise_and_shrunk_factor
 from .sparse import column_groups, penalty_value, prox_sparse_group
 
-__all__ = ["fit_als", "als_refine"]
+__all__ = ["fit_als", "als_refine", "als_setup", "alpha_max_als"]
 
 _INNER_TOL = 1e-9   # Ritz residual / largest Ritz value at which a block update counts as exact
 _INNER_MAX = 300    # LOBPCG iterations per exact block update at most
@@ -253,10 +253,14 @@ def _block_update(W, target, idx, cs, others, r, *, runs=None, return_tw=False, 
 class _Problem:
     """The block plan of a structure and the objective / gradient from (W, T W on the support)."""
 
-    def __init__(self, target, structure, n_features, alpha=0.0, l1_ratio=1.0):
+    def __init__(self, target, structure, n_features, alpha=0.0, l1_ratio=1.0, support=None):
         self.target = target
         self.structure, self.n_features = structure, tuple(n_features)
         self.mask = structure.support_mask(n_features)
+        # a fixed zero pattern (the relaxed refit of a sparse fit): blocks take projected gradient steps
+        self.support = None if support is None else np.asarray(support, bool) & self.mask
+        if self.support is not None:
+            self.mask = self.support
         rows = structure.row_slices(n_features)
         K = structure.n_factors
         self.plan = []
@@ -325,6 +329,7 @@ class _Problem:
                 return Fi @ (Fi.T @ X) - O @ (O.T @ X)
 
         groups, gw = column_groups(self.structure, cols)
+        keep = None if self.support is None else self.support[np.ix_(idx, cols)]
 
         def pen(X):
             val = self.l1_ratio * np.abs(X).sum()
@@ -344,6 +349,8 @@ class _Problem:
             for _ in range(60):
                 Vn = prox_sparse_group(V - t * grad, t * self.lam * self.l1_ratio,
                                        t * self.lam * (1.0 - self.l1_ratio) * gw, groups)
+                if keep is not None:
+                    Vn = Vn * keep
                 D = Vn - V
                 RVn = apply(Vn)
                 fn = fs(Vn, RVn)
@@ -362,7 +369,7 @@ class _Problem:
         W = W.copy()
         TW = TW.copy()
         for k, (cs, idx, others, r, runs) in enumerate(self.plan):
-            if self.lam > 0:
+            if self.lam > 0 or self.support is not None:
                 W[idx, cs], TW[idx, cs] = self._prox_block(k, W, idx, cs, others, runs)
                 continue
             Wb, TWb, n_inner, self.guards[k] = _block_update(
@@ -376,10 +383,14 @@ class _Problem:
 
 
 def als_refine(W0, target, structure, n_features, *, max_iter=500, tol=1e-10, gtol=1e-6, accelerate="squarem",
-               alpha=0.0, l1_ratio=1.0):
+               alpha=0.0, l1_ratio=1.0, support=None):
     """Exact block updates over the subsets, SQUAREM-accelerated (see the module docstring).
     With ``alpha > 0`` the blocks take proximal-gradient steps on the penalised objective (plain
     sweeps, no extrapolation; see :func:`fit_als`).
+
+    ``support`` (p, K) bool, optional: minimise the unpenalised f with the loadings outside
+    ``support`` (within the structure's mask) held at zero (the relaxed refit of a sparse fit; only
+    with ``alpha=0``): projected-gradient block steps with backtracking (monotone), plain sweeps.
 
     Returns (W, n_sweeps, converged, history); history has "objective" and "kkt" per accepted step
     and "n_inner" (LOBPCG iterations in all) and "n_extrapolated" (accepted SQUAREM steps).
@@ -390,9 +401,16 @@ def als_refine(W0, target, structure, n_features, *, max_iter=500, tol=1e-10, gt
         raise ValueError(f"The 'alpha' parameter of als_refine must be a float in [0, inf). Got {alpha!r} instead.")
     if not (np.isscalar(l1_ratio) and np.isreal(l1_ratio) and 0 <= l1_ratio <= 1):
         raise ValueError(f"The 'l1_ratio' parameter of als_refine must be a float in [0, 1]. Got {l1_ratio!r} instead.")
-    if alpha > 0:
+    if support is not None:
+        if alpha > 0:
+            raise ValueError(f"als_refine: support (a fixed zero pattern) is only used with alpha=0. Got alpha={alpha!r}.")
+        support = np.asarray(support)
+        p, K = structure.support_mask(n_features).shape
+        if support.shape != (p, K):
+            raise ValueError(f"The 'support' parameter of als_refine must be a (p, K) = ({p}, {K}) boolean array. Got shape {support.shape} instead.")
+    if alpha > 0 or support is not None:
         accelerate = None
-    prob = _Problem(target, structure, n_features, alpha=alpha, l1_ratio=l1_ratio)
+    prob = _Problem(target, structure, n_features, alpha=alpha, l1_ratio=l1_ratio, support=support)
     W = np.array(W0, dtype=float) * prob.mask
     TW = prob.tw(W)
     f, WtW = prob.objective(W, TW)
@@ -470,6 +488,60 @@ def als_refine(W0, target, structure, n_features, *, max_iter=500, tol=1e-10, gt
     return W, sweeps, converged, hist
 
 
+def als_setup(stats, structure, shrinkage, init=None):
+    """The target T, noise estimate and start of :func:`fit_als`: (target, sigma2, W0, info)."""
+    K = structure.n_factors
+    if shrinkage:
+        from .ml import _block_ranks
+
+        sigma2, F, sinfo = noise_and_shrunk_factor(stats.cov, stats.n_samples, K,
+                                                   rows=structure.row_slices(stats.n_features),
+                                                   block_ranks=_block_ranks(structure))
+        target = _Target(factor=F)
+        info = {"sigma2": sigma2, "shrinkage": sinfo}
+        W0 = spectral_init_lowrank(F, structure, stats.n_features) if init is None else np.asarray(init, float)
+    else:
+        sigma2 = bottom_eigenvalue_noise(stats.cov, K)
+        info = {"sigma2": sigma2}
+        if init is None:
+            S_W = stats.cov.copy()  # one p x p copy for the initialisation (released after it)
+            S_W[np.diag_indices_from(S_W)] -= sigma2
+            W0 = spectral_init(S_W, structure, stats.n_features)
+            del S_W
+        else:
+            W0 = np.asarray(init, float)
+        target = _Target(dense=stats.cov, shift=sigma2)
+    return target, sigma2, W0, info
+
+
+def alpha_max_als(W, target, structure, n_features, l1_ratio):
+    """The scale of the scale-free ALS penalty at a dense fit W: the alpha above which each
+    loading (``l1_ratio > 0``) or each feature's row of a subset (``l1_ratio = 0``), set to zero on
+    its own, stays at zero to first order.
+
+    Setting W_jk to zero moves the gradient of f at that entry by -2 W_jk (W^T W)_kk (first order,
+    at a stationary W), so the entry stays zero once lam * l1_ratio >= 2 |W_jk| (W^T W)_kk; for a
+    row w of block (m, S) the group threshold is 2 ||w (W_S^T W_S)|| / sqrt(r_S) against
+    lam (1 - l1_ratio). With lam = alpha ||T||_F^(3/2) (:func:`fit_als`) this gives alpha. With
+    both parts (0 < l1_ratio < 1) the smaller of the two thresholds is returned. A scale for a
+    grid of relative penalties (as ``alpha_max`` of the EM path), not an exact zeroing threshold.
+    """
+    W = np.asarray(W, float)
+    unit = max(np.sqrt(max(target.sq, 0.0)), 1e-300) ** 1.5
+    WtW = W.T @ W
+    cands = []
+    if l1_ratio > 0:
+        cands.append(float(np.max(2.0 * np.abs(W) * np.diag(WtW)[None, :], initial=0.0)) / (l1_ratio * unit))
+    if l1_ratio < 1:
+        g = 0.0
+        for s, cs in structure.column_slices.items():
+            r = cs.stop - cs.start
+            G = W[:, cs] @ WtW[cs, cs]
+            g = max(g, float(np.max(2.0 * np.linalg.norm(G, axis=1), initial=0.0)) / np.sqrt(r))
+        cands.append(g / ((1.0 - l1_ratio) * unit))
+    return min(cands)
+
+
 @register_method("als")
 def fit_als(stats, structure, *, max_iter=500, tol=1e-10, gtol=1e-6, shrinkage=False, init=None,
             accelerate="squarem", alpha=0.0, l1_ratio=1.0, **_):
@@ -497,27 +569,7 @@ def fit_als(stats, structure, *, max_iter=500, tol=1e-10, gtol=1e-6, shrinkage=F
         proximal gradient mapping at step 1 / (2 ||T||_F).
     l1_ratio : float in [0, 1], default 1
     """
-    K = structure.n_factors
-    if shrinkage:
-        from .ml import _block_ranks
-
-        sigma2, F, sinfo = noise_and_shrunk_factor(stats.cov, stats.n_samples, K,
-                                                   rows=structure.row_slices(stats.n_features),
-                                                   block_ranks=_block_ranks(structure))
-        target = _Target(factor=F)
-        info = {"sigma2": sigma2, "shrinkage": sinfo}
-        W0 = spectral_init_lowrank(F, structure, stats.n_features) if init is None else np.asarray(init, float)
-    else:
-        sigma2 = bottom_eigenvalue_noise(stats.cov, K)
-        info = {"sigma2": sigma2}
-        if init is None:
-            S_W = stats.cov.copy()  # one p x p copy for the initialisation (released after it)
-            S_W[np.diag_indices_from(S_W)] -= sigma2
-            W0 = spectral_init(S_W, structure, stats.n_features)
-            del S_W
-        else:
-            W0 = np.asarray(init, float)
-        target = _Target(dense=stats.cov, shift=sigma2)
+    target, sigma2, W0, info = als_setup(stats, structure, shrinkage, init)
     W, n_iter, converged, hist = als_refine(W0, target, structure, stats.n_features, max_iter=max_iter, tol=tol,
                                             gtol=gtol, accelerate=accelerate, alpha=alpha, l1_ratio=l1_ratio)
     info["init"] = W0

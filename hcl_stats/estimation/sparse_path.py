@@ -206,37 +206,58 @@ def _fit_one(S, Wrot, psi_rot, lay, a_abs, kw, refit):
     return Wp, psip, ref["W"], ref["psi"], conv and bool(ref["converged"])
 
 
-def sparse_path(stats, structure, *, alphas=None, n_alphas=_N_ALPHAS, eps=_EPS, l1_ratio=1.0, noise="feature",
-                shrinkage=True, rotation="varimax", refit=True, ebic_gamma=1.0, max_iter=1000, tol=1e-8, gtol=1e-5,
+def _als_noise(shrinkage):
+    return "modality" if shrinkage else "isotropic"
+
+
+def sparse_path(stats, structure, *, method="ml", alphas=None, n_alphas=_N_ALPHAS, eps=_EPS, l1_ratio=1.0, noise=None,
+                shrinkage=True, rotation="varimax", refit=True, ebic_gamma=1.0, max_iter=None, tol=None, gtol=None,
                 accelerate="squarem"):
-    """Penalised ML fits over a grid of alphas, each with its relaxed (unpenalised) refit.
+    """Penalised fits over a grid of alphas, each with its relaxed (unpenalised) refit.
 
     Parameters
     ----------
     stats : CovarianceStats
         Sample covariance (p, p) of the stacked modalities and its number of samples.
     structure : Structure
+    method : {"ml", "als"}
+        "ml": penalised EM (:func:`.ml.em_fit`); "als": the alternating block updates with the
+        scale-free penalty of :func:`.als.fit_als` (relative to :func:`.als.alpha_max_als`), the
+        relaxed refit by projected block steps on the support; the log-likelihood (for BIC and
+        CV) is that of (W, sigma2) with the ALS noise estimate.
     alphas : sequence of float, optional
         Penalties relative to alpha_max (sorted descending). Default: :func:`default_alphas`
         (``n_alphas - 1`` values from 1 to ``eps``, then 0).
     l1_ratio : float in [0, 1]
         1: elementwise L1 (zeros single loadings); 0: row-group (features loading on nothing of a
         subset); between: both (:mod:`.sparse`).
-    noise : {"feature", "modality", "isotropic"}
+    noise : {"feature", "modality", "isotropic"}, optional
+        Default: "feature" for "ml"; for "als" the model it fits ("modality" with shrinkage,
+        "isotropic" without), any other value is an error.
     shrinkage : bool
-        EM fits the spiked-model shrinkage of the covariance, as ``fit_ml`` (the HCL default).
+        Fit the spiked-model shrinkage of the covariance, as ``fit_ml`` / ``fit_als`` (the HCL default).
     rotation : {"varimax", "quartimax", None}
         Sparsity-seeking rotation of each subset's columns of the dense fit before the penalised fits.
     refit : bool
         Relaxed refit on each support (default). With False, "loadings" are the penalised fits.
     ebic_gamma : float >= 0, default 1
         Weight of the model-space term of :attr:`SparsePath.bic` (0: plain BIC).
-    max_iter, tol, gtol, accelerate : EM options (:func:`.ml.em_fit`).
+    max_iter, tol, gtol, accelerate : options of the fits (default: EM 1000, 1e-8, 1e-5; ALS 2000
+        sweeps, 1e-9, 1e-5).
 
     Returns
     -------
     SparsePath
     """
+    if method not in ("ml", "als"):
+        raise ValueError(f"The 'method' parameter of sparse_path must be 'ml' or 'als'. Got {method!r} instead.")
+    if method == "als":
+        if noise not in (None, _als_noise(shrinkage)):
+            raise ValueError(f"The 'noise' parameter of sparse_path with method='als' and shrinkage={shrinkage} must be "
+                             f"{_als_noise(shrinkage)!r} (the model ALS fits) or None. Got {noise!r} instead.")
+        noise = _als_noise(shrinkage)
+    elif noise is None:
+        noise = "feature"
     _check_options(noise, accelerate, 0.0, l1_ratio)
     if rotation not in ROTATIONS:
         raise ValueError(f"The 'rotation' parameter must be one of {ROTATIONS}. Got {rotation!r} instead.")
@@ -255,20 +276,44 @@ def sparse_path(stats, structure, *, alphas=None, n_alphas=_N_ALPHAS, eps=_EPS, 
     cs = CovarianceStats(cov=cov / scale[:, None] / scale[None, :], mean=np.asarray(stats.mean) / scale,
                          n_samples=stats.n_samples, n_features=nf)
     lay = _Layout(structure, nf)
-    sigma2, S, W0, _ = _start(cs, structure, shrinkage, noise)
-    psi0 = np.maximum(np.broadcast_to(sigma2, (S.shape[0],)), 1e-8 * float(np.mean(_diag(S))))
-    kw = dict(noise=noise, max_iter=max_iter, tol=tol, gtol=gtol, accelerate=accelerate, l1_ratio=l1_ratio)
-    dense = em_fit(S, W0, psi0, lay, alpha=0.0, **kw)
-    Wrot, _ = rotate_subsets(dense["W"], structure, nf, rotation)
-    psi_rot = dense["psi"]
-    a_max = alpha_max_ml({"stats": _estep(S, Wrot, psi_rot), "psi": psi_rot}, lay, l1_ratio)
+    if method == "ml":
+        sigma2, S, W0, _ = _start(cs, structure, shrinkage, noise)
+        psi0 = np.maximum(np.broadcast_to(sigma2, (S.shape[0],)), 1e-8 * float(np.mean(_diag(S))))
+        kw = dict(noise=noise, max_iter=1000 if max_iter is None else max_iter, tol=1e-8 if tol is None else tol,
+                  gtol=1e-5 if gtol is None else gtol, accelerate=accelerate, l1_ratio=l1_ratio)
+        dense = em_fit(S, W0, psi0, lay, alpha=0.0, **kw)
+        Wrot, _ = rotate_subsets(dense["W"], structure, nf, rotation)
+        psi_rot = dense["psi"]
+        a_max = alpha_max_ml({"stats": _estep(S, Wrot, psi_rot), "psi": psi_rot}, lay, l1_ratio)
+        fit_one = lambda a_abs: _fit_one(S, Wrot, psi_rot, lay, a_abs, kw, refit)  # noqa: E731
+        dense_info = (dense["n_iter"], bool(dense["converged"]))
+    else:
+        from .als import alpha_max_als, als_refine, als_setup
+
+        target, sigma2, W0, _ = als_setup(cs, structure, shrinkage)
+        psi_rot = np.broadcast_to(np.asarray(sigma2, float), (cs.cov.shape[0],)).copy()
+        kw = dict(max_iter=2000 if max_iter is None else max_iter, tol=1e-9 if tol is None else tol,
+                  gtol=1e-5 if gtol is None else gtol)
+        Wd, n_it, conv_d, _ = als_refine(W0, target, structure, nf, accelerate=accelerate, **kw)
+        Wrot, _ = rotate_subsets(Wd, structure, nf, rotation)
+        a_max = alpha_max_als(Wrot, target, structure, nf, l1_ratio)
+
+        def fit_one(a_abs):
+            if a_abs == 0:
+                return Wrot, psi_rot, Wrot, psi_rot, True
+            Wp, _, cp, _ = als_refine(Wrot, target, structure, nf, alpha=a_abs, l1_ratio=l1_ratio, **kw)
+            if not refit:
+                return Wp, psi_rot, Wp, psi_rot, bool(cp)
+            Wr, _, cr, _ = als_refine(Wp, target, structure, nf, support=Wp != 0, **kw)
+            return Wp, psi_rot, Wr, psi_rot, bool(cp and cr)
+        dense_info = (n_it, bool(conv_d))
     shift = -float(np.sum(np.log(scale)))
     out = {k: [] for k in ("Wp", "psip", "W", "psi", "conv")}
     ll, llp, df, nnz, units = [], [], [], [], []
     for a in alphas:
-        Wp, psip, W, psi, conv = _fit_one(S, Wrot, psi_rot, lay, a * a_max, kw, refit)
+        Wp, psip, W, psi, conv = fit_one(a * a_max)
         if a == 0:
-            conv = conv and bool(dense["converged"])
+            conv = conv and dense_info[1]
         for key, v in zip(("Wp", "psip", "W", "psi", "conv"), (Wp * scale[:, None], psip * scale**2,
                                                                 W * scale[:, None], psi * scale**2, conv)):
             out[key].append(v)
@@ -287,8 +332,8 @@ def sparse_path(stats, structure, *, alphas=None, n_alphas=_N_ALPHAS, eps=_EPS, 
                       n_samples=stats.n_samples, rotation=rotation, l1_ratio=float(l1_ratio), converged=out["conv"],
                       n_units=int(lay.mask.sum()) if l1_ratio > 0 else int(row_support(lay.mask, structure, nf).sum()),
                       n_units_selected=np.asarray(units), ebic_gamma=float(ebic_gamma),
-                      info={"dense_n_iter": dense["n_iter"], "noise": noise, "shrinkage": bool(shrinkage),
-                            "refit": bool(refit)})
+                      info={"dense_n_iter": dense_info[0], "noise": noise, "shrinkage": bool(shrinkage),
+                            "refit": bool(refit), "method": method})
 
 
 def _stack(Xs):
