@@ -468,3 +468,16 @@ def test_a_nearly_noiseless_feature_keeps_its_small_noise_variance():
                  tol=1e-12, gtol=1e-8, max_iter=20000)
     assert res.noise_var[0] / cov[0, 0] < 1e-2
     assert abs(res.noise_var[0] / ref.noise_var[0] - 1) < 1e-2, (res.noise_var[0], ref.noise_var[0])
+
+
+def test_fit_missing_refuses_unusable_input_directly():
+    data = simulate(S_SMALL, P_SMALL, 100, noise_var=0.5, loadings="gaussian", rng=13)
+    Xs = [x.copy() for x in data.Xs]
+    Xs[1][:, 3] = np.nan
+    with pytest.raises(ValueError, match=r"feature 15 of the stacked data is observed 0 time\(s\)"):
+        fit_missing(Xs, S_SMALL)
+    Xs = [x.copy() for x in data.Xs]
+    for x in Xs:
+        x[7] = np.nan
+    with pytest.raises(ValueError, match=r"some row has no observed value"):
+        fit_missing(Xs, S_SMALL)

@@ -332,6 +332,15 @@ def fit_missing(Xs, structure, *, noise="feature", max_iter=1000, tol=1e-8, gtol
     lay = _Layout(structure, n_features)
     X = np.hstack([np.asarray(x, dtype=np.float64) for x in Xs])
     n, p = X.shape
+    # the full checks are hcl_stats.incomplete.check_incomplete; these keep a direct call from
+    # producing NaN estimates silently
+    cnt = np.sum(~np.isnan(X), axis=0)
+    if np.any(cnt < 2) or not np.all(np.any(~np.isnan(X), axis=1)):
+        j = int(np.argmax(cnt < 2)) if np.any(cnt < 2) else None
+        what = ("some row has no observed value" if j is None else
+                f"feature {j} of the stacked data is observed {int(cnt[j])} time(s)")
+        raise ValueError(f"Xs: {what}; check the data with hcl_stats.incomplete.check_incomplete, which names the "
+                         "modality, before fit_missing.")
     d = _scales(X, lay, noise)
     Xs_ = X / d
     with threadpool_limits(limits=1):
