@@ -261,3 +261,54 @@ def test_sparse_als_bad_input():
         fit_als(st, s, alpha=-1.0)
     with pytest.raises(ValueError, match=r"The 'l1_ratio' parameter of als_refine must be a float in \[0, 1\]. Got 2 instead"):
         fit_als(st, s, alpha=0.1, l1_ratio=2)
+
+
+# -- fixed-support refit and the penalty scale (issue 15) ----------------------------------------
+def test_fixed_support_refit_is_monotone_and_stationary_on_its_support():
+    from hcl_stats.estimation.als import als_refine, als_setup
+
+    s, nf = DESIGNS[3]
+    d = simulate(s, nf, 500, noise_var=0.5, rng=3)
+    st = sample_covariance(d.Xs)
+    target, sigma2, W0, _ = als_setup(st, s, shrinkage=False)
+    W, *_ = als_refine(W0, target, s, nf)
+    rng = np.random.default_rng(0)
+    support = s.support_mask(nf) & (rng.random(W.shape) < 0.7)
+    Wr, n_sweeps, converged, hist = als_refine(W, target, s, nf, support=support, tol=1e-14, gtol=1e-7, max_iter=20000)
+    assert converged
+    assert not np.any(Wr[~support])
+    f = hist["objective"]
+    assert np.all(np.diff(f) <= 1e-12 * f[0])
+    # projected gradient on the support vanishes (scaled as the stopping rule)
+    T = st.cov - sigma2 * np.eye(sum(nf))
+    G = 2.0 * (Wr @ (Wr.T @ Wr) - T @ Wr) * support
+    assert np.linalg.norm(G) / (2 * np.linalg.norm(T) * np.linalg.norm(Wr)) <= 1e-7
+    # the full support gives back the unconstrained optimum's objective
+    Wf, *_ = als_refine(W, target, s, nf, support=s.support_mask(nf), tol=1e-14, gtol=1e-8, max_iter=20000)
+    f_dense = 0.5 * np.sum((W @ W.T - T) ** 2)
+    assert 0.5 * np.sum((Wf @ Wf.T - T) ** 2) == pytest.approx(f_dense, rel=1e-6)
+    with pytest.raises(ValueError, match=r"als_refine: support \(a fixed zero pattern\) is only used with alpha=0. Got alpha=0.1."):
+        als_refine(W, target, s, nf, support=support, alpha=0.1)
+    with pytest.raises(ValueError, match=r"The 'support' parameter of als_refine must be a \(p, K\) = \(33, 8\) boolean array. Got shape \(3, 3\) instead."):
+        als_refine(W, target, s, nf, support=np.ones((3, 3), bool))
+
+
+def test_alpha_max_als_formula():
+    from hcl_stats.estimation.als import alpha_max_als, als_refine, als_setup
+
+    s, nf = DESIGNS[3]
+    d = simulate(s, nf, 500, noise_var=0.5, rng=0)
+    st = sample_covariance(d.Xs)
+    target, _, W0, _ = als_setup(st, s, shrinkage=True)
+    W, *_ = als_refine(W0, target, s, nf)
+    unit = np.sqrt(target.sq) ** 1.5
+    WtW = W.T @ W
+    a1 = np.max(2 * np.abs(W) * np.diag(WtW)) / unit
+    assert alpha_max_als(W, target, s, nf, 1.0) == pytest.approx(a1, rel=1e-12)
+    a0 = max(np.max(2 * np.linalg.norm(W[:, cs] @ WtW[cs, cs], axis=1)) / np.sqrt(cs.stop - cs.start)
+             for cs in s.column_slices.values()) / unit
+    assert alpha_max_als(W, target, s, nf, 0.0) == pytest.approx(a0, rel=1e-12)
+    assert alpha_max_als(W, target, s, nf, 0.5) == pytest.approx(min(a1 / 0.5, a0 / 0.5), rel=1e-12)
+    # at the scale itself the penalised fit from W is empty
+    Wp, *_ = als_refine(W, target, s, nf, alpha=alpha_max_als(W, target, s, nf, 1.0), l1_ratio=1.0)
+    assert not np.any(Wp)
