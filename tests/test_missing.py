@@ -481,3 +481,12 @@ def test_fit_missing_refuses_unusable_input_directly():
         x[7] = np.nan
     with pytest.raises(ValueError, match=r"some row has no observed value"):
         fit_missing(Xs, S_SMALL)
+
+
+def test_squarem_step_schedule():
+    from hcl_stats.estimation.missing import _squarem_steps
+
+    assert list(_squarem_steps(-8.0)) == [-8.0, -4.5, -2.75, -1.875, -1.4375, -1.21875]
+    assert list(_squarem_steps(-3.0)) == [-3.0, -2.0, -1.5, -1.25, -1.125, -1.0625]
+    assert list(_squarem_steps(-1.0)) == [-1.0] * 6   # the plain double EM step (accepted at once)
+    assert list(_squarem_steps(-0.99)) == []

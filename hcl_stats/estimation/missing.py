@@ -367,6 +367,18 @@ def fit_missing(Xs, structure, *, noise="feature", max_iter=1000, tol=1e-8, gtol
                             converged=out["converged"], history=hist, info=info)
 
 
+def _squarem_steps(a0, n_max=6):
+    """Step lengths SQUAREM (S3) tries from a0 = -||r|| / ||v||: a0, then halfway towards -1 each
+    time an extrapolation is refused, at most ``n_max`` of them; none once a step exceeds -1 (then
+    the plain double EM step is kept)."""
+    a = a0
+    for _ in range(n_max):
+        if a > -1.0:
+            return
+        yield a
+        a = 0.5 * (a - 1.0)
+
+
 def _em(X, mu, W, psi, pat, lay, noise, max_iter, tol, gtol, accelerate, psi_floor):
     n, p = X.shape
     n_estep = 0
@@ -406,10 +418,7 @@ def _em(X, mu, W, psi, pat, lay, noise, max_iter, tol, gtol, accelerate, psi_flo
             nv = np.sqrt(sum(np.sum(x ** 2) for x in v))
             theta_n, st_n = theta2, st2
             if nv > 0 and nr > 0:
-                a = -nr / nv
-                for _ in range(6):
-                    if a > -1.0:
-                        break
+                for a in _squarem_steps(-nr / nv):
                     te = tuple(t - 2 * a * rr + a * a * vv for t, rr, vv in zip(theta, r, v))
                     te = (te[0], te[1] * lay.mask, te[2])
                     if np.all(te[2] > psi_floor):
@@ -419,7 +428,6 @@ def _em(X, mu, W, psi, pat, lay, noise, max_iter, tol, gtol, accelerate, psi_flo
                             theta_n, st_n = ts, estep(ts)
                             break
                         n_rejected += 1                # extrapolation worse than two EM steps
-                    a = 0.5 * (a - 1.0)
         else:
             theta_n = theta1
             st_n = estep(theta_n)
