@@ -61,9 +61,12 @@ def design(p):
 
 
 def rel_gram(A, B):
-    """||A A^T - B B^T||_F / ||B B^T||_F from K x K products (no p x p matrix)."""
-    sq = np.linalg.norm(A.T @ A) ** 2 + np.linalg.norm(B.T @ B) ** 2 - 2 * np.linalg.norm(A.T @ B) ** 2
-    return float(np.sqrt(max(sq, 0.0)) / np.linalg.norm(B.T @ B))
+    """||A A^T - B B^T||_F / ||B B^T||_F without a p x p matrix and without cancellation: with
+    [A, B] = Q [R_A, R_B] (thin QR), A A^T - B B^T = Q (R_A R_A^T - R_B R_B^T) Q^T."""
+    K = A.shape[1]
+    _, R = np.linalg.qr(np.hstack([A, B]))
+    RA, RB = R[:, :K], R[:, K:]
+    return float(np.linalg.norm(RA @ RA.T - RB @ RB.T) / np.linalg.norm(RB @ RB.T))
 
 
 def run_case(case, p, out):
@@ -151,9 +154,10 @@ def main(argv=None):
         case, p, out = args.child
         run_case(case, int(p), out)
         return
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "hcl_stats"], cwd=ROOT, capture_output=True,
-                           text=True).stdout.strip()
-    meta = {"commit": git_commit(), "hcl_stats_dirty": bool(dirty), "blas_threads": 1,
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "hcl_stats"], cwd=ROOT,
+                           capture_output=True, text=True).stdout.split("\n")
+    dirty = [line[3:] for line in dirty if line.strip()]
+    meta = {"commit": git_commit(), "hcl_stats_uncommitted": dirty, "blas_threads": 1,
             "python": platform.python_version(), "numpy": np.__version__, "n": N, "ranks": str(RANKS),
             "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
     records = []
@@ -196,7 +200,8 @@ def report(meta, records, sel, argv):
     gib = 1024**3
     cmd = "python benchmarks/bench_omics.py" + ("" if not argv else " " + " ".join(argv))
     L = ["# bench_omics: p >> n without p x p matrices", "",
-         f"`{cmd}` -- commit {meta['commit'][:10]}{' (hcl_stats/ modified)' if meta['hcl_stats_dirty'] else ''}, "
+         f"`{cmd}` -- commit {meta['commit'][:10]}"
+         f"{' (uncommitted changes of other engineers in ' + ', '.join(meta['hcl_stats_uncommitted']) + ')' if meta['hcl_stats_uncommitted'] else ''}, "
          f"one BLAS thread, n = {meta['n']}, K = 10, modalities 1:2:3, {meta['started']} to {meta['finished']}, "
          f"load average at the end {meta['load_avg_at_end'][0]:.1f} (2 CPUs, shared).", "",
          "CPU seconds are `time.process_time()` of the measured call; memory is the peak RSS of the case's "

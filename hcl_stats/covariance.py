@@ -11,6 +11,11 @@ Three ways to get one:
   (read in row chunks), lists of Dask arrays (X^T X computed by dask, imported lazily) or an
   iterable of chunks. :meth:`hcl_stats.HCL.fit` uses it.
 
+With fewer samples than features, :func:`fit_statistics` (what :meth:`hcl_stats.HCL.fit` uses for
+in-memory data) returns a :class:`DataStats` instead: the centred n x p data, from which the
+default estimator and the structure selection get products with S and eigenpairs through n x n
+Gram matrices, never a p x p matrix (memory O(n p)).
+
 Memory: the accumulator holds one (p, p) float64 matrix (upper triangle updated in place by
 BLAS ``dsyrk``/``dger``), the mean, and one centred chunk (chunk_size, p).
 """

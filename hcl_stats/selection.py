@@ -1015,7 +1015,10 @@ def select_structure(Xs, *, level=1e-3, max_rank=None, noise="feature", names=No
     statistic used is a population rank, so the structure is recovered with probability tending
     to one as n grows with the dimensions fixed. Weak factors (eigenvalue of a block below the
     noise edge, about sigma^2 sqrt(p_m / n)) cannot be seen. Computations use the p_m x p_m
-    covariance or the n x n Gram matrix of each modality, whichever is smaller.
+    covariance or the n x n Gram matrix of each modality, whichever is smaller; with
+    ``noise="feature"`` and p_m > n the factor analysis of each rank test also works from the
+    centred n x p_m data (products and whitened n x n Gram matrices), so memory is O(n p) in all
+    (about three copies of the data), with no p_m x p_m matrix.
 
     Examples
     --------
