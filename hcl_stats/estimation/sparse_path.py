@@ -15,9 +15,14 @@ not:
 4. Relaxed refit: the unpenalised fit with the zero pattern of the penalised fit held at zero
    (:func:`.ml.em_fit` with ``support``), which removes the shrinkage bias of the kept loadings.
    Both the penalised and the refitted loadings are kept.
-5. Choice of alpha: BIC of the refitted fits, -2 n loglik(S_n) + log(n) df, with df the free
-   loadings of the refitted support (minus r_S (r_S - 1) / 2 per subset whose support is
-   rotation invariant, i.e. whose rows are all-zero or all-free) plus the noise parameters; or
+5. Choice of alpha: the extended BIC of the refitted fits (Chen and Chen 2008),
+   -2 n loglik(S_n) + log(n) df + 2 gamma log C(P, k), gamma = 1 by default, with df the free
+   loadings of the refitted support minus the rotation its zero pattern leaves unidentified
+   (:func:`support_df`) plus the noise parameters, P the loadings the structure allows and k those
+   kept (rows of (feature, subset) for the row-group penalty). The last term is zero for the dense
+   and the empty fit; without it (``ebic_gamma=0``, the plain BIC) a dense truth loses a few
+   loadings in the rotated basis, each saving log(n) but costing Gram error
+   (benchmarks/results/sparse.md); or
    K-fold cross-validated log-likelihood of the refitted fits on the held-out folds (sample
    covariance of each held-out fold, centred at the training mean). alpha = 0 is on the grid, so a
    dense truth keeps a dense fit.
