@@ -490,3 +490,12 @@ def test_squarem_step_schedule():
     assert list(_squarem_steps(-3.0)) == [-3.0, -2.0, -1.5, -1.25, -1.125, -1.0625]
     assert list(_squarem_steps(-1.0)) == [-1.0] * 6   # the plain double EM step (accepted at once)
     assert list(_squarem_steps(-0.99)) == []
+
+
+def test_selection_with_the_per_modality_noise_test():
+    data = simulate(S3, (50, 40, 30), 800, noise_var=1.0, loadings="gaussian", rng=0)
+    Xs = [x.copy() for x in data.Xs]
+    Xs[1][:400] = np.nan
+    s, det = select_structure_incomplete(Xs, noise="modality", return_details=True)
+    assert s == S3 and det.noise == "modality"
+    assert det.canonical_tests[(0, (1,))].rank == 4 and det.modality_tests[1].rank == 7
