@@ -438,6 +438,21 @@ def _csv_cell(v):
     return '"' + v.replace('"', '""') + '"' if any(c in v for c in ',"\n') else v
 
 
+def _alpha_arg(text):
+    """--alpha: 'bic', 'cv' or a non-negative number."""
+    import argparse
+
+    if text in ("bic", "cv"):
+        return text
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'bic', 'cv' or a number >= 0; got {text!r}") from None
+    if not (v >= 0 and v != float("inf")):
+        raise argparse.ArgumentTypeError(f"expected 'bic', 'cv' or a number >= 0; got {text!r}")
+    return v
+
+
 def cmd_fit(args):
     from . import HCL
     from .harness import parse_structure_spec
@@ -459,6 +474,12 @@ def cmd_fit(args):
     kw = {} if args.method is None else {"method": args.method}
     if args.noise is not None:
         kw["noise"] = args.noise
+    if args.alpha is not None:
+        kw["alpha"] = args.alpha
+    if args.l1_ratio is not None:
+        if args.alpha is None:
+            raise CLIError("--l1-ratio applies with --alpha only (the mix of the sparsity penalty).")
+        kw["l1_ratio"] = args.l1_ratio
     if structure == "auto":
         kw["selection"] = {"level": args.level, "max_rank": args.max_rank, "n_resamples": args.n_resamples}
     elif (args.level, args.max_rank, args.n_resamples) != (1e-3, None, 10):
@@ -477,6 +498,9 @@ def cmd_fit(args):
     print(est.summary())
     if est.selection_ is not None:
         print(est.selection_.summary())
+    if getattr(est, "alpha_path_", None) is not None:
+        print("penalty path (alpha relative to alpha_max):")
+        print(est.alpha_path_.to_frame().to_string(index=False))
     out = Path(args.out)
     est.save(out)
     stem = str(out.with_suffix(""))
@@ -607,6 +631,11 @@ def build_parser():
     f.add_argument("--noise", choices=("feature", "modality", "isotropic"),
                    help="noise model, the same for the selection and the fit: one variance per feature, per modality, "
                         "or one for all (default: the method's default, 'feature' for the default method)")
+    f.add_argument("--alpha", type=_alpha_arg, default=None, metavar="{bic,cv,FLOAT}",
+                   help="sparse loadings: 'bic' or 'cv' chooses the penalty from data (path with alpha = 0 on the grid, "
+                        "relaxed refit), a number is a fixed penalty as a fraction of alpha_max (default: no penalty)")
+    f.add_argument("--l1-ratio", type=float, default=None,
+                   help="with --alpha: 1 = elementwise sparsity (default), 0 = whole features per subset (row groups)")
     f.add_argument("--level", type=float, default=1e-3, help="--structure auto: level of each rank test (default: %(default)s)")
     f.add_argument("--max-rank", type=int, default=None, help="--structure auto: largest rank tested per modality")
     f.add_argument("--n-resamples", type=int, default=10,

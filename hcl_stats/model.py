@@ -113,6 +113,16 @@ class HCLResults:
             if sel.residual:
                 txt += f"; tests not consistent with one structure (deviation {sel.residual})"
             lines.insert(2, ("Structure", txt))
+        path = getattr(self, "alpha_path", None)
+        if path is not None:
+            b = path.best
+            unit = "loadings" if path.l1_ratio > 0 else "(feature, subset) rows"
+            lines.append(("Sparse loadings", f"alpha {path.alpha:.3g} x alpha_max chosen by {path.criterion.upper()} over "
+                          f"{path.alphas.size} values (0 included); {path.n_units_selected[b]} of {path.n_units} {unit} "
+                          f"non-zero; relaxed refit (rotation: {path.rotation})"))
+        stab = getattr(self, "stability", None)
+        if stab is not None:
+            lines.extend(stab.summary_lines())
         miss = getattr(self, "missing", None)
         if miss is not None:
             lines.insert(3, ("Missing per modality", miss.line()))
@@ -209,9 +219,17 @@ class HCL(BaseEstimator):
         and "isotropic" for "als" (``shrinkage=False``), "paper" and "init". A model the method
         does not support is an error, never silently ignored. With "feature" the fit is
         equivariant to rescaling any feature by a positive constant.
-    alpha : float, default 0.0
-        "ml": sparsity penalty, as a fraction of ``alpha_max`` (see
-        :mod:`hcl_stats.estimation.sparse`); 0 means no penalty.
+    alpha : float or {"bic", "cv"}, default 0.0
+        Sparse loadings. A float: "ml" only, the penalty as a fraction of ``alpha_max`` (see
+        :mod:`hcl_stats.estimation.sparse`); 0 means no penalty. "bic" or "cv" ("ml" and "als"):
+        choose the penalty from data on a path (:mod:`hcl_stats.estimation.sparse_path`): the
+        dense fit, each subset's columns rotated towards a sparse basis (varimax; an
+        identification choice), penalised fits over a grid that ends at alpha = 0, each refitted
+        without penalty on its support (relaxed), and the refit with the smallest extended BIC
+        ("bic") or the largest 5-fold cross-validated log-likelihood ("cv"; needs in-memory
+        data). A dense truth keeps a dense fit (alpha = 0 is on the grid). The path is kept in
+        ``alpha_path_`` (:meth:`plot_alpha_path`), the chosen relative alpha in ``alpha_``, the
+        penalised (not refitted) loadings in ``results_.info["loadings_penalised"]``.
     l1_ratio : float in [0, 1], default 1.0
         Mix of elementwise L1 (1) and row-group L2 (0: features not loading on a subset).
     shrinkage : bool, default True
@@ -270,6 +288,13 @@ class HCL(BaseEstimator):
         The noise model used ("feature", "modality" or "isotropic").
     selection_ : SelectionResult or None
         With ``structure="auto"``: the evidence of the selection (``selection_.summary()``).
+    alpha_ : float
+        The penalty used, relative to ``alpha_max`` (the chosen one with ``alpha="bic"|"cv"``).
+    alpha_path_ : SparsePath or None
+        With ``alpha="bic"|"cv"``: alphas, log-likelihood, df, criterion and support size of the
+        path (``alpha_path_.as_dict()``, ``.to_frame()``, ``.plot()``).
+    stability_ : StabilitySelection or None
+        Set by :meth:`stability_selection`; reported by ``summary()``.
     missing_ : MissingReport or None
         With ``missing="em"`` and NaN in the data: how much is missing per modality.
 
@@ -301,7 +326,7 @@ class HCL(BaseEstimator):
         "identifiability": [Options("raise", "warn", "ignore")],
         "noise": [Options("modality", "feature", "isotropic"), None],
         "selection": [dict, None],
-        "alpha": [Interval(float, 0, None)],
+        "alpha": [Interval(float, 0, None), Options("bic", "cv")],
         "l1_ratio": [Interval(float, 0, 1)],
         "shrinkage": [bool],
         "accelerate": [Options("squarem"), None],
@@ -368,7 +393,11 @@ class HCL(BaseEstimator):
         opts = {}
         if self.method == "paper":
             opts.update(lr=self.lr, lr_decay=self.lr_decay, decay_every=self.decay_every, min_iter=self.min_iter)
-        if self.method == "ml":
+        if isinstance(self.alpha, str):
+            if self.method not in ("ml", "als"):
+                raise ValueError(f"The 'alpha' parameter of HCL (sparse loadings chosen from data) is supported by method='ml' or 'als'. Got alpha={self.alpha!r} with method={self.method!r}.")
+            opts.update(noise=self._noise_model(), l1_ratio=self.l1_ratio, accelerate=self.accelerate)
+        elif self.method == "ml":
             opts.update(noise=self._noise_model(), alpha=self.alpha, l1_ratio=self.l1_ratio, accelerate=self.accelerate)
         elif self.alpha > 0:
             raise ValueError(f"The 'alpha' parameter of HCL (sparse loadings) is supported by method='ml' only. Got alpha={self.alpha!r} with method={self.method!r}.")
@@ -477,7 +506,7 @@ class HCL(BaseEstimator):
         if self.method != "ml":
             raise ValueError(f"The 'missing' parameter of HCL: missing='em' fits incomplete data with method='ml' only. "
                              f"Got method={self.method!r} with NaN in Xs.")
-        if self.alpha > 0:
+        if isinstance(self.alpha, str) or self.alpha > 0:
             raise ValueError(f"The 'missing' parameter of HCL: missing='em' fits the unpenalised model only. Got "
                              f"alpha={self.alpha!r} with NaN in Xs.")
         return self._fit_stats(incomplete_stats(Xs), Xs, names=names, missing=report)
@@ -568,7 +597,18 @@ class HCL(BaseEstimator):
         if names is not None and self._explicit_names(structure) is None:
             structure = structure.with_names(names)  # modality names of a dict / MuData
         self._check_structure_fits(structure, stats.n_features, stats.n_samples)
-        if missing is None:
+        if isinstance(self.alpha, str) and missing is not None:
+            raise ValueError(f"The 'alpha' parameter of HCL: alpha={self.alpha!r} (a penalty chosen from data) needs complete data; got NaN with missing='em'.")
+        if isinstance(self.alpha, str):
+            from .estimation.sparse_path import select_alpha
+
+            opts = self._method_options()
+            opts.pop("max_iter", None), opts.pop("tol", None), opts.pop("gtol", None)   # the path's own defaults
+            if self.method == "als":
+                opts.pop("accelerate", None)
+            res = select_alpha(stats, structure, self.alpha, Xs=None if Xs is None else list(Xs), method=self.method,
+                               **opts)
+        elif missing is None:
             res = METHODS[self.method](stats, structure, **self._method_options())
         else:
             from .estimation.missing import fit_missing
@@ -603,6 +643,11 @@ class HCL(BaseEstimator):
         self.results_.noise_model = self.noise_model_
         self.results_.selection = self._selection_result
         self.results_.missing = missing
+        self.alpha_path_ = res.info.get("alpha_path")
+        self.alpha_ = float(res.info["alpha"]) if "alpha" in res.info else float(self.alpha) if not isinstance(self.alpha, str) else None
+        self.results_.alpha_path = self.alpha_path_
+        self.stability_ = None
+        self.results_.stability = None
         self.modality_names_ = tuple(structure.names)
         fn = getattr(self, "_fit_feature_names", None)
         self._fit_feature_names = None
@@ -791,6 +836,47 @@ class HCL(BaseEstimator):
     def plot_structure(self, ax=None, **kwargs):
         self._check_fitted()
         return self.results_.plot_structure(ax=ax, **kwargs)
+
+    def plot_alpha_path(self, ax=None):
+        """Criterion and support size along the penalty path (``alpha="bic"|"cv"`` fits)."""
+        self._check_fitted()
+        if self.alpha_path_ is None:
+            raise ValueError(f"plot_alpha_path needs a fit with alpha='bic' or 'cv'; this one used alpha={self.alpha!r}.")
+        from .estimation.sparse_path import plot_alpha_path
+
+        return plot_alpha_path(self.alpha_path_, ax=ax)
+
+    def stability_selection(self, Xs, *, alpha=None, n_subsamples=50, fraction=0.5, threshold=0.7, random_state=0):
+        """Stability selection of the features loading on each subset (Meinshausen and Buehlmann):
+        selection frequencies over ``n_subsamples`` subsamples of ``fraction`` of the samples, at the
+        relative penalty ``alpha`` (default: this fit's ``alpha_`` when positive, else the BIC
+        choice), with the bound q^2 / ((2 threshold - 1) p_candidates) on the expected number of
+        false selections. Uses the fitted structure and options (noise, shrinkage, l1_ratio). The
+        result is kept in ``stability_`` and reported by ``summary()``; ``stability_.to_frame()``
+        names the features when the fit knew their names.
+
+        Returns
+        -------
+        StabilitySelection
+        """
+        from .estimation.sparse_path import stability_selection
+
+        self._check_fitted()
+        if alpha is None and self.alpha_ is not None and self.alpha_ > 0:
+            alpha = self.alpha_
+        arrays = [np.asarray(x, dtype=float) for x in self._check_Xs_fitted(Xs)]
+        names = getattr(self, "feature_names_in_", None)
+        flat = None
+        if names is not None and all(n is not None for n in names):
+            flat = [str(n) for block in names for n in block]
+        opts = dict(noise=self.noise_model_, shrinkage=self.shrinkage, l1_ratio=self.l1_ratio)
+        if self.method == "als":
+            opts["method"] = "als"
+        res = stability_selection(arrays, self.structure_, alpha=alpha, n_subsamples=n_subsamples, fraction=fraction,
+                                  threshold=threshold, random_state=random_state, feature_names=flat, **opts)
+        self.stability_ = res
+        self.results_.stability = res
+        return res
 
     # -- representations (hcl_stats.representation) ---------------------------------------
     def represent(self, Xs, kind="paper", averaged=False, *, use_layer=None):
