@@ -499,3 +499,21 @@ def test_selection_with_the_per_modality_noise_test():
     s, det = select_structure_incomplete(Xs, noise="modality", return_details=True)
     assert s == S3 and det.noise == "modality"
     assert det.canonical_tests[(0, (1,))].rank == 4 and det.modality_tests[1].rank == 7
+
+
+def test_selection_is_invariant_to_shifting_features():
+    """Missing entries are filled with their feature's mean, so adding a constant to every value
+    of a feature changes no statistic (filling with 0 would)."""
+    data = simulate(S3, (30, 25, 20), 400, noise_var=1.0, loadings="gaussian", rng=5)
+    rng = np.random.default_rng(5)
+    Xs = [x.copy() for x in data.Xs]
+    for X in Xs:
+        X[rng.random(X.shape) < 0.1] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, a = select_structure_incomplete(Xs, return_details=True)
+        _, b = select_structure_incomplete([X + 20.0 for X in Xs], return_details=True)
+    for key, t in a.canonical_tests.items():
+        np.testing.assert_allclose(b.canonical_tests[key].canonical_corr, t.canonical_corr, atol=1e-8)
+    for ta, tb in zip(a.modality_tests, b.modality_tests):
+        np.testing.assert_allclose(tb.eigenvalues, ta.eigenvalues, rtol=1e-8)
