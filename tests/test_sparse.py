@@ -258,9 +258,18 @@ def test_path_is_monotone_refit_is_unpenalised_optimum_and_alpha_zero_is_the_den
     for Wr, Wp, lr, lp in zip(P.loadings, P.loadings_penalised, P.loglik, P.loglik_penalised):
         np.testing.assert_array_equal(Wr != 0, Wp != 0)
         assert lr >= lp - 1e-10
-    # alpha = 0 is the dense ML fit (up to the rotation of each subset)
+    # alpha = 0 is the dense ML fit (up to the rotation of each subset) ...
     dense = fit_ml(st, S_SP, noise="feature", tol=1e-11, gtol=1e-8)
     np.testing.assert_allclose(P.loadings[-1] @ P.loadings[-1].T, dense.loadings @ dense.loadings.T, atol=1e-5)
+    # ... expressed in the varimax basis of each subset (the default identification choice; with
+    # per-feature noise on the correlation scale)
+    assert P.rotation == "varimax"
+    rows = S_SP.row_slices(P_SP)
+    Wc = P.loadings[-1] / np.sqrt(np.diag(st.cov))[:, None]
+    for sub, cs in S_SP.column_slices.items():
+        idx = np.concatenate([np.arange(rows[m].start, rows[m].stop) for m in sub])
+        R, _ = orthomax(Wc[idx, cs], 1.0)
+        np.testing.assert_allclose(np.abs(R), np.eye(cs.stop - cs.start), atol=1e-6)
     # the refit is a stationary point of the likelihood on its support: masked gradient ~ 0
     j = int(np.flatnonzero((P.support_size > 0) & (P.support_size < P.support_size[-1]))[0])
     Wr, psi = P.loadings[j], P.noise_var[j]

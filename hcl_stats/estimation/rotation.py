@@ -14,9 +14,10 @@ normalised (a row-normalised "Kaiser" varimax would up-weight the rows carrying 
 which are mostly noise). The row norms, hence the row-group penalty of :mod:`.sparse`, do not
 depend on the rotation; only the elementwise penalty does.
 
-The iteration is the classical one: with G = dQ/dL, R <- polar(L^T G) (the orthogonal factor of
-the SVD), which increases Q monotonically (Kaiser 1958; Sherin 1966); it stops when one iteration
-moves R by at most ``tol``.
+The maximisation is Kaiser's (1958): sweeps of planar rotations of each pair of columns, each by
+the angle that maximises Q in that plane (closed form: 4 theta = atan2(2 sum u v - 2 gamma A B / p,
+sum u^2 - sum v^2 - gamma (A^2 - B^2) / p) with u = x^2 - y^2, v = 2 x y, A = sum u, B = sum v),
+so Q never decreases; it stops when no pair moves by more than ``tol`` radians in a sweep.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ ROTATIONS = ("varimax", "quartimax", None)
 _GAMMA = {"varimax": 1.0, "quartimax": 0.0}
 
 
-def orthomax(L, gamma=1.0, *, max_iter=1000, tol=1e-10):
+def orthomax(L, gamma=1.0, *, max_iter=1000, tol=1e-12):
     """Orthomax rotation of one (p, r) loading block.
 
     Parameters
@@ -36,29 +37,39 @@ def orthomax(L, gamma=1.0, *, max_iter=1000, tol=1e-10):
     L : ndarray of shape (p, r)
     gamma : float
         1: varimax, 0: quartimax.
-    max_iter, tol : at most ``max_iter`` iterations; stop when the rotation moves by at most
-        ``tol`` (Frobenius norm) in one iteration.
+    max_iter, tol : at most ``max_iter`` sweeps over the pairs of columns; stop when no planar
+        rotation of a sweep exceeds ``tol`` radians.
 
     Returns
     -------
     R : ndarray of shape (r, r), orthogonal, such that ``L @ R`` maximises the criterion.
-    n_iter : int
+    n_iter : int, sweeps used
     """
     L = np.asarray(L, dtype=float)
     p, r = L.shape
     R = np.eye(r)
     if r < 2 or p == 0 or not np.any(L):
         return R, 0
+    Lr = L.copy()
     it = 0
     for it in range(1, max_iter + 1):
-        Lr = L @ R
-        col = np.sum(Lr * Lr, axis=0)
-        G = Lr ** 3 - (gamma / p) * Lr * col[None, :]
-        U, _, Vt = np.linalg.svd(L.T @ G)
-        R_new = U @ Vt
-        step = float(np.linalg.norm(R_new - R))
-        R = R_new
-        if step <= tol:
+        largest = 0.0
+        for a in range(r - 1):
+            for b in range(a + 1, r):
+                x, y = Lr[:, a], Lr[:, b]
+                u, v = x * x - y * y, 2.0 * x * y
+                A, B = u.sum(), v.sum()
+                num = 2.0 * np.dot(u, v) - 2.0 * gamma * A * B / p
+                den = np.dot(u, u) - np.dot(v, v) - gamma * (A * A - B * B) / p
+                theta = 0.25 * np.arctan2(num, den)
+                if abs(theta) <= tol:
+                    continue
+                largest = max(largest, abs(theta))
+                c, sn = np.cos(theta), np.sin(theta)
+                G = np.array([[c, -sn], [sn, c]])
+                Lr[:, [a, b]] = Lr[:, [a, b]] @ G
+                R[:, [a, b]] = R[:, [a, b]] @ G
+        if largest <= tol:
             break
     return R, it
 
