@@ -346,3 +346,18 @@ def test_auto_selection_reports_modality_names(data):
     assert h.selection_.structure.names == tuple(NAMES)
     text = str(h.selection_.summary())
     assert "rna" in text and "{rna,protein,atac}" in text
+
+
+def test_round_trip_with_missing_values_and_a_chosen_penalty(tmp_path):
+    s = Structure({(0, 1): 1, (0,): 1, (1,): 1}, 2)
+    Xs = simulate(s, (6, 7), 300, noise_var=0.3, rng=0).Xs
+    dfs = {n: pd.DataFrame(X.copy(), columns=[f"{n}{j}" for j in range(X.shape[1])]) for n, X in zip("ab", Xs)}
+    dfs["a"].iloc[:20, :] = np.nan  # 20 samples miss modality a: NaN reaches missing="em"
+    h = HCL(s, missing="em").fit(dfs)
+    g = load_fit(h.save(tmp_path / "em.npz"))
+    assert g.missing == "em"
+    for f in ("transform", "posterior_mean", "score_samples"):
+        assert np.array_equal(getattr(g, f)(dfs), getattr(h, f)(dfs)), f
+    h = HCL(s, alpha="bic").fit(Xs)
+    g = load_fit(h.save(tmp_path / "bic.npz"))
+    assert g.alpha == "bic" and np.array_equal(g.transform(Xs), h.transform(Xs))
