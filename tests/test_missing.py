@@ -185,10 +185,10 @@ def test_mstep_gradient_matches_finite_differences():
     mu = np.nanmean(X, axis=0) + 0.1
     psi = 0.5 + rng.random(X.shape[1])
     Z, Minv, _ = missing_estep(X, mu, W, psi, pat)
-    _, _, _, grad = _mstep(mu, W, psi, Z, Minv, pat, lay, "feature", 1e-10 * np.ones_like(psi))
+    _, _, _, grad, gpsi = _mstep(mu, W, psi, Z, Minv, pat, lay, "feature", 1e-10 * np.ones_like(psi))
 
-    def f(Wx):
-        return missing_estep(X, mu, Wx, psi, pat)[2].mean()
+    def f(Wx, psix=psi):
+        return missing_estep(X, mu, Wx, psix, pat)[2].mean()
 
     h = 1e-6
     for j, k in [(0, 0), (5, 1), (13, 0), (20, 3), (29, 4), (2, 2)]:
@@ -197,6 +197,25 @@ def test_mstep_gradient_matches_finite_differences():
         fd = (f(W + E) - f(W - E)) / (2 * h)
         assert abs(fd - grad[j, k]) < 1e-6 * max(1.0, abs(fd)), (j, k, fd, grad[j, k])
     assert np.all(grad[~lay.mask] == 0)
+    # the scaled noise gradient psi_j dl/dpsi_j, also from Fisher's identity
+    for j in (0, 7, 13, 22, 29):
+        e = np.zeros_like(psi)
+        e[j] = h * psi[j]
+        fd = psi[j] * (f(W, psi + e) - f(W, psi - e)) / (2 * h * psi[j])
+        assert abs(fd - gpsi[j]) < 1e-6 * max(1.0, abs(fd)), (j, fd, gpsi[j])
+    # the batched path (every row its own pattern) gives the same gradients
+    import hcl_stats.estimation.missing as mm
+    old = mm.BATCH_PATTERNS
+    try:
+        mm.BATCH_PATTERNS = 0
+        patb = _Patterns(X, lay)
+    finally:
+        mm.BATCH_PATTERNS = old
+    assert patb.batched
+    Zb, Mb, _ = missing_estep(X, mu, W, psi, patb)
+    _, _, _, gb, gpb = _mstep(mu, W, psi, Zb, Mb, patb, lay, "feature", 1e-10 * np.ones_like(psi))
+    np.testing.assert_allclose(gb, grad, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(gpb, gpsi, rtol=1e-9, atol=1e-12)
 
 
 def test_block_missing_groups_patterns():
@@ -388,15 +407,17 @@ def test_batched_and_per_pattern_steps_agree(monkeypatch):
 
 
 def test_default_stopping_rule_and_squarem_pay_off():
-    """With the defaults the fit stops only when both the relative log-likelihood change (1e-8)
-    and the scaled gradient (1e-5) are small; SQUAREM needs fewer E-steps than plain EM."""
+    """With the defaults (those of fit_ml) the fit stops only when both the log-likelihood increase
+    per sample and feature (1e-13) and the scaled gradient (1e-10) are small; SQUAREM needs fewer
+    E-steps than plain EM."""
     data = simulate(S_SMALL, P_SMALL, 300, noise_var=0.5, loadings="gaussian", rng=11)
     Xs, _ = _drop_modalities(data.Xs, 0.4, np.random.default_rng(6))
     sq = fit_missing(Xs, S_SMALL)
     ll = sq.history["loglik"]
-    assert sq.converged
-    assert (ll[-1] - ll[-2]) / abs(ll[-1]) <= 1e-8 and sq.history["kkt"][-1] <= 1e-5
-    assert sq.history["kkt"][0] > 1e-5
+    p = sum(P_SMALL)
+    assert sq.converged and sq.info["tol"] == 1e-13 and sq.info["gtol"] == 1e-10
+    assert (ll[-1] - ll[-2]) / p <= 1e-13 and sq.history["kkt"][-1] <= 1e-10
+    assert sq.history["kkt"][0] > 1e-10
     plain = fit_missing(Xs, S_SMALL, accelerate=None, max_iter=20000)
     assert plain.converged and sq.info["n_estep"] < plain.info["n_estep"]
     assert abs(plain.history["loglik"][-1] - ll[-1]) < 1e-6
@@ -425,16 +446,37 @@ def test_selection_prefers_rows_complete_in_the_modality():
     assert any("Xs[0]: its rank test used the 720 rows observing all its features (of 800" in w for w in det.warnings)
 
 
-def test_relative_change_tolerance_is_the_binding_rule_when_gtol_is_loose():
-    """On data already at unit scale (the fit's internal scale) with gtol out of the way, the fit
-    stops at the first iterate whose relative log-likelihood change is at most tol = 1e-8."""
+def test_change_tolerance_is_the_binding_rule_when_gtol_is_loose():
+    """With gtol out of the way, the fit stops at the first iterate whose log-likelihood increase
+    per sample and feature is at most tol (not relative to |loglik|: the data are not standardised)."""
     data = simulate(S_SMALL, P_SMALL, 300, noise_var=0.5, loadings="gaussian", rng=11)
     Xs, _ = _drop_modalities(data.Xs, 0.4, np.random.default_rng(6))
-    Xs = [(X - np.nanmean(X, axis=0)) / np.nanstd(X, axis=0, ddof=1) for X in Xs]
-    res = fit_missing(Xs, S_SMALL, gtol=np.inf)
-    ll = res.history["loglik"]
-    rel = np.diff(ll) / np.maximum(np.abs(ll[1:]), 1.0)
-    assert res.converged and rel[-1] <= 1e-8 and np.all(rel[:-1] > 1e-8), rel
+    Xs = [X * 1e3 + 5.0 for X in Xs]
+    res = fit_missing(Xs, S_SMALL, gtol=np.inf, tol=1e-7)
+    inc = np.diff(res.history["loglik"]) / sum(P_SMALL)
+    assert res.converged and inc[-1] <= 1e-7 and np.all(inc[:-1] > 1e-7), inc
+
+
+def test_gradient_tolerance_is_the_binding_rule_when_tol_is_loose():
+    """With tol out of the way the fit stops at the first iterate whose scaled gradient (loadings
+    and noise) is at most gtol."""
+    data = simulate(S_SMALL, P_SMALL, 300, noise_var=0.5, loadings="gaussian", rng=11)
+    Xs, _ = _drop_modalities(data.Xs, 0.4, np.random.default_rng(6))
+    for noise in ("feature", "modality", "isotropic"):
+        res = fit_missing(Xs, S_SMALL, tol=np.inf, gtol=1e-6, noise=noise)
+        k = res.history["kkt"]
+        assert res.converged and k[-1] <= 1e-6 and np.all(k[1:-1] > 1e-6), (noise, k)
+
+
+def test_not_converged_gives_a_message_like_fit_ml():
+    data = simulate(S_SMALL, P_SMALL, 300, noise_var=0.5, loadings="gaussian", rng=11)
+    Xs, _ = _drop_modalities(data.Xs, 0.4, np.random.default_rng(6))
+    res = fit_missing(Xs, S_SMALL, max_iter=2)
+    assert not res.converged
+    msg = res.info["convergence_message"]
+    assert "stopped after 2 EM iterations (max_iter=2)" in msg and "tol=1e-13" in msg and "gtol=1e-10" in msg
+    assert "max_iter=8" in msg
+    assert "convergence_message" not in fit_missing(Xs, S_SMALL).info
 
 
 def test_squarem_safeguard_keeps_the_likelihood_monotone():
@@ -517,3 +559,31 @@ def test_selection_is_invariant_to_shifting_features():
         np.testing.assert_allclose(b.canonical_tests[key].canonical_corr, t.canonical_corr, atol=1e-8)
     for ta, tb in zip(a.modality_tests, b.modality_tests):
         np.testing.assert_allclose(tb.eigenvalues, ta.eigenvalues, rtol=1e-8)
+
+
+def test_px_em_is_monotone_and_reaches_the_same_fit():
+    """The parameter-expanded M-step (plain EM, no SQUAREM) never lowers the observed-data
+    log-likelihood, on the per-pattern and the batched path, and ends where plain EM ends, in
+    fewer iterations."""
+    import hcl_stats.estimation.missing as mm
+
+    data = simulate(S_SMALL, P_SMALL, 300, noise_var=0.5, loadings="gaussian", rng=21)
+    Xs, _ = _drop_modalities(data.Xs, 0.4, np.random.default_rng(8))
+    Xs = [x.copy() for x in Xs]
+    Xs[1][np.random.default_rng(9).random(Xs[1].shape) < 0.05] = np.nan
+    for limit in (mm.BATCH_PATTERNS, 0):
+        old = mm.BATCH_PATTERNS
+        mm.BATCH_PATTERNS = limit
+        try:
+            px = fit_missing(Xs, S_SMALL, accelerate=None, tol=1e-11, gtol=1e-8, max_iter=20000)
+            em = fit_missing(Xs, S_SMALL, accelerate=None, tol=1e-11, gtol=1e-8, max_iter=20000, px=False)
+        finally:
+            mm.BATCH_PATTERNS = old
+        assert px.info["batched"] == (limit == 0) and px.info["px"] and not em.info["px"]
+        ll = px.history["loglik"]
+        assert np.all(np.diff(ll) >= -1e-12 * np.abs(ll[1:])), np.diff(ll).min()
+        assert px.converged and em.converged and px.n_iter < em.n_iter, (px.n_iter, em.n_iter)
+        assert abs(px.history["loglik"][-1] - em.history["loglik"][-1]) < 1e-6
+        np.testing.assert_allclose(px.loadings @ px.loadings.T, em.loadings @ em.loadings.T, atol=1e-3)
+    with pytest.raises(ValueError, match="'px' parameter of fit_missing must be a bool"):
+        fit_missing(Xs, S_SMALL, px="yes")
