@@ -168,12 +168,43 @@ def represent(hcl, Xs, kind: str = "paper", averaged: bool = False) -> np.ndarra
     ----------
     hcl : fitted HCL
     Xs : list of ndarray of shape (n_samples, p_m)
+        After a fit with ``HCL(missing="em")`` rows may contain NaN (each row needs one observed
+        value): ``kind="posterior"`` gives E[z | x_o] given the observed entries x_o, ``kind="paper"``
+        the least-squares representation on the observed features, (W_o^T W_o)^+ W_o^T (x_o - mean_o),
+        as ``HCL.transform`` (coordinates no observed feature loads on: 0). Complete rows get
+        ``A (x - mean)`` as without NaN. ``averaged=True`` is refused for rows with NaN.
     kind : {"paper", "posterior"}
     averaged : bool, default False
     """
     A = encoder_matrix(hcl, kind=kind, averaged=averaged)
-    Xs = check_Xs(Xs, n_modalities=hcl.structure_.n_modalities, n_features=hcl.n_features_, min_samples=1)
-    return (np.hstack(Xs) - hcl.mean_) @ A.T
+    if getattr(hcl, "missing", "error") != "em":
+        Xs = check_Xs(Xs, n_modalities=hcl.structure_.n_modalities, n_features=hcl.n_features_, min_samples=1)
+        return (np.hstack(Xs) - hcl.mean_) @ A.T
+    from .incomplete import check_incomplete
+
+    Xs = check_incomplete(Xs, n_modalities=hcl.structure_.n_modalities, n_features=hcl.n_features_, min_samples=1,
+                          check_features=False)[0]
+    X = np.hstack(Xs)
+    incomplete = np.isnan(X).any(axis=1)
+    if not incomplete.any():
+        return (X - hcl.mean_) @ A.T
+    if averaged:
+        rows = np.flatnonzero(incomplete)
+        raise ValueError(f"Xs: rows {rows[:10].tolist()}{' ...' if rows.size > 10 else ''} ({rows.size} in all) have "
+                         "missing entries (NaN), and the structure-averaged representation (averaged=True) averages "
+                         "per-modality encodings of complete modalities, which these rows do not have; use "
+                         "averaged=False (kind='posterior' gives E[z | observed entries], kind='paper' the least "
+                         "squares on the observed features) or drop the incomplete rows.")
+    from .estimation.missing import paper_representation_incomplete, posterior_moments_incomplete
+
+    Z = np.empty((X.shape[0], A.shape[0]))
+    Z[~incomplete] = (X[~incomplete] - hcl.mean_) @ A.T
+    Xi = X[incomplete]
+    if kind == "posterior":
+        Z[incomplete] = posterior_moments_incomplete(Xi, hcl.mean_, hcl.loadings_, hcl.noise_var_features_)[0]
+    else:
+        Z[incomplete] = paper_representation_incomplete(Xi, hcl.mean_, hcl.loadings_)
+    return Z
 
 
 def paper_representation(hcl, Xs) -> np.ndarray:

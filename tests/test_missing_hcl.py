@@ -102,3 +102,42 @@ def test_auto_structure_and_select_structure_dispatch():
     assert st == s3 and det.missing.n_absent[1] == 400
     h = HCL("auto", missing="em", selection={"n_resamples": 2}).fit(Xs)
     assert h.structure_ == s3 and h.selection_.stability.n_resamples == 2
+
+
+def test_represent_accepts_incomplete_rows_after_an_em_fit():
+    """HCL.represent after missing="em": E[z | x_o] (posterior) and the least squares on the
+    observed features (paper), the same as posterior_mean / transform; complete rows unchanged;
+    averaged=True is refused with a message naming the rows and the alternative."""
+    from hcl_stats.representation import paper_representation, posterior_mean, represent
+
+    data, Xs = _data()
+    h = HCL(S, missing="em").fit(Xs)
+    Zp = h.represent(Xs, kind="posterior")
+    Zl = h.represent(Xs, kind="paper")
+    assert np.all(np.isfinite(Zp)) and np.all(np.isfinite(Zl))
+    np.testing.assert_allclose(Zp, h.posterior_mean(Xs), atol=1e-10)
+    np.testing.assert_allclose(Zl, h.transform(Xs), atol=1e-10)
+    np.testing.assert_allclose(posterior_mean(h, Xs), Zp, atol=0)
+    np.testing.assert_allclose(paper_representation(h, Xs), Zl, atol=0)
+    # an incomplete row by hand: E[z | x_o] = W_o^T Sigma_oo^{-1} (x_o - mu_o)
+    i = 103
+    x = np.hstack([X[i] for X in Xs])
+    o = ~np.isnan(x)
+    W, psi, mu = h.loadings_, h.noise_var_features_, h.mean_
+    Soo = W[o] @ W[o].T + np.diag(psi[o])
+    np.testing.assert_allclose(Zp[i], W[o].T @ np.linalg.solve(Soo, x[o] - mu[o]), atol=1e-10)
+    np.testing.assert_allclose(Zl[i], np.linalg.lstsq(W[o], x[o] - mu[o], rcond=None)[0], atol=1e-10)
+    # complete rows: the encoders, as without NaN
+    full = [x_[200:] for x_ in Xs]
+    for kind in ("paper", "posterior"):
+        np.testing.assert_allclose(h.represent(Xs, kind=kind)[200:], h.represent(full, kind=kind), atol=0)
+    np.testing.assert_allclose(h.represent(full, kind="posterior", averaged=True),
+                               represent(h, full, "posterior", averaged=True), atol=0)
+    with pytest.raises(ValueError, match=r"rows \[0, 1, .*\(100 in all\) have missing entries.*averaged=False"):
+        h.represent(Xs, kind="posterior", averaged=True)
+    with pytest.raises(ValueError, match="kind must be one of"):
+        h.represent(Xs, kind="mean")
+    # the default still refuses NaN, naming the option
+    hd = HCL(S).fit(data.Xs)
+    with pytest.raises(ValueError, match=r'missing="em"'):
+        hd.represent(Xs, kind="posterior")
