@@ -587,3 +587,26 @@ def test_px_em_is_monotone_and_reaches_the_same_fit():
         np.testing.assert_allclose(px.loadings @ px.loadings.T, em.loadings @ em.loadings.T, atol=1e-3)
     with pytest.raises(ValueError, match="'px' parameter of fit_missing must be a bool"):
         fit_missing(Xs, S_SMALL, px="yes")
+
+
+def test_scaled_gradient_means_what_it_means_in_fit_ml():
+    """On complete data at the sample mean, the scaled gradient of the stopping rule (loadings and
+    noise, each noise model) is the one ml.em_fit computes from the sample covariance."""
+    from hcl_stats.estimation.missing import _kkt
+    from hcl_stats.estimation.ml import em_fit
+
+    data = simulate(S_SMALL, P_SMALL, 200, noise_var=0.5, loadings="gaussian", rng=31)
+    X = np.hstack(data.Xs)
+    lay = _Layout(S_SMALL, P_SMALL)
+    pat = _Patterns(X, lay)
+    rng = np.random.default_rng(2)
+    W = rng.standard_normal((X.shape[1], S_SMALL.n_factors)) * lay.mask
+    mu = X.mean(axis=0)
+    S = np.cov(X, rowvar=False, bias=True)
+    for noise, psi in [("feature", 0.5 + rng.random(X.shape[1])),
+                       ("modality", np.repeat([0.7, 1.3, 0.4], P_SMALL)),
+                       ("isotropic", np.full(X.shape[1], 0.8))]:
+        Z, Minv, _ = missing_estep(X, mu, W, psi, pat)
+        _, _, _, g, gp = _mstep(mu, W, psi, Z, Minv, pat, lay, noise, 1e-10 * np.ones_like(psi))
+        ref = em_fit(S, W, psi, lay, noise=noise, max_iter=1, accelerate=None)["history"]["kkt"][0]
+        assert abs(_kkt(g, gp, W, lay, noise) - ref) <= 1e-10 * ref, noise
