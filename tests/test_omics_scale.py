@@ -189,6 +189,7 @@ def test_px_factor_keeps_the_support_and_is_identity_at_b_equal_identity():
     lay = ml._Layout(S3, NF)
     K = S3.n_factors
     np.testing.assert_allclose(ml._px_factor(np.eye(K), lay), np.eye(K), atol=1e-15)
+    np.testing.assert_array_equal(ml._px_factor(np.zeros((K, K)), lay), np.eye(K))   # singular B: plain EM step
     A = np.random.default_rng(0).standard_normal((K, 3 * K))
     B = A @ A.T / (3 * K)
     L = ml._px_factor(B, lay)

@@ -98,13 +98,16 @@ def _px_factor(B, lay):
     K = B.shape[0]
     G = np.zeros((K, K))
     R = np.zeros((K, K))
-    for c, sup in lay.px_plan:
-        Bcc = B[np.ix_(c, c)]
-        if sup.size:
-            coef = sla.solve(B[np.ix_(sup, sup)], B[np.ix_(sup, c)], assume_a="pos")
-            G[np.ix_(c, sup)] = coef.T
-            Bcc = Bcc - B[np.ix_(c, sup)] @ coef
-        R[np.ix_(c, c)] = np.linalg.cholesky(0.5 * (Bcc + Bcc.T))
+    try:
+        for c, sup in lay.px_plan:
+            Bcc = B[np.ix_(c, c)]
+            if sup.size:
+                coef = sla.solve(B[np.ix_(sup, sup)], B[np.ix_(sup, c)], assume_a="pos")
+                G[np.ix_(c, sup)] = coef.T
+                Bcc = Bcc - B[np.ix_(c, sup)] @ coef
+            R[np.ix_(c, c)] = np.linalg.cholesky(0.5 * (Bcc + Bcc.T))
+    except (np.linalg.LinAlgError, sla.LinAlgError):
+        return np.eye(K)   # B numerically singular (a factor with no signal): a plain EM step
     # supersets come first in the column order: I - Gamma is unit lower triangular
     return sla.solve_triangular(np.eye(K) - G, R, lower=True, unit_diagonal=True)
 
