@@ -132,7 +132,7 @@ def test_option_errors_name_the_argument():
     d = simulate(s, nf, 100, noise_var=1.0, rng=0)
     with pytest.raises(ValueError, match=r"The 'noise' parameter of HCL must be one of \{'modality', 'feature', 'isotropic'\} or None. Got 'diag' instead."):
         HCL(s, method="ml", noise="diag").fit(d.Xs)
-    with pytest.raises(ValueError, match=r"The 'alpha' parameter of HCL must be a float in \[0, inf\). Got -0.1 instead."):
+    with pytest.raises(ValueError, match=r"The 'alpha' parameter of HCL must be a float in \[0, inf\) or one of \{'bic', 'cv'\}. Got -0.1 instead."):
         HCL(s, method="ml", alpha=-0.1).fit(d.Xs)
     with pytest.raises(ValueError, match=r"The 'accelerate' parameter of HCL must be one of \{'squarem'\} or None. Got 'anderson' instead."):
         HCL(s, method="ml", accelerate="anderson").fit(d.Xs)
