@@ -243,7 +243,8 @@ class HCL(BaseEstimator):
         "ml": SQUAREM acceleration of EM (monotone safeguard) or plain EM.
     gtol : float, optional
         "ml", "als": optimality (scaled masked-gradient) tolerance; both ``tol`` and ``gtol``
-        must hold to stop.
+        must hold to stop. "ml" (default 1e-10): the scaled gradients of the loadings and of the
+        noise variances, both dimensionless.
     chunk_size : int, optional
         Rows read at a time when ``fit`` gets memory-mapped arrays (default: about 64 MB).
     lr, lr_decay, decay_every, min_iter : paper-mode step schedule (1e-4, x0.1 every 10
@@ -252,7 +253,9 @@ class HCL(BaseEstimator):
         Iteration limit (method default: 1000 for "paper" and "ml", 500 sweeps for "als").
     tol : float, optional
         Stopping tolerance (method default: 1e-6 absolute change of the objective for "paper";
-        relative change of the objective for "ml" and "als").
+        for "ml" 1e-13 nats per sample and feature, the increase of the average log-likelihood
+        divided by p, which does not depend on the units of the data; relative change of the
+        objective for "als").
     identifiability : {"raise", "warn", "ignore"}, default "raise"
         What to do when ``structure.check_identifiable(n_features)`` reports violated rank
         conditions. Ranks larger than a modality's features are always an error.
