@@ -27,10 +27,20 @@ This is the exact EM of the observed-data likelihood (monotone). SQUAREM (scheme
 it with the monotone safeguard of :mod:`.ml`: an extrapolated point is kept only when its
 log-likelihood is at least that of the two plain EM steps it started from.
 
-Stopping, as in :func:`.ml.em_fit`: the relative increase of the average log-likelihood is
-below ``tol`` AND the scaled norm of its gradient in the free loadings,
-||dl/dW||_F ||W||_F / p, is below ``gtol``. By Fisher's identity the gradient at the current
-point is that of the EM surrogate there: (R_j - G_j b_j)[1:] / (psi_j n) for feature j.
+PX-EM (``px=True``, default): the M-step also estimates a mean eta and a covariance A of the
+factors from the posterior moments of all rows (A restricted as in :func:`.ml._px_factor`: the
+factors of a subset regress on those of its strict supersets, so that the loadings stay inside
+the support), and folds them back: mu <- mu + W eta, W <- W L with L L^T = A. The regressions
+of the M-step have an intercept and every column a feature may load on, so they are equivariant
+under these maps: this is the EM of the expanded model, monotone, with the fixed points of EM.
+
+Stopping, the rule of :func:`.ml.em_fit` with the defaults of :func:`.ml.fit_ml` (tol=1e-13,
+gtol=1e-10): the increase of the average observed-data log-likelihood per sample, divided by
+p, is at most ``tol`` AND the scaled gradient max(||dl/dW||_F ||W||_F / p, root mean square of
+psi dl/dpsi per noise parameter, a modality's sum divided by sqrt(p_m)) is at most ``gtol``. By
+Fisher's identity the gradient at the current point is that of the EM surrogate there:
+(R_j - G_j b_j)[1:] / (psi_j n) for W_j, and psi_j dl/dpsi_j = (e_j / psi_j - |I_j|) / (2 n)
+with e_j the expected residual sum of squares of feature j at the current point.
 
 Start: the ML fit (:func:`.ml.fit_ml`, plain, no shrinkage) of the available-case covariance
 (each entry from the rows observing both features; projected onto the positive semi-definite
