@@ -49,7 +49,7 @@ from .rotation import ROTATIONS, rotate_subsets
 from ..likelihood import loglik_from_cov
 
 __all__ = ["SparsePath", "sparse_path", "cv_sparse_path", "select_alpha", "support_df", "plot_alpha_path",
-           "StabilitySelection", "stability_selection", "CRITERIA"]
+           "StabilitySelection", "stability_selection", "row_support", "default_alphas", "CRITERIA"]
 
 CRITERIA = ("bic", "cv")
 _N_ALPHAS = 12       # grid size (the last point is alpha = 0)
