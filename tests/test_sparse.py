@@ -124,7 +124,8 @@ def test_path_and_bic_select_a_sparse_truth():
     W = d0.loadings.copy()
     W[::2] = 0.0  # half of the features load on nothing
     d = simulate(s, nf, 3000, noise_var=0.5, rng=3, loadings=W)
-    P = ml_path(sample_covariance(d.Xs), s, n_alphas=6, l1_ratio=0.0)
+    with pytest.warns(FutureWarning, match=r"ml_path is deprecated.*sparse_path"):
+        P = ml_path(sample_covariance(d.Xs), s, n_alphas=6, l1_ratio=0.0)
     nnz = [np.count_nonzero(r.loadings) for r in P["results"]]
     assert nnz[0] == 0 and nnz == sorted(nnz)
     best = P["results"][P["best"]].loadings
@@ -132,7 +133,7 @@ def test_path_and_bic_select_a_sparse_truth():
     absent = np.all(W == 0, axis=1)
     assert np.mean(np.all(best[absent] == 0, axis=1)) > 0.5
     assert np.all(np.any(best[~absent] != 0, axis=1))
-    with pytest.raises(ValueError, match=r"ml_path needs the number of samples for BIC"):
+    with pytest.raises(ValueError, match=r"ml_path needs the number of samples for BIC"), pytest.warns(FutureWarning):
         st = sample_covariance(d.Xs)
         ml_path(type(st)(cov=st.cov, mean=st.mean, n_samples=None, n_features=st.n_features), s)
 

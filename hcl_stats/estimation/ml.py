@@ -46,6 +46,8 @@ what to change; :class:`hcl_stats.HCL` raises it as a ``ConvergenceWarning``.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy import linalg as sla
 
@@ -536,7 +538,9 @@ def _n_noise_params(noise, n_features):
 
 def ml_path(stats, structure, *, alphas=None, n_alphas=8, eps=1e-2, l1_ratio=1.0, noise="modality",
             shrinkage=False, max_iter=1000, tol=1e-9, gtol=1e-6, accelerate="squarem"):
-    """Penalised ML over a grid of penalties, with BIC for selection.
+    """Penalised ML over a grid of penalties, with BIC for selection (deprecated: use
+    :func:`hcl_stats.estimation.sparse_path.sparse_path`, which rotates the dense fit towards a
+    sparse basis, refits each support without the penalty and includes alpha = 0).
 
     Parameters
     ----------
@@ -560,6 +564,9 @@ def ml_path(stats, structure, *, alphas=None, n_alphas=8, eps=1e-2, l1_ratio=1.0
     non-zero loadings minus r_S (r_S - 1) / 2 rotations per subset, plus the noise parameters;
     BIC = -2 n loglik + log(n) df.
     """
+    warnings.warn("ml_path is deprecated and will be removed in a future release; use "
+                  "hcl_stats.estimation.sparse_path.sparse_path (sparsity-seeking rotation, relaxed refits, alpha = 0 "
+                  "on the grid, extended BIC) or HCL(alpha='bic').", FutureWarning, stacklevel=2)
     if stats.n_samples is None:
         raise ValueError("ml_path needs the number of samples for BIC; got a population covariance (n_samples=None).")
     _check_options(noise, accelerate, 0.0, l1_ratio)
