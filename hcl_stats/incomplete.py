@@ -18,7 +18,6 @@ MCAR).
 from __future__ import annotations
 
 import itertools
-import numbers
 import warnings
 from dataclasses import dataclass
 
@@ -360,7 +359,7 @@ def _select_incomplete_once(Xs, level, max_rank, noise, names, label):
 
 
 def _stability_incomplete(Xs, full, n_resamples, fraction, rng, level, max_rank, noise, names, label):
-    from .selection import SelectionStability, _all_subsets
+    from .selection import _stability_from
 
     n = Xs[0].shape[0]
     m_sub = int(np.floor(fraction * n))
@@ -374,26 +373,7 @@ def _stability_incomplete(Xs, full, n_resamples, fraction, rng, level, max_rank,
         except (ValueError, np.linalg.LinAlgError):
             s = None
         structs.append(s)
-    freq = {}
-    for S in _all_subsets(len(Xs)):
-        c = {}
-        for s in structs:
-            r = 0 if s is None else s.rank(S) if S in s.subsets else 0
-            c[r] = c.get(r, 0) + 1
-        freq[S] = {r: v / n_resamples for r, v in sorted(c.items())}
-    counts = {}
-    for s in structs:
-        if s is not None:
-            counts[s] = counts.get(s, 0) + 1
-    if counts:
-        modal, cnt = max(counts.items(), key=lambda kv: (kv[1], kv[0] == full))
-        modal_freq = cnt / n_resamples
-    else:
-        modal, modal_freq = None, 0.0
-    agree = sum(1 for s in structs if s is not None and s == full) / n_resamples
-    return SelectionStability(n_resamples=n_resamples, fraction=fraction, structures=tuple(structs),
-                              rank_frequencies=freq, modal_structure=modal, modal_frequency=modal_freq,
-                              agreement=agree)
+    return _stability_from(structs, full, len(Xs), fraction)
 
 
 def select_structure_incomplete(Xs, *, level=1e-3, max_rank=None, noise="feature", names=None, return_details=False,
@@ -427,34 +407,18 @@ def select_structure_incomplete(Xs, *, level=1e-3, max_rank=None, noise="feature
     involving them have (a canonical test on n' samples sees correlations above about
     sqrt(d / n')).
     """
-    from .selection import (MAX_MODALITIES, SelectionResult, _check_level, _check_max_rank,
-                            check_noise_model)
+    from .selection import MAX_MODALITIES, SelectionResult, _check_selection_options
 
     if isinstance(Xs, (list, tuple)) and len(Xs) > MAX_MODALITIES:
         raise ValueError(f"Xs must contain at most {MAX_MODALITIES} modalities for structure selection (2^M - 1 "
                          f"candidate subsets); got {len(Xs)}.")
     Xs, report = check_incomplete(Xs, min_samples=5)
-    if alpha is not None:
-        warnings.warn("The 'alpha' parameter of select_structure is deprecated; use 'level' (the test level). "
-                      "It will be removed in a future release.", FutureWarning, stacklevel=_stacklevel)
-        level = _check_level(alpha, "alpha")
-    level = _check_level(level)
-    max_rank = _check_max_rank(max_rank)
-    noise = check_noise_model(noise)
-    if not isinstance(return_details, (bool, np.bool_)):
-        raise ValueError(f"The 'return_details' parameter of select_structure must be a bool. Got {return_details!r} instead.")
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, numbers.Integral) or n_resamples < 0:
-        raise ValueError(f"The 'n_resamples' parameter of select_structure must be a non-negative int. Got {n_resamples!r} instead.")
-    if isinstance(resample_fraction, bool) or not isinstance(resample_fraction, numbers.Real) or not (0 < resample_fraction < 1):
-        raise ValueError(f"The 'resample_fraction' parameter of select_structure must be a float in (0, 1). Got {resample_fraction!r} instead.")
+    level, max_rank, noise, names, label = _check_selection_options(
+        len(Xs), level, max_rank, noise, names, return_details, n_resamples, resample_fraction, alpha,
+        stacklevel=_stacklevel + 1)
     M = len(Xs)
     n = Xs[0].shape[0]
     n_features = tuple(X.shape[1] for X in Xs)
-    if names is not None:
-        names = tuple(str(x) for x in names)
-        if len(names) != M:
-            raise ValueError(f"names must have one entry per modality ({M}); got {len(names)} entries {names!r}.")
-    label = (lambda m: f"Xs[{m}] ({names[m]})") if names is not None else (lambda m: f"Xs[{m}]")
     for m, X in enumerate(Xs):
         if X.shape[1] < 2:
             raise ValueError(f"{label(m)} must have at least 2 features to separate signal from noise; got shape {X.shape}.")

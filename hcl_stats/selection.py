@@ -726,12 +726,12 @@ def _check_max_rank(max_rank):
     return int(max_rank)
 
 
-def check_noise_model(noise, owner="select_structure"):
+def check_noise_model(noise, owner="select_structure", stacklevel=3):
     """Normalise a noise-model name: "feature", "modality" or "isotropic" ("diagonal" is the
     deprecated spelling of "feature")."""
     if noise == "diagonal":
-        warnings.warn(f"noise='diagonal' is deprecated; use noise='feature' (one noise variance per feature). "
-                      f"It will be removed in a future release.", FutureWarning, stacklevel=3)
+        warnings.warn("noise='diagonal' is deprecated; use noise='feature' (one noise variance per feature). "
+                      "It will be removed in a future release.", FutureWarning, stacklevel=stacklevel)
         return "feature"
     if noise not in NOISE_MODELS:
         raise ValueError(f"The 'noise' parameter of {owner} must be one of {NOISE_MODELS}. Got {noise!r} instead.")
@@ -916,10 +916,15 @@ def _stability(Xs, full, n_resamples, fraction, rng, level, max_rank, noise, nam
         except ValueError:
             s = None
         structs.append(s)
-    M = len(Xs)
-    subsets = _all_subsets(M)
+    return _stability_from(structs, full, len(Xs), fraction)
+
+
+def _stability_from(structs, full, M, fraction):
+    """Summarise the structures selected on subsamples (None where the selection failed) against
+    the full-data structure ``full``."""
+    n_resamples = len(structs)
     freq = {}
-    for S in subsets:
+    for S in _all_subsets(M):
         c = {}
         for s in structs:
             r = 0 if s is None else s.rank(S) if S in s.subsets else 0
@@ -938,6 +943,31 @@ def _stability(Xs, full, n_resamples, fraction, rng, level, max_rank, noise, nam
     return SelectionStability(n_resamples=n_resamples, fraction=fraction, structures=tuple(structs),
                               rank_frequencies=freq, modal_structure=modal, modal_frequency=modal_freq,
                               agreement=agree)
+
+
+def _check_selection_options(M, level, max_rank, noise, names, return_details, n_resamples, resample_fraction, alpha,
+                             stacklevel):
+    """Validate the options of :func:`select_structure` (shared with the incomplete-data selection);
+    returns (level, max_rank, noise, names, label) with ``label(m)`` naming modality m in messages."""
+    if alpha is not None:
+        warnings.warn("The 'alpha' parameter of select_structure is deprecated; use 'level' (the test level). "
+                      "It will be removed in a future release.", FutureWarning, stacklevel=stacklevel)
+        level = _check_level(alpha, "alpha")
+    level = _check_level(level)
+    max_rank = _check_max_rank(max_rank)
+    noise = check_noise_model(noise, stacklevel=stacklevel + 1)
+    if not isinstance(return_details, (bool, np.bool_)):
+        raise ValueError(f"The 'return_details' parameter of select_structure must be a bool. Got {return_details!r} instead.")
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, numbers.Integral) or n_resamples < 0:
+        raise ValueError(f"The 'n_resamples' parameter of select_structure must be a non-negative int. Got {n_resamples!r} instead.")
+    if isinstance(resample_fraction, bool) or not isinstance(resample_fraction, numbers.Real) or not (0 < resample_fraction < 1):
+        raise ValueError(f"The 'resample_fraction' parameter of select_structure must be a float in (0, 1). Got {resample_fraction!r} instead.")
+    if names is not None:
+        names = tuple(str(x) for x in names)
+        if len(names) != M:
+            raise ValueError(f"names must have one entry per modality ({M}); got {len(names)} entries {names!r}.")
+    label = (lambda m: f"Xs[{m}] ({names[m]})") if names is not None else (lambda m: f"Xs[{m}]")
+    return level, max_rank, noise, names, label
 
 
 def select_structure(Xs, *, level=1e-3, max_rank=None, noise="feature", names=None, return_details=False,
@@ -1038,27 +1068,10 @@ def select_structure(Xs, *, level=1e-3, max_rank=None, noise="feature", names=No
     if isinstance(Xs, (list, tuple)) and 0 < len(Xs) and len(Xs) > MAX_MODALITIES:
         raise ValueError(f"Xs must contain at most {MAX_MODALITIES} modalities for structure selection (2^M - 1 candidate subsets); got {len(Xs)}.")
     Xs = check_Xs(Xs, min_samples=5)
-    if alpha is not None:
-        warnings.warn("The 'alpha' parameter of select_structure is deprecated; use 'level' (the test level). "
-                      "It will be removed in a future release.", FutureWarning, stacklevel=2)
-        level = _check_level(alpha, "alpha")
-    level = _check_level(level)
-    max_rank = _check_max_rank(max_rank)
-    noise = check_noise_model(noise)
-    if not isinstance(return_details, (bool, np.bool_)):
-        raise ValueError(f"The 'return_details' parameter of select_structure must be a bool. Got {return_details!r} instead.")
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, numbers.Integral) or n_resamples < 0:
-        raise ValueError(f"The 'n_resamples' parameter of select_structure must be a non-negative int. Got {n_resamples!r} instead.")
-    if isinstance(resample_fraction, bool) or not isinstance(resample_fraction, numbers.Real) or not (0 < resample_fraction < 1):
-        raise ValueError(f"The 'resample_fraction' parameter of select_structure must be a float in (0, 1). Got {resample_fraction!r} instead.")
-    M = len(Xs)
+    level, max_rank, noise, names, label = _check_selection_options(
+        len(Xs), level, max_rank, noise, names, return_details, n_resamples, resample_fraction, alpha, stacklevel=3)
     n = Xs[0].shape[0]
     n_features = tuple(X.shape[1] for X in Xs)
-    if names is not None:
-        names = tuple(str(x) for x in names)
-        if len(names) != M:
-            raise ValueError(f"names must have one entry per modality ({M}); got {len(names)} entries {names!r}.")
-    label = (lambda m: f"Xs[{m}] ({names[m]})") if names is not None else (lambda m: f"Xs[{m}]")
     notes = _check_features(Xs, label)
     if noise == "feature":
         wide = [m for m, X in enumerate(Xs) if X.shape[1] >= n - 1]
