@@ -26,7 +26,6 @@ from scipy import linalg as sla
 
 from ._validation import check_Xs
 from .exceptions import DataWarning, IdentifiabilityWarning
-from .structure import Structure
 
 __all__ = ["MissingReport", "IncompleteStats", "check_incomplete", "missing_report", "has_missing",
            "incomplete_stats", "select_structure_incomplete", "check_coobserved"]
@@ -284,8 +283,7 @@ def _orth(U, rtol=1e-10):
 
 
 def _select_incomplete_once(Xs, level, max_rank, noise, names, label):
-    from .selection import (CanonicalRankTest, _canonical_rank, _moebius_estimates, _reconcile,
-                            tracy_widom1_quantile)
+    from .selection import CanonicalRankTest, _canonical_rank, _structure_from_tests, tracy_widom1_quantile
 
     M = len(Xs)
     q_tw = tracy_widom1_quantile(level)
@@ -343,19 +341,7 @@ def _select_incomplete_once(Xs, level, max_rank, noise, names, label):
                 if not testable:
                     notes.append(f"canonical correlations of {label(m)} vs {T}: dimensions {dims[0]}x{dims[1]} too "
                                  f"large for the {nr} samples observing them")
-    moeb = _moebius_estimates(M, d, h)
-    ranks, pred, obs = _reconcile(M, d, h, moeb)
-    residual = int(round(np.abs(pred - obs).sum()))
-    incons = []
-    if residual:
-        keys = [f"d_{label(m)}" for m in range(M)] + [f"h({label(m)}, {T})" for (m, T) in h]
-        incons = [f"{k}: measured {int(o)}, implied {int(p)}" for k, o, p in zip(keys, obs, pred) if o != p]
-        notes.append(f"the tests are not consistent with a single structure (total deviation {residual}); "
-                     "the closest structure is returned")
-    struct = Structure({S: r for S, r in ranks.items() if r > 0}, M, names=names)
-    details = dict(modality_tests=mtests, canonical_tests=ctests, moebius=moeb, ranks=ranks, residual=residual,
-                   inconsistencies=incons)
-    return struct, details, notes
+    return _structure_from_tests(M, d, h, mtests, ctests, names, label, notes)
 
 
 def _stability_incomplete(Xs, full, n_resamples, fraction, rng, level, max_rank, noise, names, label):

@@ -862,6 +862,12 @@ def _select_once(Xs, level, max_rank, noise, names, label, hints=None):
                 h[(m, T)] = rank
                 if not testable:
                     notes.append(f"canonical correlations of {label(m)} vs {T}: dimensions {dims[0]}x{dims[1]} too large for n = {n}")
+    return _structure_from_tests(M, d, h, mtests, ctests, names, label, notes)
+
+
+def _structure_from_tests(M, d, h, mtests, ctests, names, label, notes):
+    """Step 3: Moebius inversion of the measured ranks, reconciled to the closest structure;
+    returns (structure, details, notes) as :func:`_select_once` (``notes`` is extended)."""
     moeb = _moebius_estimates(M, d, h)
     ranks, pred, obs = _reconcile(M, d, h, moeb)
     residual = int(round(np.abs(pred - obs).sum()))
