@@ -2,7 +2,7 @@
 (hcl_stats.estimation.missing.fit_missing) and the available-case structure selection
 (hcl_stats.incomplete.select_structure_incomplete).
 
-Data: the selection design of benchmarks/results/selection.md ("M=3 baselines.md": structure
+Data: the selection design of benchmarks/results/selection.md (its main design "M=3 main": structure
 {012}:2 {01}:2 {12}:1 + specific 2 each, p = (100, 80, 60), n = 1000, noise 1, iid N(0, 1) loadings);
 replicate r draws the data from ``SeedSequence(base).spawn(seeds)[r]`` and the missingness from an
 independent child of it. Designs:

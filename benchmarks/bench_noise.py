@@ -231,14 +231,14 @@ def main(argv=None):
     with threadpool_limits(limits=1):
         env = _env()
         hetero = []
-        for spec in (("M=3 baselines.md", S3, P3, 1000, 0.5, 10.0, 5000),
+        for spec in (("M=3 main", S3, P3, 1000, 0.5, 10.0, 5000),
                      ("M=4 (absent subsets, unequal ranks)", S4, P4, 1000, 0.5, 10.0, 5001),
                      ("M=6", S6, P6, 1000, 0.3, 10.0, 5002),
-                     ("M=3 baselines.md, spread 30", S3, P3, 2000, 0.2, 30.0, 5003)):
+                     ("M=3 main, spread 30", S3, P3, 2000, 0.2, 30.0, 5003)):
             print("hetero:", spec[0], spec[3], flush=True)
             hetero.append(run_hetero(*spec[:6], args.seeds, spec[6]))
         iso = []
-        for spec in (("M=3 baselines.md", S3, P3, 1000, 1000), ("M=3 baselines.md", S3, P3, 500, 1001),
+        for spec in (("M=3 main", S3, P3, 1000, 1000), ("M=3 main", S3, P3, 500, 1001),
                      ("M=4 (absent subsets, unequal ranks)", S4, P4, 1000, 1002),
                      ("M=4 (absent subsets, unequal ranks)", S4, P4, 500, 1003)):
             print("iso:", spec[0], spec[3], flush=True)

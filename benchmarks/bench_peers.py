@@ -8,7 +8,7 @@ between span(W_{m,S}) and span(W_hat_{m,S}) (``hcl_stats.metrics.sin_theta`` whe
 1 when the subset is missing or found with a smaller rank; with a larger rank, the largest angle
 between the true space and its closest subspace of the estimate).
 
-Incomplete data (issue 11): the designs ``missing_*`` remove entries from the baselines.md data
+Incomplete data (issue 11): the designs ``missing_*`` remove entries from the main peer-comparison design
 (30% of the samples miss one whole modality; or one modality absent for half the cohort, modality
 r mod 3 in replicate r). There hcl_stats = the available-case selection
 (``hcl_stats.incomplete.select_structure_incomplete``, what ``select_structure`` runs on NaN) + the EM

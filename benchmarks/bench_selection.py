@@ -1,7 +1,7 @@
 """Benchmark of structure selection: hcl_stats.select_structure vs GFA (cca-zoo), same data.
 
 Exact recovery = every subset and every rank of the selected structure equal to the truth.
-GFA (variational Bayes with view-wise ARD, K = 15 as in baselines.md) gives a structure through
+GFA (variational Bayes with view-wise ARD, K = 15) gives a structure through
 the view-wise activity pattern of each of its factors: view m is active on factor k when the mean
 squared loading ||W_m[:, k]||^2 / p_m exceeds a threshold (0.01 by default, i.e. 1% of the
 noise variance of the design; 0.001 and 0.1 are reported too); the rank of a subset is the
@@ -35,7 +35,7 @@ from hcl_stats import HCL, Structure, select_structure, simulate
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-# baselines.md design: {012} x2, {01} x2, {12} x1, specific x2 each
+# main design (also the peer comparison): {012} x2, {01} x2, {12} x1, specific x2 each
 S3 = Structure({(0, 1, 2): 2, (0, 1): 2, (1, 2): 1, (0,): 2, (1,): 2, (2,): 2}, 3)
 P3 = (100, 80, 60)
 # 4 modalities, unequal ranks, absent subsets ({0,1,2,3} x1, {0,1,2} x2, {1,3} x1, {2,3} x2;
@@ -264,11 +264,11 @@ def main(argv=None):
     with threadpool_limits(limits=1):
         env = _env()
         designs = []
-        print("main design (baselines.md), n = 1000", flush=True)
-        designs.append(design("M=3 baselines.md", S3, P3, 1000, args.seeds, g_main, 1000, fit_time=True,
+        print("main design, n = 1000", flush=True)
+        designs.append(design("M=3 main", S3, P3, 1000, args.seeds, g_main, 1000, fit_time=True,
                               slide_seeds=args.slide_seeds))
         print("n = 500")
-        designs.append(design("M=3 baselines.md", S3, P3, 500, args.seeds, g_other, 1001))
+        designs.append(design("M=3 main", S3, P3, 500, args.seeds, g_other, 1001))
         print("M = 4")
         designs.append(design("M=4 (absent subsets, unequal ranks)", S4, P4, 1000, args.seeds, g_other, 1002))
         designs.append(design("M=4 (absent subsets, unequal ranks)", S4, P4, 500, args.seeds, 0, 1003))
@@ -280,7 +280,7 @@ def main(argv=None):
         sweep.append(design("M=3, paper loadings, noise 0.1", S3, P3, 1000, args.sweep_seeds, 0, 2002,
                             loadings="paper", noise=0.1))
         sweep.append(design("M=6", S6, P6, 1000, args.sweep_seeds, 0, 2003))
-        sweep.append(design("M=3 baselines.md, small n", S3, P3, 200, args.sweep_seeds, 0, 2004))
+        sweep.append(design("M=3 main, small n", S3, P3, 200, args.sweep_seeds, 0, 2004))
         for mode in ("isotropic", "diagonal"):
             sweep.append(design(f"M=3, noise 0.25 + per-feature U(0, 1) variances, noise='{mode}'", S3, P3, 1000,
                                 args.sweep_seeds, 0, 2005, noise=0.25, hetero=1.0, select_noise=mode))
