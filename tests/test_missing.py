@@ -526,7 +526,7 @@ def test_fit_missing_refuses_unusable_input_directly():
 
 
 def test_squarem_step_schedule():
-    from hcl_stats.estimation.missing import _squarem_steps
+    from hcl_stats.estimation.ml import squarem_steps as _squarem_steps
 
     assert list(_squarem_steps(-8.0)) == [-8.0, -4.5, -2.75, -1.875, -1.4375, -1.21875]
     assert list(_squarem_steps(-3.0)) == [-3.0, -2.0, -1.5, -1.25, -1.125, -1.0625]

@@ -58,7 +58,7 @@ import numpy as np
 from scipy import linalg as sla
 
 from . import EstimationResult
-from .ml import NOISE_MODELS, _Layout, _px_factor, convergence_message
+from .ml import NOISE_MODELS, _Layout, _px_factor, convergence_message, scaled_kkt, squarem_steps
 
 __all__ = ["fit_missing", "missing_estep", "posterior_moments_incomplete", "paper_representation_incomplete",
            "loglik_samples_incomplete", "available_case_moments", "INIT_OPTIONS"]
@@ -417,30 +417,11 @@ def fit_missing(Xs, structure, *, noise="feature", max_iter=1000, tol=1e-13, gto
                             converged=out["converged"], history=hist, info=info)
 
 
-def _squarem_steps(a0, n_max=6):
-    """Step lengths SQUAREM (S3) tries from a0 = -||r|| / ||v||: a0, then halfway towards -1 each
-    time an extrapolation is refused, at most ``n_max`` of them; none once a step exceeds -1 (then
-    the plain double EM step is kept)."""
-    a = a0
-    for _ in range(n_max):
-        if a > -1.0:
-            return
-        yield a
-        a = 0.5 * (a - 1.0)
-
-
 def _kkt(grad, gpsi, W, lay, noise):
-    """The scaled gradient of :func:`.ml.em_fit`: max(||dl/dW||_F ||W||_F / p, RMS of the scaled
-    noise gradient psi dl/dpsi per noise parameter, a modality's sum divided by sqrt(p_m))."""
-    p = W.shape[0]
-    if noise == "feature":
-        g = gpsi
-    elif noise == "isotropic":
-        g = np.array([gpsi.sum() / np.sqrt(p)])
-    else:
-        g = np.array([gpsi[r].sum() / np.sqrt(r.stop - r.start) for r in lay.rows])
-    kkt_psi = float(np.linalg.norm(g) / np.sqrt(g.size))
-    return max(float(np.linalg.norm(grad) * np.linalg.norm(W) / p), kkt_psi)
+    """:func:`.ml.scaled_kkt` from the per-feature scaled noise gradient ``gpsi``."""
+    g = gpsi if noise == "feature" else np.array([gpsi.sum()]) if noise == "isotropic" else \
+        np.array([gpsi[r].sum() for r in lay.rows])
+    return scaled_kkt(grad, W, g, lay, noise)
 
 
 def _em(X, mu, W, psi, pat, lay, noise, max_iter, tol, gtol, accelerate, psi_floor, px=True):
@@ -482,7 +463,7 @@ def _em(X, mu, W, psi, pat, lay, noise, max_iter, tol, gtol, accelerate, psi_flo
             nv = np.sqrt(sum(np.sum(x ** 2) for x in v))
             theta_n, st_n = theta2, st2
             if nv > 0 and nr > 0:
-                for a in _squarem_steps(-nr / nv):
+                for a in squarem_steps(-nr / nv):
                     te = tuple(t - 2 * a * rr + a * a * vv for t, rr, vv in zip(theta, r, v))
                     te = (te[0], te[1] * lay.mask, te[2])
                     if np.all(te[2] > psi_floor):

@@ -177,6 +177,31 @@ def _psi_gradient(S_diag, A, beta_T, Wp, psi, noise, lay):
     return np.array([g[r].sum() for r in lay.rows])
 
 
+def scaled_kkt(G, W, gp, lay, noise):
+    """The scaled gradient both EMs stop on: max(||P(dl/dW)||_F ||W||_F / p, the root mean square
+    of the scaled noise gradient psi dl/dpsi per noise parameter, a modality's (or all features')
+    sum divided by the square root of its feature count). ``gp`` as :func:`_psi_gradient` returns it."""
+    p = W.shape[0]
+    kkt_w = float(np.linalg.norm(G) * np.linalg.norm(W) / p)
+    if not gp.size:
+        return kkt_w
+    w = np.sqrt(np.array([p]) if noise == "isotropic" else
+                np.array([r.stop - r.start for r in lay.rows]) if noise == "modality" else np.ones(gp.size))
+    return max(kkt_w, float(np.linalg.norm(gp / w) / np.sqrt(gp.size)))
+
+
+def squarem_steps(a0, n_max=6):
+    """Step lengths SQUAREM (S3) tries from a0 = -||r|| / ||v||: a0, then halfway towards -1 each
+    time an extrapolation is refused, at most ``n_max`` of them; none once a step exceeds -1 (then
+    the plain double EM step is kept)."""
+    a = a0
+    for _ in range(n_max):
+        if a > -1.0:
+            return
+        yield a
+        a = 0.5 * (a - 1.0)
+
+
 def _support_rows(Bcc, Am, sub):
     """Unpenalised row regressions restricted to a per-row support ``sub`` (rows x |C| bool):
     row j solves B[P_j, P_j] w = a_j[P_j]; rows sharing a pattern share one factorisation."""
@@ -303,12 +328,7 @@ def _em_loop(S, W0, psi0, lay, noise, max_iter, tol, gtol, accelerate, alpha, l1
         else:
             G = _gradient(stats[0], stats[2], stats[3], stats[4], psi, mask)
             gp = _psi_gradient(S_diag, stats[0], stats[2], stats[3], psi, noise, lay)
-            # per-feature scale: ||P(G)|| ||W|| / p for the loadings, the root mean square of the
-            # scaled noise gradient psi * dl/dpsi per noise parameter (a modality's sum counts its p_m)
-            w = np.sqrt(np.array([p]) if noise == "isotropic" else
-                        np.array([r.stop - r.start for r in lay.rows]) if noise == "modality" else np.ones(gp.size))
-            kkt_psi = float(np.linalg.norm(gp / w) / np.sqrt(max(gp.size, 1))) if gp.size else 0.0
-            kkt = max(float(np.linalg.norm(G) * np.linalg.norm(W) / p), kkt_psi)
+            kkt = scaled_kkt(G, W, gp, lay, noise)
         kkt_trace.append(kkt)
         if len(objective) > 1:
             change = (objective[-1] - objective[-2]) / max(p, 1)   # nats per sample and feature
@@ -337,10 +357,7 @@ def _em_loop(S, W0, psi0, lay, noise, max_iter, tol, gtol, accelerate, alpha, l1
             nv = np.sqrt(np.sum((vW * sw) ** 2) + np.sum((vp * sp) ** 2))
             Wn, psin, stn = W2, psi2, st2
             if nv > 0 and nr > 0:
-                a = -nr / nv
-                for _ in range(6):
-                    if a > -1.0:
-                        break
+                for a in squarem_steps(-nr / nv):
                     We = W - 2 * a * rW + a * a * vW
                     pe = psi - 2 * a * rp + a * a * vp
                     if np.all(pe > psi_floor):
@@ -352,7 +369,6 @@ def _em_loop(S, W0, psi0, lay, noise, max_iter, tol, gtol, accelerate, alpha, l1
                             n_estep += 1
                             Wn, psin, stn = Ws, ps, sts
                             break
-                    a = 0.5 * (a - 1.0)
         else:
             Wn, psin = W1, psi1
             stn = _estep(S, Wn, psin)
