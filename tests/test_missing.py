@@ -610,3 +610,22 @@ def test_scaled_gradient_means_what_it_means_in_fit_ml():
         _, _, _, g, gp = _mstep(mu, W, psi, Z, Minv, pat, lay, noise, 1e-10 * np.ones_like(psi))
         ref = em_fit(S, W, psi, lay, noise=noise, max_iter=1, accelerate=None)["history"]["kkt"][0]
         assert abs(_kkt(g, gp, W, lay, noise) - ref) <= 1e-10 * ref, noise
+
+
+@pytest.mark.parametrize("share_incomplete, complete_rows_used", [(0.42, True), (0.58, False)])
+def test_complete_rows_rule_edge(share_incomplete, complete_rows_used):
+    """A modality's rank test uses the rows observing all its features when they are at least half
+    of the rows observing it (58% complete: yes; 42% complete: the mean-filled rows instead)."""
+    from hcl_stats import select_structure
+
+    d = simulate(S3, (30, 40, 50), 1000, noise_var=1.0, rng=11, loadings="gaussian")
+    X0 = d.Xs[0].copy()
+    rng = np.random.default_rng(0)
+    rows = rng.choice(1000, size=int(share_incomplete * 1000), replace=False)
+    X0[rows, rng.integers(30, size=rows.size)] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, res = select_structure([X0, d.Xs[1], d.Xs[2]], return_details=True)
+    text = " ".join(res.warnings)
+    assert ("rows observing all its features" in text) == complete_rows_used, text
+    assert ("set to its feature's mean" in text) == (not complete_rows_used), text
