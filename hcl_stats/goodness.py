@@ -44,7 +44,6 @@ Small-sample corrections (``correction``):
 """
 from __future__ import annotations
 
-import html
 import numbers
 import warnings
 from dataclasses import dataclass, field
@@ -57,6 +56,7 @@ from ._validation import _describe, check_random_state, check_Xs
 from .covariance import CovarianceStats, DataStats, sample_covariance
 from .exceptions import ConvergenceWarning, DataWarning
 from .structure import Structure
+from .summary import Summary, Table
 
 __all__ = ["goodness_of_fit", "GoodnessOfFit", "compare_structures", "StructureComparison", "GoodnessSummary",
            "CORRECTIONS"]
@@ -89,21 +89,9 @@ def _fp(p):
     return "<1e-16" if p < 1e-16 else (f"{p:.3g}" if p < 1e-3 else f"{p:.4f}")
 
 
-_LATEX_ESC = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-              "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"$<$",
-              ">": r"$>$"}
-
-
-def _latex(s) -> str:
-    return "".join(_LATEX_ESC.get(c, c) for c in str(s))
-
-
-def _md(s) -> str:
-    return str(s).replace("|", r"\|")
-
-
-class GoodnessSummary:
-    """A printable multi-table summary: text (``str``), Markdown, LaTeX and HTML (escaped).
+class GoodnessSummary(Summary):
+    """A printable multi-table summary (a :class:`hcl_stats.summary.Summary`): text (``str``),
+    Markdown, LaTeX and HTML (escaped).
 
     Parameters
     ----------
@@ -111,79 +99,19 @@ class GoodnessSummary:
     info : list of (str, str)
         Key / value lines shown above the tables.
     sections : list of (str, list of str, list of list of str)
-        (title, header, rows) of each table.
+        (title, header, rows) of each table; the first column is left-aligned, the others right.
     notes : list of str
         Lines shown below the tables (warnings, reading notes).
     """
 
     def __init__(self, title, info, sections, notes=()):
-        self.title = str(title)
-        self.info = [(str(k), str(v)) for k, v in info]
-        self.sections = [(str(t), [str(h) for h in head], [[str(c) for c in r] for r in rows])
-                         for t, head, rows in sections]
-        self.notes = [str(n) for n in notes]
+        tables = [Table(head, rows, title=t, align="l" + "r" * (len(head) - 1)) for t, head, rows in sections]
+        super().__init__(title, info, tables=tables, notes=notes)
 
-    def as_text(self) -> str:
-        out = [self.title, "=" * max(len(self.title), 60)]
-        if self.info:
-            kw = max(len(k) for k, _ in self.info)
-            out += [f"{k.ljust(kw)} : {v}" for k, v in self.info]
-        for title, head, rows in self.sections:
-            out += ["", title, "-" * len(title)]
-            w = [max(len(x[j]) for x in [head] + rows) for j in range(len(head))]
-            out.append("  ".join(h.rjust(wj) if j else h.ljust(wj) for j, (h, wj) in enumerate(zip(head, w))))
-            out += ["  ".join(c.rjust(wj) if j else c.ljust(wj) for j, (c, wj) in enumerate(zip(r, w)))
-                    for r in rows]
-        if self.notes:
-            out += [""] + [f"Note: {n}" for n in self.notes]
-        return "\n".join(out)
-
-    def as_markdown(self) -> str:
-        out = [f"**{_md(self.title)}**", ""]
-        out += [f"- {_md(k)}: {_md(v)}" for k, v in self.info]
-        for title, head, rows in self.sections:
-            out += ["", f"*{_md(title)}*", "", "| " + " | ".join(_md(h) for h in head) + " |",
-                    "|" + "---|" * len(head)]
-            out += ["| " + " | ".join(_md(c) for c in r) + " |" for r in rows]
-        if self.notes:
-            out += [""] + [f"> Note: {_md(n)}" for n in self.notes]
-        return "\n".join(out)
-
-    def as_latex(self) -> str:
-        out = [r"% " + _latex(self.title)]
-        if self.info:
-            out += [r"\begin{tabular}{ll}", r"\hline"]
-            out += [f"{_latex(k)} & {_latex(v)} \\\\" for k, v in self.info]
-            out += [r"\hline", r"\end{tabular}"]
-        for title, head, rows in self.sections:
-            out += ["", r"% " + _latex(title), r"\begin{tabular}{l" + "r" * (len(head) - 1) + "}", r"\hline",
-                    " & ".join(_latex(h) for h in head) + r" \\ \hline"]
-            out += [" & ".join(_latex(c) for c in r) + r" \\" for r in rows]
-            out += [r"\hline", r"\end{tabular}"]
-        out += [r"% Note: " + _latex(n) for n in self.notes]
-        return "\n".join(out)
-
-    def as_html(self) -> str:
-        e = html.escape
-        out = [f"<div class=\"hcl-goodness\"><h4>{e(self.title)}</h4>"]
-        if self.info:
-            out.append("<table>" + "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in self.info)
-                       + "</table>")
-        for title, head, rows in self.sections:
-            out.append(f"<table><caption>{e(title)}</caption><tr>" + "".join(f"<th>{e(h)}</th>" for h in head)
-                       + "</tr>" + "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows)
-                       + "</table>")
-        out += [f"<p>Note: {e(n)}</p>" for n in self.notes]
-        out.append("</div>")
-        return "".join(out)
-
-    def _repr_html_(self):
-        return self.as_html()
-
-    def __str__(self):
-        return self.as_text()
-
-    __repr__ = __str__
+    @property
+    def sections(self):
+        """(title, header, rows) of each table."""
+        return [(t.title, t.header, t.rows) for t in self.tables]
 
 
 # ----------------------------------------------------------------------------------------------

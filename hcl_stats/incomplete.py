@@ -26,6 +26,7 @@ from scipy import linalg as sla
 
 from ._validation import check_Xs
 from .exceptions import DataWarning, IdentifiabilityWarning
+from .summary import Summary, Table
 
 __all__ = ["MissingReport", "IncompleteStats", "check_incomplete", "missing_report", "has_missing",
            "incomplete_stats", "select_structure_incomplete", "check_coobserved"]
@@ -93,6 +94,26 @@ class MissingReport:
                 txt += " (" + ", ".join(extra) + ")"
             parts.append(txt)
         return "; ".join(parts) + f"; {self.n_complete} of {self.n_samples} samples complete, {self.n_patterns} patterns"
+
+    def summary(self) -> Summary:
+        """Per modality: features, missing entries, samples without it and partly observed;
+        the samples observing some feature of two modalities.
+
+        Returns
+        -------
+        hcl_stats.summary.Summary
+        """
+        info = [("Samples", str(self.n_samples)), ("Complete samples", str(self.n_complete)),
+                ("Missingness patterns", str(self.n_patterns))]
+        rows = [[name, str(self.n_features[m]), f"{100 * self.entry_fraction[m]:.1f}%", str(int(self.n_absent[m])),
+                 str(int(self.n_partial[m]))] for m, name in enumerate(self.names)]
+        t1 = Table(["modality", "features", "missing entries", "samples without it", "partly observed"], rows,
+                   title="Missing per modality", align="l" + "r" * 4)
+        co = np.asarray(self.co_observed)
+        t2 = Table(["co-observed"] + list(self.names),
+                   [[a] + [str(int(v)) for v in co[m]] for m, a in enumerate(self.names)],
+                   title="Samples observing some feature of both modalities", align="l" + "r" * len(self.names))
+        return Summary("Missing data", info, tables=[t1, t2])
 
     def __str__(self):
         return "Missing per modality: " + self.line()
@@ -283,7 +304,7 @@ def _orth(U, rtol=1e-10):
 
 
 def _select_incomplete_once(Xs, level, max_rank, noise, names, label):
-    from .selection import CanonicalRankTest, _canonical_rank, _structure_from_tests, tracy_widom1_quantile
+    from .selection import CanonicalRankTest, canonical_rank, structure_from_tests, tracy_widom1_quantile
 
     M = len(Xs)
     q_tw = tracy_widom1_quantile(level)
@@ -333,7 +354,7 @@ def _select_incomplete_once(Xs, level, max_rank, noise, names, label):
                 QT = _orth(UT - UT.mean(axis=0))
                 rho = sla.svdvals(Qm.T @ QT) if Qm.size and QT.size else np.zeros(0)
                 dims = (Qm.shape[1], QT.shape[1])
-                rho, thr, rank, testable = _canonical_rank(dims[0], dims[1], nr - 1, level, q_tw, rho=rho)
+                rho, thr, rank, testable = canonical_rank(dims[0], dims[1], nr - 1, level, q_tw, rho=rho)
                 ctests[(m, T)] = CanonicalRankTest(modality=m, others=T, dims=dims, canonical_corr=rho,
                                                    thresholds=thr, rank=rank, schur_rank=d[m] - rank,
                                                    testable=testable)
@@ -341,11 +362,11 @@ def _select_incomplete_once(Xs, level, max_rank, noise, names, label):
                 if not testable:
                     notes.append(f"canonical correlations of {label(m)} vs {T}: dimensions {dims[0]}x{dims[1]} too "
                                  f"large for the {nr} samples observing them")
-    return _structure_from_tests(M, d, h, mtests, ctests, names, label, notes)
+    return structure_from_tests(M, d, h, mtests, ctests, names, label, notes)
 
 
 def _stability_incomplete(Xs, full, n_resamples, fraction, rng, level, max_rank, noise, names, label):
-    from .selection import _stability_from
+    from .selection import stability_from_structures
 
     n = Xs[0].shape[0]
     m_sub = int(np.floor(fraction * n))
@@ -359,7 +380,7 @@ def _stability_incomplete(Xs, full, n_resamples, fraction, rng, level, max_rank,
         except (ValueError, np.linalg.LinAlgError):
             s = None
         structs.append(s)
-    return _stability_from(structs, full, len(Xs), fraction)
+    return stability_from_structures(structs, full, len(Xs), fraction)
 
 
 def select_structure_incomplete(Xs, *, level=1e-3, max_rank=None, noise="feature", names=None, return_details=False,
@@ -393,13 +414,13 @@ def select_structure_incomplete(Xs, *, level=1e-3, max_rank=None, noise="feature
     involving them have (a canonical test on n' samples sees correlations above about
     sqrt(d / n')).
     """
-    from .selection import MAX_MODALITIES, SelectionResult, _check_selection_options
+    from .selection import MAX_MODALITIES, SelectionResult, check_selection_options
 
     if isinstance(Xs, (list, tuple)) and len(Xs) > MAX_MODALITIES:
         raise ValueError(f"Xs must contain at most {MAX_MODALITIES} modalities for structure selection (2^M - 1 "
                          f"candidate subsets); got {len(Xs)}.")
     Xs, report = check_incomplete(Xs, min_samples=5)
-    level, max_rank, noise, names, label = _check_selection_options(
+    level, max_rank, noise, names, label = check_selection_options(
         len(Xs), level, max_rank, noise, names, return_details, n_resamples, resample_fraction, alpha,
         stacklevel=_stacklevel + 1)
     M = len(Xs)
@@ -447,7 +468,7 @@ def select_structure_incomplete(Xs, *, level=1e-3, max_rank=None, noise="feature
         warnings.warn("select_structure: " + "; ".join(data_notes), DataWarning, stacklevel=_stacklevel)
     if not return_details:
         return struct
-    res = SelectionResult(structure=struct, n_samples=n, n_features=n_features, alpha=level, noise=noise,
+    res = SelectionResult(structure=struct, n_samples=n, n_features=n_features, level=level, noise=noise,
                           warnings=notes, stability=stability, **det)
     res.missing = report
     return struct, res

@@ -56,6 +56,7 @@ from .covariance import DataStats
 from .estimation.noise import cov_diag, is_data_stats
 from .exceptions import DataWarning, IdentifiabilityWarning
 from .structure import Structure
+from .summary import Summary, Table
 
 __all__ = ["select_structure", "SelectionResult", "ModalityRankTest", "CanonicalRankTest",
            "modality_signal_rank", "modality_signal_rank_diagonal", "tracy_widom1_quantile"]
@@ -415,7 +416,7 @@ class CanonicalRankTest:
     testable: bool = True
 
 
-def _canonical_rank(Um, UT, n_df, alpha, q_tw, rho=None):
+def canonical_rank(Um, UT, n_df, alpha, q_tw, rho=None):
     """Sequential test of the number of non-zero canonical correlations between the orthonormal
     score blocks ``Um`` (n, a) and ``UT`` (n, b) (or of the given correlations ``rho`` with the
     dimensions taken from ``Um``, ``UT`` as (a, b) tuples)."""
@@ -528,10 +529,10 @@ class SelectionResult:
     structure : Structure
     n_samples : int
     n_features : tuple of int
-    alpha : float
-        Level of every sequential test.
+    level : float
+        Level of every sequential test (``alpha`` is its deprecated name).
     noise : str
-        The within-modality noise model of step 1 ("isotropic" or "diagonal").
+        The within-modality noise model of step 1 ("feature", "modality" or "isotropic").
     modality_tests : list of ModalityRankTest
         Step 1, one per modality (d_m = ``modality_tests[m].rank``).
     canonical_tests : dict (m, T) -> CanonicalRankTest
@@ -551,7 +552,7 @@ class SelectionResult:
     structure: Structure
     n_samples: int
     n_features: tuple
-    alpha: float
+    level: float
     noise: str
     modality_tests: list
     canonical_tests: dict
@@ -563,9 +564,11 @@ class SelectionResult:
     stability: "SelectionStability | None" = None
 
     @property
-    def level(self) -> float:
-        """Level of every sequential test (``alpha`` is its old name)."""
-        return self.alpha
+    def alpha(self) -> float:
+        """Deprecated name of :attr:`level` (the test level; ``alpha`` is a penalty in hcl_stats)."""
+        warnings.warn("SelectionResult.alpha is deprecated; use SelectionResult.level (the test level).",
+                      FutureWarning, stacklevel=2)
+        return self.level
 
     @property
     def signal_ranks(self) -> tuple:
@@ -581,36 +584,74 @@ class SelectionResult:
 
     def __repr__(self):
         return (f"SelectionResult(structure={self.structure!r}, signal_ranks={self.signal_ranks}, "
-                f"residual={self.residual}, alpha={self.alpha:g}, noise={self.noise!r})")
+                f"residual={self.residual}, level={self.level:g}, noise={self.noise!r})")
 
     def summary(self) -> "SelectionSummary":
-        """The evidence as text (``str``), Markdown (``as_markdown()``)."""
+        """The evidence of the selection, one table per step.
+
+        Returns
+        -------
+        SelectionSummary
+            A :class:`hcl_stats.summary.Summary`: ``print(res.summary())``, ``as_markdown()``,
+            ``as_latex()``, ``as_html()``.
+        """
         return SelectionSummary(self)
 
 
-class SelectionSummary:
-    """Printable evidence of a structure selection: one section per step."""
+def _stability_table(st, ranks, label):
+    """The table of a :class:`SelectionStability`: the share of subsamples selecting each rank of
+    every subset (subsets absent from the reference and from every subsample left out). The
+    reference is ``ranks`` (the full-data selection) or, if None, each subset's most frequent rank."""
+    rows = []
+    ref = ranks if ranks is not None else {S: max(fr, key=fr.get) for S, fr in st.rank_frequencies.items()}
+    for S, fr in st.rank_frequencies.items():
+        if ref.get(S, 0) == 0 and set(fr) == {0}:
+            continue
+        rows.append([label(S), str(ref.get(S, 0)), "  ".join(f"{k}: {v:.0%}" for k, v in fr.items())])
+    failed = sum(1 for s in st.structures if s is None)
+    title = "Stability: rank of each subset over random subsamples"
+    if failed:
+        title += f" ({failed} subsamples failed: no factor in some modality; counted as rank 0)"
+    head = ["subset", "full-data rank" if ranks is not None else "most frequent rank",
+            "share of subsamples selecting each rank"]
+    return Table(head, rows, title=title, align="l")
+
+
+def _stability_line(st):
+    return (f"{st.n_resamples} subsamples of {st.fraction:.0%} of the rows: the full-data structure in "
+            f"{st.agreement:.0%}, the most frequent one in {st.modal_frequency:.0%}"
+            + ("" if st.stable else " (UNSTABLE)"))
+
+
+class SelectionSummary(Summary):
+    """Printable evidence of a structure selection: one table per step (a :class:`hcl_stats.summary.Summary`).
+
+    Parameters
+    ----------
+    result : SelectionResult
+
+    Attributes
+    ----------
+    result : SelectionResult
+    title, info, tables, notes : as in :class:`hcl_stats.summary.Summary`
+    """
 
     def __init__(self, result: SelectionResult):
-        self.result = result
-
-    def _sections(self):
-        r = self.result
+        self.result = r = result
         names = r.structure.names
-        secs = []
         info = [
             ("Samples", str(r.n_samples)),
             ("Modalities", ", ".join(f"{names[m]}: {p}" for m, p in enumerate(r.n_features))),
-            ("Test level", _fmt(r.alpha)),
+            ("Test level", _fmt(r.level)),
             ("Noise model", r.noise + (" (one noise variance per feature: each rank test on data whitened by a "
                                        "factor-analysis noise estimate)" if r.noise == "feature"
                                        else " (one noise variance per modality in the rank tests)")),
-            ("Selected", ", ".join(f"{self.result._label(S)}: {k}" for S, k in r.ranks.items() if k > 0)
+            ("Selected", ", ".join(f"{r._label(S)}: {k}" for S, k in r.ranks.items() if k > 0)
              + f"  (K = {r.structure.n_factors})"),
             ("Consistent", "yes (residual 0)" if r.consistent else f"no (residual {r.residual})"),
         ]
+        tables = []
         # step 1
-        head1 = ["modality", "p", "noise var", "d_m", "eigenvalue / threshold (k = 1, 2, ...)"]
         rows1 = []
         for t in r.modality_tests:
             pairs = []
@@ -621,9 +662,10 @@ class SelectionSummary:
             shown = pairs if len(pairs) <= 8 else pairs[:3] + ["..."] + pairs[-4:]
             rows1.append([names[t.modality], str(t.n_features), _fmt(t.noise_var_selected), str(t.rank),
                           "  ".join(shown)])
-        secs.append(("Step 1: signal rank of each modality (eigenvalues vs the Tracy-Widom noise edge)", head1, rows1))
+        tables.append(Table(["modality", "p", "noise var", "d_m", "eigenvalue / threshold (k = 1, 2, ...)"], rows1,
+                            title="Step 1: signal rank of each modality (eigenvalues vs the Tracy-Widom noise edge)",
+                            align="l"))
         # step 2
-        head2 = ["m", "T", "dims", "h(m,T)", "d_m-h", "canonical corr / threshold"]
         rows2 = []
         for (m, T), t in r.canonical_tests.items():
             pairs = []
@@ -632,74 +674,33 @@ class SelectionSummary:
                 pairs.append(f"{t.canonical_corr[j]:.3f}{mark}{t.thresholds[j]:.3f}")
             shown = pairs if len(pairs) <= 6 else pairs[:2] + ["..."] + pairs[-3:]
             tag = "" if t.testable else " (untestable: dims too large for n)"
-            rows2.append([names[m], self.result._label(T), f"{t.dims[0]}x{t.dims[1]}", str(t.rank),
+            rows2.append([names[m], r._label(T), f"{t.dims[0]}x{t.dims[1]}", str(t.rank),
                           str(t.schur_rank), "  ".join(shown) + tag])
-        secs.append(("Step 2: rank of Cov(x_m, x_T) by sequential canonical-correlation tests", head2, rows2))
+        tables.append(Table(["m", "T", "dims", "h(m,T)", "d_m-h", "canonical corr / threshold"], rows2,
+                            title="Step 2: rank of Cov(x_m, x_T) by sequential canonical-correlation tests", align="l"))
         # step 3
-        head3 = ["subset", "level", "Moebius estimate from each modality", "selected rank"]
         rows3 = []
         M = r.structure.n_modalities
         for S, ests in r.moebius.items():
-            level = "global" if len(S) == M else ("specific" if len(S) == 1 else "partial")
+            kind = "global" if len(S) == M else ("specific" if len(S) == 1 else "partial")
             e = ", ".join(f"{names[m]}: {v}" for m, v in ests.items())
-            rows3.append([self.result._label(S), level, e, str(r.ranks[S])])
-        secs.append(("Step 3: rank of each candidate subset (Moebius inversion of the Schur ranks d_m - h(m,T))",
-                     head3, rows3))
+            rows3.append([r._label(S), kind, e, str(r.ranks[S])])
+        tables.append(Table(["subset", "level", "Moebius estimate from each modality", "selected rank"], rows3,
+                            title="Step 3: rank of each candidate subset (Moebius inversion of the Schur ranks d_m - h(m,T))",
+                            align="l"))
         st = r.stability
         if st is not None:
-            info.append(("Stability", f"{st.n_resamples} subsamples of {st.fraction:.0%} of the rows: the full-data "
-                         f"structure in {st.agreement:.0%}, the most frequent one in {st.modal_frequency:.0%}"
-                         + ("" if st.stable else " (UNSTABLE)")))
-            head4 = ["subset", "full-data rank", "share of subsamples selecting each rank"]
-            rows4 = []
-            for S, fr in st.rank_frequencies.items():
-                if r.ranks.get(S, 0) == 0 and set(fr) == {0}:
-                    continue
-                rows4.append([self.result._label(S), str(r.ranks.get(S, 0)),
-                              "  ".join(f"{k}: {v:.0%}" for k, v in fr.items())])
-            failed = sum(1 for s in st.structures if s is None)
-            title = "Stability: rank of each subset over random subsamples"
-            if failed:
-                title += f" ({failed} subsamples failed: no factor in some modality; counted as rank 0)"
-            secs.append((title, head4, rows4))
-        return info, secs
-
-    def as_text(self) -> str:
-        info, secs = self._sections()
-        out = ["Structure selection: evidence", "=" * 78]
-        kw = max(len(k) for k, _ in info)
-        out += [f"{k.ljust(kw)} : {v}" for k, v in info]
-        for title, head, rows in secs:
-            out += ["", title, "-" * len(title)]
-            w = [max(len(str(x[j])) for x in [head] + rows) for j in range(len(head))]
-            out.append("  ".join(str(h).ljust(wj) for h, wj in zip(head, w)).rstrip())
-            out += ["  ".join(str(c).ljust(wj) for c, wj in zip(x, w)).rstrip() for x in rows]
-        if self.result.inconsistencies:
-            out += ["", "Statistics the selected structure does not reproduce:"]
-            out += [f"  - {s}" for s in self.result.inconsistencies]
-        if self.result.warnings:
-            out += ["", "Warnings:"] + [f"  - {s}" for s in self.result.warnings]
-        out.append("")
-        out.append(str(self.result.structure))
-        return "\n".join(out)
-
-    def as_markdown(self) -> str:
-        info, secs = self._sections()
-        out = ["**Structure selection: evidence**", ""]
-        out += [f"- {k}: {v}" for k, v in info]
-        for title, head, rows in secs:
-            out += ["", f"*{title}*", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-            out += ["| " + " | ".join(str(c).replace("|", "/") for c in x) + " |" for x in rows]
-        if self.result.inconsistencies:
-            out += ["", "Not reproduced: " + "; ".join(self.result.inconsistencies)]
-        if self.result.warnings:
-            out += ["", "Warnings: " + "; ".join(self.result.warnings)]
-        return "\n".join(out)
-
-    def __str__(self):
-        return self.as_text()
-
-    __repr__ = __str__
+            info.append(("Stability", _stability_line(st)))
+            tables.append(_stability_table(st, r.ranks, r._label))
+        s = r.structure
+        tables.append(Table(["modality"] + [r._label(S) for S in s.subsets],
+                            [[s.names[m]] + [str(s.rank(S)) if m in S else "." for S in s.subsets]
+                             for m in range(s.n_modalities)],
+                            title=f"Selected structure: {s.n_modalities} modalities, {s.n_subsets} subsets, "
+                                  f"K = {s.n_factors} factors", align="l" + "r" * s.n_subsets))
+        notes = [f"not reproduced by the selected structure: {x}" for x in r.inconsistencies]
+        notes += [f"warning: {x}" for x in r.warnings]
+        super().__init__("Structure selection: evidence", info, tables=tables, notes=notes)
 
 
 # ------------------------------------------------------------------------------------------
@@ -855,17 +856,17 @@ def _select_once(Xs, level, max_rank, noise, names, label, hints=None):
                 B = G[np.ix_(im, iT)] @ (V[:, keep] / np.sqrt(w[keep]))
                 rho = sla.svdvals(B, check_finite=False) if B.size else np.zeros(0)
                 dims = (im.size, int(keep.sum()))
-                rho, thr, rank, testable = _canonical_rank(dims[0], dims[1], n_df, level, q_tw, rho=rho)
+                rho, thr, rank, testable = canonical_rank(dims[0], dims[1], n_df, level, q_tw, rho=rho)
                 ctests[(m, T)] = CanonicalRankTest(modality=m, others=T, dims=dims,
                                                    canonical_corr=rho, thresholds=thr, rank=rank,
                                                    schur_rank=d[m] - rank, testable=testable)
                 h[(m, T)] = rank
                 if not testable:
                     notes.append(f"canonical correlations of {label(m)} vs {T}: dimensions {dims[0]}x{dims[1]} too large for n = {n}")
-    return _structure_from_tests(M, d, h, mtests, ctests, names, label, notes)
+    return structure_from_tests(M, d, h, mtests, ctests, names, label, notes)
 
 
-def _structure_from_tests(M, d, h, mtests, ctests, names, label, notes):
+def structure_from_tests(M, d, h, mtests, ctests, names, label, notes):
     """Step 3: Moebius inversion of the measured ranks, reconciled to the closest structure;
     returns (structure, details, notes) as :func:`_select_once` (``notes`` is extended)."""
     moeb = _moebius_estimates(M, d, h)
@@ -908,6 +909,26 @@ class SelectionStability:
         """The modal structure is selected in at least half of the subsamples."""
         return self.modal_frequency >= 0.5
 
+    def summary(self) -> Summary:
+        """The stability report: the share of subsamples selecting each rank of every subset.
+
+        Returns
+        -------
+        hcl_stats.summary.Summary
+        """
+        ref = self.modal_structure if self.modal_structure is not None else \
+            next((x for x in self.structures if x is not None), None)
+        if ref is not None:
+            label = lambda S: "{" + ",".join(ref.names[m] for m in S) + "}"  # noqa: E731
+        else:
+            label = lambda S: "{" + ",".join(str(m) for m in S) + "}"  # noqa: E731
+        info = [("Subsamples", _stability_line(self))]
+        if self.modal_structure is not None:
+            info.append(("Most frequent structure", ", ".join(
+                f"{label(S)}: {self.modal_structure.rank(S)}" for S in self.modal_structure.subsets)))
+        return Summary("Structure selection: stability over random subsamples", info,
+                       tables=[_stability_table(self, None, label)])
+
 
 def _stability(Xs, full, n_resamples, fraction, rng, level, max_rank, noise, names, label, hints=None):
     n = Xs[0].shape[0]
@@ -922,10 +943,10 @@ def _stability(Xs, full, n_resamples, fraction, rng, level, max_rank, noise, nam
         except ValueError:
             s = None
         structs.append(s)
-    return _stability_from(structs, full, len(Xs), fraction)
+    return stability_from_structures(structs, full, len(Xs), fraction)
 
 
-def _stability_from(structs, full, M, fraction):
+def stability_from_structures(structs, full, M, fraction):
     """Summarise the structures selected on subsamples (None where the selection failed) against
     the full-data structure ``full``."""
     n_resamples = len(structs)
@@ -951,7 +972,7 @@ def _stability_from(structs, full, M, fraction):
                               agreement=agree)
 
 
-def _check_selection_options(M, level, max_rank, noise, names, return_details, n_resamples, resample_fraction, alpha,
+def check_selection_options(M, level, max_rank, noise, names, return_details, n_resamples, resample_fraction, alpha,
                              stacklevel):
     """Validate the options of :func:`select_structure` (shared with the incomplete-data selection);
     returns (level, max_rank, noise, names, label) with ``label(m)`` naming modality m in messages."""
@@ -1074,7 +1095,7 @@ def select_structure(Xs, *, level=1e-3, max_rank=None, noise="feature", names=No
     if isinstance(Xs, (list, tuple)) and 0 < len(Xs) and len(Xs) > MAX_MODALITIES:
         raise ValueError(f"Xs must contain at most {MAX_MODALITIES} modalities for structure selection (2^M - 1 candidate subsets); got {len(Xs)}.")
     Xs = check_Xs(Xs, min_samples=5)
-    level, max_rank, noise, names, label = _check_selection_options(
+    level, max_rank, noise, names, label = check_selection_options(
         len(Xs), level, max_rank, noise, names, return_details, n_resamples, resample_fraction, alpha, stacklevel=3)
     n = Xs[0].shape[0]
     n_features = tuple(X.shape[1] for X in Xs)
@@ -1118,6 +1139,6 @@ def select_structure(Xs, *, level=1e-3, max_rank=None, noise="feature", names=No
         warnings.warn("select_structure: " + "; ".join(data_notes), DataWarning, stacklevel=2)
     if not return_details:
         return struct
-    res = SelectionResult(structure=struct, n_samples=n, n_features=n_features, alpha=level, noise=noise,
+    res = SelectionResult(structure=struct, n_samples=n, n_features=n_features, level=level, noise=noise,
                           warnings=notes, stability=stability, **det)
     return struct, res
