@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .downstream import (CorrectedLeastSquares, GroupLassoCV, _bayes_weights, coefficient_errors,
+from .downstream import (CorrectedLeastSquares, GroupLassoCV, bayes_weights, coefficient_errors,
                          population_excess_risk, project_psd, support_recovery)
 from .estimation import METHODS
 from .exceptions import HCLWarning
@@ -528,7 +528,7 @@ def _downstream_fit(h, Xs_lab, y, representation):
     N = representation_noise_cov(h) if representation == "paper" else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", HCLWarning)
-        est = CorrectedLeastSquares().fit(Z, y, N)
+        est = CorrectedLeastSquares(fit_intercept=False).fit(Z, y, N)  # the paper's uncentred moments
     return A, est.coef_
 
 
@@ -537,7 +537,7 @@ def _risk_reference(W, psi, beta, representation):
     the authors' code) or the Bayes predictor Sigma^{-1} W beta (posterior)."""
     if representation == "paper":
         return np.linalg.pinv(W).T @ beta
-    return _bayes_weights(W, psi, beta)
+    return bayes_weights(W, psi, beta)
 
 
 def _excess(a, W, psi, a_ref):
@@ -690,7 +690,8 @@ def check_selection(structure=None, n_features=(20, 30, 40), noise_var=0.5, resp
         for j, m in enumerate(ms):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", HCLWarning)
-                gl = GroupLassoCV(st, cv=cv, rule=rule, n_alphas=n_alphas, random_state=int(ss.generate_state(1)[0])
+                gl = GroupLassoCV(st, cv=cv, rule=rule, n_alphas=n_alphas, fit_intercept=False,
+                                  random_state=int(ss.generate_state(1)[0])
                                   ).fit(Zall[:m], d_l.y[:m], N)
             sr = support_recovery(gl.selected_groups_, relevant, st.subsets)
             F[j, r], prec[j, r], rec[j, r] = sr["f1"], sr["precision"], sr["recall"]

@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+from scipy import sparse
 
 from hcl_stats import Structure, simulate
 from hcl_stats.downstream import (CorrectedLeastSquares, GroupLasso, GroupLassoCV, GroupLassoLogistic,
@@ -12,7 +13,8 @@ from hcl_stats.downstream import (CorrectedLeastSquares, GroupLasso, GroupLassoC
                                   corrected_moments, excess_risk, group_lasso_lambda_max, group_lasso_path,
                                   group_lasso_solve, plugin_excess_risk, population_excess_risk, project_psd,
                                   rotate_coefficients, structure_tests, support_recovery)
-from hcl_stats.exceptions import EstimationWarning, NotFittedError
+from hcl_stats.downstream._common import DataConversionWarning
+from hcl_stats.exceptions import DataWarning, EstimationWarning, NotFittedError
 from hcl_stats.metrics import align
 
 cp = pytest.importorskip("cvxpy")
@@ -57,17 +59,23 @@ def _objective(b, H, g, lam, labels=LABELS, w=None):
 # -- corrected least squares ------------------------------------------------------------------
 def test_corrected_moments_and_least_squares_closed_form():
     Z, y, N, _ = _eiv_data(0)
-    H, g, zm, ym = corrected_moments(Z, y, N)
+    H, g, zm, ym = corrected_moments(Z, y, N, fit_intercept=False)
     np.testing.assert_allclose(H, Z.T @ Z / len(y) - N, rtol=1e-12)
     np.testing.assert_allclose(g, Z.T @ y / len(y), rtol=1e-12)
-    est = CorrectedLeastSquares().fit(Z, y, N)
+    est = CorrectedLeastSquares(fit_intercept=False).fit(Z, y, N)  # the paper's uncentred moments
     assert est.n_clipped_ == 0
     np.testing.assert_allclose(est.coef_, np.linalg.solve(Z.T @ Z / len(y) - N, Z.T @ y / len(y)), rtol=1e-10)
     assert est.intercept_ == 0.0
     Zc, yc = Z - Z.mean(0), y - y.mean()
-    est1 = CorrectedLeastSquares(fit_intercept=True).fit(Z, y + 2.0, N)
+    est1 = CorrectedLeastSquares().fit(Z, y + 2.0, N)  # default fit_intercept=True: centred moments
+    assert est1.fit_intercept is True
     np.testing.assert_allclose(est1.coef_, np.linalg.solve(Zc.T @ Zc / len(y) - N, Zc.T @ yc / len(y)), rtol=1e-10)
     np.testing.assert_allclose(est1.predict(Z).mean(), (y + 2.0).mean(), rtol=1e-10)
+    H1, g1, zm1, ym1 = corrected_moments(Z, y, N)
+    np.testing.assert_allclose(H1, Zc.T @ Zc / len(y) - N, rtol=1e-12)
+    assert ym1 == pytest.approx(y.mean()) and np.allclose(zm1, Z.mean(0))
+    for cls in (CorrectedLeastSquares, GroupLasso, GroupLassoCV, LogisticDownstream, GroupLassoLogistic):
+        assert cls().fit_intercept is True
 
 
 def test_correction_removes_attenuation():
@@ -93,7 +101,7 @@ def test_indefinite_H_is_projected_with_a_warning():
     np.testing.assert_allclose(Hp, (V * np.maximum(w, floor)) @ V.T, rtol=1e-10, atol=1e-12)
     assert min_eig == pytest.approx(w[0]) and n_clipped == int(np.sum(w < floor))
     with pytest.warns(EstimationWarning):
-        est = CorrectedLeastSquares(eig_floor=1e-3).fit(Z, y, 3 * N)
+        est = CorrectedLeastSquares(eig_floor=1e-3, fit_intercept=False).fit(Z, y, 3 * N)
     assert est.n_clipped_ == n_clipped and est.H_min_eig_ == pytest.approx(w[0])
     np.testing.assert_allclose(est.coef_, np.linalg.solve(Hp, Z.T @ y / 40), rtol=1e-8)
 
@@ -158,13 +166,13 @@ def test_solver_rejects_indefinite_H():
 def _assert_folds_use_training_rows_only(cv_cls, Z, y, N):
     """Changing y on fold k's held-out rows must leave fold k's fitted path unchanged, and the
     held-out scores must be those of a path fitted on the training rows alone."""
-    base = cv_cls(STRUCT, cv=3, n_alphas=6, eps=1e-2, random_state=0).fit(Z, y, N)
+    base = cv_cls(STRUCT, cv=3, n_alphas=6, eps=1e-2, random_state=0, fit_intercept=False).fit(Z, y, N)
     for k, (tr, te) in enumerate(base.folds_):
         y2 = y.copy()
         y2[te] += 5.0 * np.random.default_rng(k).standard_normal(te.size)
-        pert = cv_cls(STRUCT, cv=3, n_alphas=6, eps=1e-2, random_state=0).fit(Z, y2, N)
+        pert = cv_cls(STRUCT, cv=3, n_alphas=6, eps=1e-2, random_state=0, fit_intercept=False).fit(Z, y2, N)
         np.testing.assert_allclose(pert.cv_coefs_[k], base.cv_coefs_[k], atol=1e-10)
-        H, g, _, _ = corrected_moments(Z[tr], y[tr], N)
+        H, g, _, _ = corrected_moments(Z[tr], y[tr], N, fit_intercept=False)
         _, _, coefs, _, _ = group_lasso_path(project_psd(H, warn=False)[0], g, STRUCT, base.alphas_)
         np.testing.assert_allclose(base.cv_coefs_[k], coefs, atol=1e-7)
         manual = np.mean((y[te][:, None] - Z[te] @ coefs.T) ** 2, axis=0)
@@ -176,7 +184,7 @@ class _AuthorsBugCV(GroupLassoCV):
 
     def fit(self, Z, y, noise_cov=None):
         super().fit(Z, y, noise_cov)
-        H, g, _, _ = corrected_moments(Z, y, noise_cov)
+        H, g, _, _ = corrected_moments(Z, y, noise_cov, fit_intercept=self.fit_intercept)
         _, _, coefs, _, _ = group_lasso_path(project_psd(H, warn=False)[0], g, self.groups, self.alphas_)
         for k, (tr, te) in enumerate(self.folds_):
             self.cv_coefs_[k] = coefs
@@ -193,17 +201,18 @@ def test_cv_fits_each_fold_on_its_training_rows_only():
 
 def test_cv_attributes_selection_and_explicit_folds():
     Z, y, N, beta = _eiv_data(6, m=2000, noise=0.2)
-    est = GroupLassoCV(STRUCT, n_alphas=15, rule="1se").fit(Z, y, N)
+    est = GroupLassoCV(STRUCT, n_alphas=15, rule="1se", fit_intercept=False).fit(Z, y, N)
     assert est.cv_scores_.shape == (15, 3) and est.cv_coefs_.shape == (3, 15, K)
     assert est.lambda_ == pytest.approx(est.alpha_ * est.lambda_max_)
-    np.testing.assert_allclose(est.coef_, GroupLasso(STRUCT, alpha=est.alpha_).fit(Z, y, N).coef_, atol=1e-7)
+    np.testing.assert_allclose(est.coef_, GroupLasso(STRUCT, alpha=est.alpha_, fit_intercept=False).fit(Z, y, N).coef_,
+                               atol=1e-7)
     relevant = [s for s in STRUCT.subsets if np.any(beta[STRUCT.column_slice(s)] != 0)]
     assert support_recovery(est.selected_groups_, relevant)["recall"] == 1.0
     folds = [(np.arange(0, 1000), np.arange(1000, 2000)), (np.arange(1000, 2000), np.arange(0, 1000))]
-    est2 = GroupLassoCV(STRUCT, cv=folds, n_alphas=5, scoring="corrected").fit(Z, y, N)
+    est2 = GroupLassoCV(STRUCT, cv=folds, n_alphas=5, scoring="corrected", fit_intercept=False).fit(Z, y, N)
     assert est2.cv_scores_.shape == (5, 2)
     # "corrected" scoring: b^T H_te b - 2 g_te^T b + mean(y_te^2)
-    H, g, _, _ = corrected_moments(Z[1000:], y[1000:], N)
+    H, g, _, _ = corrected_moments(Z[1000:], y[1000:], N, fit_intercept=False)
     b = est2.cv_coefs_[0]
     np.testing.assert_allclose(est2.cv_scores_[:, 0],
                                np.einsum("ak,kl,al->a", b, H, b) - 2 * b @ g + np.mean(y[1000:] ** 2), rtol=1e-10)
@@ -359,8 +368,11 @@ def test_validation_messages():
     Z, y, N, _ = _eiv_data(0, m=50)
     with pytest.raises(ValueError, match=r"y must have one entry per row of Z \(50\); got 49"):
         CorrectedLeastSquares().fit(Z, y[:-1])
-    with pytest.raises(ValueError, match=r"y must be 1-D of shape \(n_samples,\); got an array of shape \(50, 1\)"):
-        CorrectedLeastSquares().fit(Z, y[:, None])
+    with pytest.warns(DataConversionWarning, match=r"A column-vector y was passed .* y of shape \(50, 1\) was raveled"):
+        col = CorrectedLeastSquares().fit(Z, y[:, None])
+    np.testing.assert_array_equal(col.coef_, CorrectedLeastSquares().fit(Z, y).coef_)
+    with pytest.raises(ValueError, match=r"y must be 1-D of shape \(n_samples,\); got an array of shape \(50, 2\)"):
+        CorrectedLeastSquares().fit(Z, np.c_[y, y])
     with pytest.raises(ValueError, match=r"Z must be 2-D"):
         CorrectedLeastSquares().fit(Z[:, 0], y)
     with pytest.raises(ValueError, match=r"noise_cov must have shape \(K, K\) = \(14, 14\)"):
@@ -381,11 +393,23 @@ def test_validation_messages():
         GroupLassoCV(STRUCT, cv=1).fit(Z, y, N)
     with pytest.raises(ValueError, match="The 'scoring' parameter of GroupLassoCV must be one of"):
         GroupLassoCV(STRUCT, scoring="r2").fit(Z, y, N)
-    with pytest.raises(ValueError, match=r"y must be binary with values in \{0, 1\}"):
+    with pytest.raises(ValueError, match=r"y must hold two class labels; got a continuous target"):
         LogisticDownstream().fit(Z, y)
+    with pytest.raises(ValueError, match=r"y must be binary: Only binary classification is supported\. Got 3 classes"):
+        LogisticDownstream().fit(Z, np.arange(50) % 3)
+    with pytest.raises(ValueError, match=r"y must contain two classes; got only one class \[1\]"):
+        LogisticDownstream().fit(Z, np.ones(50, dtype=int))
+    with pytest.raises(TypeError, match="Z must be a dense array; got a sparse csr_matrix: sparse input is not supported"):
+        CorrectedLeastSquares().fit(sparse.csr_matrix(Z), y)
+    with pytest.raises(ValueError, match=r"Z must be real-valued \(Complex data not supported\); got dtype complex128"):
+        CorrectedLeastSquares().fit(Z + 1j, y)
+    with pytest.raises(ValueError, match=r"Z must have at least 2 rows \(samples\); got n_samples = 1"):
+        CorrectedLeastSquares().fit(Z[:1], y[:1])
+    with pytest.raises(ValueError, match=r"CorrectedLeastSquares requires y to be passed, but the target y is None"):
+        CorrectedLeastSquares().fit(Z, None)
     with pytest.raises(NotFittedError, match="GroupLasso instance is not fitted yet"):
         GroupLasso().predict(Z)
-    with pytest.raises(ValueError, match=r"Z must have 14 columns \(as at fit time\); got 3"):
+    with pytest.raises(ValueError, match=r"Z must have 14 columns \(as at fit time\); got 3 \(in scikit-learn's words"):
         GroupLasso(STRUCT).fit(Z, y, N).predict(Z[:, :3])
     with pytest.raises(ValueError, match="family must be 'linear' or 'logistic'; got 'probit'"):
         structure_tests(Z, y, STRUCT, family="probit")
