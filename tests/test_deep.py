@@ -5,10 +5,10 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from hcl_stats import Structure  # noqa: E402
-from hcl_stats.contrastive_tasks import factorcl_synthetic, hierarchical_task, trifeature_vectors  # noqa: E402
-from hcl_stats.deep import COrAL, CoMM, Cross, CrossSelf, DeepHCL, FactorCL, SupCon  # noqa: E402
-from hcl_stats.deep._train import ConcatCritic, augment, nt_xent, supcon_loss  # noqa: E402
-from hcl_stats.deep.coral import VectorTokenizer, _mask_tokens  # noqa: E402
+from hcl_stats.contrastive.deep import COrAL, CoMM, Cross, CrossSelf, DeepHCL, FactorCL, SupCon  # noqa: E402
+from hcl_stats.contrastive.deep.coral import VectorTokenizer, mask_tokens  # noqa: E402
+from hcl_stats.contrastive.deep.training import ConcatCritic, augment, nt_xent, supcon_loss, torch_seed  # noqa: E402
+from hcl_stats.contrastive.tasks import factorcl_synthetic, hierarchical_task, trifeature_vectors  # noqa: E402
 from hcl_stats.exceptions import NotFittedError  # noqa: E402
 
 pytestmark = pytest.mark.deep
@@ -26,25 +26,25 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def bimodal():
-    t = trifeature_vectors(n_pretrain=128, n_train=40, n_val=40, n_test=40, n_classes=4, n_features=8, rng=0)
+    t = trifeature_vectors(n_pretrain=128, n_train=40, n_val=40, n_test=40, n_classes=4, n_features=8, random_state=0)
     return t
 
 
 @pytest.fixture(scope="module")
 def labelled():
-    return factorcl_synthetic(n_samples=300, n_features=12, unique_share=0.5, rng=0)
+    return factorcl_synthetic(n_samples=300, n_features=12, unique_share=0.5, random_state=0)
 
 
 MODELS = {
-    "cross": lambda **kw: Cross(hidden=(16,), dim=8, proj_dim=8, **kw),
-    "cross_self": lambda **kw: CrossSelf(hidden=(16,), dim=8, proj_dim=8, **kw),
-    "factorcl_ssl": lambda **kw: FactorCL("ssl", hidden=(16,), dim=8, critic_hidden=8, **kw),
+    "cross": lambda **kw: Cross(hidden=(16,), n_components=8, proj_dim=8, **kw),
+    "cross_self": lambda **kw: CrossSelf(hidden=(16,), n_components=8, proj_dim=8, **kw),
+    "factorcl_ssl": lambda **kw: FactorCL("ssl", hidden=(16,), n_components=8, critic_hidden=8, **kw),
     "coral": lambda **kw: COrAL(d=8, heads=2, enc_hidden=(16,), n_tokens=3, token_dim=4, head_hidden=(16,), head_out=8, **kw),
     "coral_hinge_schedule": lambda **kw: COrAL(d=8, heads=2, enc_hidden=(16,), n_tokens=3, token_dim=4, head_hidden=(16,),
                                                head_out=8, orth="hinge", mask="schedule", **kw),
     "comm": lambda **kw: CoMM(d=8, heads=2, enc_hidden=(16,), n_tokens=3, token_dim=4, head_hidden=(16,), head_out=8, **kw),
-    "hcl_authors": lambda **kw: DeepHCL(rank=2, hidden=(16,), **kw),
-    "hcl_spectral": lambda **kw: DeepHCL(rank=2, hidden=(16,), loss="spectral", **kw),
+    "hcl_authors": lambda **kw: DeepHCL(n_components=2, hidden=(16,), **kw),
+    "hcl_spectral": lambda **kw: DeepHCL(n_components=2, hidden=(16,), loss="spectral", **kw),
 }
 DIMS = {"cross": 16, "cross_self": 16, "factorcl_ssl": 16, "coral": 16, "coral_hinge_schedule": 16, "comm": 8,
         "hcl_authors": 6, "hcl_spectral": 6}
@@ -69,7 +69,7 @@ def test_different_seed_different_weights(bimodal):
 
 def test_factorcl_supervised_deterministic_and_shapes(labelled):
     sp = labelled.pretrain
-    kw = dict(hidden=(16,), dim=8, critic_hidden=8, random_state=0, **TINY)
+    kw = dict(hidden=(16,), n_components=8, critic_hidden=8, random_state=0, **TINY)
     a = FactorCL(**kw).fit(sp.Xs, sp.y["label"])
     b = FactorCL(**kw).fit(sp.Xs, sp.y["label"])
     np.testing.assert_array_equal(a.state_vector(), b.state_vector())
@@ -89,7 +89,7 @@ def test_factorcl_supervised_deterministic_and_shapes(labelled):
 
 def test_factorcl_ablations(labelled):
     sp = labelled.pretrain
-    kw = dict(hidden=(16,), dim=8, critic_hidden=8, random_state=0, epochs=2, batch_size=32)
+    kw = dict(hidden=(16,), n_components=8, critic_hidden=8, random_state=0, epochs=2, batch_size=32)
     full = FactorCL(**kw).fit(sp.Xs, sp.y["label"])
     no_ub = FactorCL(upper_bounds=False, **kw).fit(sp.Xs, sp.y["label"])
     # without upper bounds the CLUB critics get no inner optimiser and no gradient: initial weights kept
@@ -118,7 +118,7 @@ def test_fixed_epochs_no_validation_split_and_monitor(labelled):
         calls.append((epoch, step))
         return float(model.transform(sp.Xs[:1] + sp.Xs[1:]).std())
 
-    m = FactorCL(hidden=(16,), dim=8, critic_hidden=8, epochs=5, batch_size=32, random_state=0)
+    m = FactorCL(hidden=(16,), n_components=8, critic_hidden=8, epochs=5, batch_size=32, random_state=0)
     assert m.patience is None and m.optimizer == "adam" and m.lr == 1e-4  # the official training by default
     m.fit(sp.Xs, sp.y["label"], monitor=monitor, monitor_every=2)
     nb = sp.n_samples // 32  # all the rows are used: no validation split without early stopping
@@ -127,7 +127,7 @@ def test_fixed_epochs_no_validation_split_and_monitor(labelled):
     assert calls == [(0, 0), (2, 2 * nb), (4, 4 * nb), (5, 5 * nb)]
     assert [e for e, _, _ in m.history_["monitor"]] == [0, 2, 4, 5]
     # the monitor does not change the training
-    m2 = FactorCL(hidden=(16,), dim=8, critic_hidden=8, epochs=5, batch_size=32, random_state=0).fit(sp.Xs, sp.y["label"])
+    m2 = FactorCL(hidden=(16,), n_components=8, critic_hidden=8, epochs=5, batch_size=32, random_state=0).fit(sp.Xs, sp.y["label"])
     np.testing.assert_array_equal(m.state_vector(), m2.state_vector())
 
 
@@ -140,8 +140,8 @@ def test_supcon_fits_and_reduces_to_nt_xent():
     # views that agree with their class score better than views that do not
     c = torch.stack([torch.tensor([1.0, 0, 0, 0]), torch.tensor([0, 1.0, 0, 0])])[y]
     assert float(supcon_loss(c, c, y)) < float(supcon_loss(c, c[torch.randperm(16, generator=g)], y))
-    t = factorcl_synthetic(n_samples=300, n_features=12, unique_share=1.0, rng=2)
-    m = SupCon(hidden=(16,), dim=8, proj_dim=8, epochs=3, batch_size=32, patience=None, lr=3e-3, random_state=0)
+    t = factorcl_synthetic(n_samples=300, n_features=12, unique_share=1.0, random_state=2)
+    m = SupCon(hidden=(16,), n_components=8, proj_dim=8, epochs=3, batch_size=32, patience=None, lr=3e-3, random_state=0)
     m.fit(t.pretrain.Xs, t.pretrain.y["label"])
     assert m.history_["train_loss"][-1] < m.history_["train_loss"][0]
     assert m.transform(t.test.Xs).shape == (t.test.n_samples, 16)
@@ -159,9 +159,9 @@ def test_coral_tokens_see_the_whole_vector_and_masking_zeroes_tokens():
     assert d.shape == (4,) and torch.all(d > 0)  # every token depends on feature 0 (an encoder precedes the tokens)
     t = torch.randn(50, 4, 8, generator=torch.Generator().manual_seed(1))
     g = torch.Generator().manual_seed(2)
-    assert torch.equal(_mask_tokens(t, 0.0, g), t)
-    assert torch.count_nonzero(_mask_tokens(t, 1.0, g)) == 0
-    kept = (_mask_tokens(t, 0.75, g).abs().sum(-1) > 0).float().mean()
+    assert torch.equal(mask_tokens(t, 0.0, g), t)
+    assert torch.count_nonzero(mask_tokens(t, 1.0, g)) == 0
+    kept = (mask_tokens(t, 0.75, g).abs().sum(-1) > 0).float().mean()
     assert 0.15 < float(kept) < 0.35
 
 
@@ -175,25 +175,32 @@ def test_training_loss_decreases(name, bimodal):
 
 def test_factorcl_supervised_loss_decreases(labelled):
     sp = labelled.pretrain
-    m = FactorCL(hidden=(16,), dim=8, critic_hidden=8, random_state=0, epochs=8, batch_size=32, patience=100,
+    m = FactorCL(hidden=(16,), n_components=8, critic_hidden=8, random_state=0, epochs=8, batch_size=32, patience=100,
                  lr=3e-3).fit(sp.Xs, sp.y["label"])
     assert m.history_["train_loss"][-1] < m.history_["train_loss"][0]
 
 
 def test_early_stopping_keeps_best_epoch(bimodal):
-    m = Cross(hidden=(16,), dim=8, proj_dim=8, random_state=0, epochs=40, batch_size=32, patience=1, lr=3e-2)
+    m = Cross(hidden=(16,), n_components=8, proj_dim=8, random_state=0, epochs=40, batch_size=32, patience=1, lr=3e-2)
     m.fit(bimodal.pretrain.Xs, Xs_val=bimodal.val.Xs)
-    assert m.n_epochs_ <= 40
-    assert m.best_val_loss_ == pytest.approx(np.min(m.history_["val_loss"]))
+    vl = m.history_["val_loss"]
+    # it stopped early: one epoch (patience=1) without improvement after the best one, then stop
+    assert m.n_epochs_ < 40 and len(vl) == m.n_epochs_
+    assert np.argmin(vl) == m.n_epochs_ - 2 and vl[-1] >= vl[-2]
+    assert m.best_val_loss_ == pytest.approx(np.min(vl))
+    # the weights kept are those of the best epoch: their validation loss is the best one, not the last
+    xv = m._prepare(bimodal.val.Xs)
+    assert m._evaluate(m.module_, xv, None, 0) == pytest.approx(m.best_val_loss_, rel=1e-6)
+    assert m._evaluate(m.module_, xv, None, 0) != pytest.approx(vl[-1], rel=1e-6)
 
 
 def test_three_modalities_hcl_coral_cross():
     t = hierarchical_task(Structure.full(3, 1), n_features=(5, 6, 7), n_pretrain=120, n_train=10, n_val=10,
-                          n_test=30, rng=0)
+                          n_test=30, random_state=0)
     s = t.info["structure"]
     for m, dim in [(DeepHCL(s, hidden=(8,), **TINY), 7),
                    (COrAL(d=8, heads=2, enc_hidden=(8,), n_tokens=2, token_dim=4, head_hidden=(8,), head_out=8, **TINY), 8 + 3 * 4),
-                   (Cross(hidden=(8,), dim=4, proj_dim=4, **TINY), 12)]:
+                   (Cross(hidden=(8,), n_components=4, proj_dim=4, **TINY), 12)]:
         assert m.fit(t.pretrain.Xs).transform(t.test.Xs).shape == (30, dim)
     with pytest.raises(ValueError, match="FactorCL is bimodal"):
         FactorCL("ssl", **TINY).fit(t.pretrain.Xs)
@@ -207,7 +214,7 @@ def test_contract_and_validation(bimodal):
         Cross(tau=0.0).fit(bimodal.pretrain.Xs)
     with pytest.raises(ValueError, match="The 'd' parameter of COrAL must be divisible by 'heads'"):
         COrAL(d=10, heads=4, **TINY).fit(bimodal.pretrain.Xs)
-    assert Cross(dim=5).get_params()["dim"] == 5
+    assert Cross(n_components=5).get_params()["n_components"] == 5
 
 
 # -- loss pieces ------------------------------------------------------------------------------
@@ -231,3 +238,49 @@ def test_nt_xent_prefers_matching_views():
     a1 = augment(x, torch.Generator().manual_seed(2))
     a2 = augment(x, torch.Generator().manual_seed(2))
     assert torch.equal(a1, a2)
+
+
+# -- glossary: n_components and random_state; the old names keep working with a FutureWarning ------
+@pytest.mark.parametrize("cls, old, kw", [(Cross, "dim", {}), (CrossSelf, "dim", {}), (SupCon, "dim", {}),
+                                          (FactorCL, "dim", {}), (DeepHCL, "rank", {})])
+def test_old_keywords_warn_and_map_to_n_components(cls, old, kw):
+    with pytest.warns(FutureWarning, match=f"'{old}' is deprecated.*use 'n_components'") as rec:
+        m = cls(**{old: 3}, **kw)
+    assert rec[0].filename == __file__
+    p = m.get_params()
+    assert p["n_components"] == 3 and old not in p
+    with pytest.raises(ValueError, match=f"pass either 'n_components' or its deprecated spelling '{old}'"):
+        cls(n_components=5, **{old: 3})
+
+
+def test_random_state_accepts_generator_and_none(bimodal):
+    Xs = bimodal.pretrain.Xs
+    a = MODELS["cross"](random_state=np.random.default_rng(7), **TINY).fit(Xs)
+    b = MODELS["cross"](random_state=a.seed_, **TINY).fit(Xs)
+    np.testing.assert_array_equal(a.state_vector(), b.state_vector())  # the drawn seed reproduces the fit
+    assert torch_seed(np.random.default_rng(7)) == a.seed_ and torch_seed(5) == 5
+    assert isinstance(torch_seed(None), int)
+    with pytest.raises(ValueError, match="The 'random_state' parameter of Cross must be"):
+        MODELS["cross"](random_state=-1, **TINY).fit(Xs)
+
+
+def test_old_module_paths_reexport_and_warn():
+    import importlib
+    import sys
+
+    import hcl_stats.contrastive.deep as new
+
+    for old, target in [("hcl_stats.deep", "hcl_stats.contrastive.deep"),
+                        ("hcl_stats.deep._train", "hcl_stats.contrastive.deep.training"),
+                        ("hcl_stats.deep.cross", "hcl_stats.contrastive.deep.cross"),
+                        ("hcl_stats.deep.coral", "hcl_stats.contrastive.deep.coral"),
+                        ("hcl_stats.deep.factorcl", "hcl_stats.contrastive.deep.factorcl"),
+                        ("hcl_stats.deep.hcl", "hcl_stats.contrastive.deep.hcl")]:
+        sys.modules.pop(old, None)
+        with pytest.warns(FutureWarning, match=f"{old} has moved to {target}"):
+            mod = importlib.import_module(old)
+        target_mod = importlib.import_module(target)
+        for name in mod.__all__:
+            assert getattr(mod, name) is getattr(target_mod, name), (old, name)
+    assert sys.modules["hcl_stats.deep"].DeepHCL is new.DeepHCL
+    assert sys.modules["hcl_stats.deep.coral"]._mask_tokens is mask_tokens

@@ -1,24 +1,10 @@
-"""Deep contrastive models (PyTorch, CPU): HCL with MLP encoders, FactorCL, COrAL, a CoMM-style
-fusion model, Cross, Cross+Self and SupCon. The core package never imports this subpackage.
-
-Every model follows one contract (:class:`~hcl_stats.deep._train.DeepContrastive`):
-``fit(Xs, y=None, Xs_val=None, y_val=None, monitor=None)`` trains with mini-batches drawn by a
-seeded ``torch.Generator``, for a fixed number of epochs (``patience=None``, the default of
-FactorCL, COrAL and CoMM, as in their official code) or with early stopping on a validation
-split; ``transform(Xs)`` returns a numpy representation. Runs are deterministic given
-``random_state`` on CPU.
-
-Needs torch: ``pip install hcl_stats[deep]``.
-"""
-try:
-    import torch  # noqa: F401
-except ImportError as exc:  # pragma: no cover - exercised only without torch
-    raise ImportError("hcl_stats.deep needs PyTorch; install it with: pip install hcl_stats[deep]") from exc
-
-from ._train import DeepContrastive, seed_everything  # noqa: E402
-from .cross import Cross, CrossSelf, SupCon  # noqa: E402
-from .coral import COrAL, CoMM  # noqa: E402
-from .factorcl import FactorCL  # noqa: E402
-from .hcl import DeepHCL  # noqa: E402
+"""Deprecated location of the deep contrastive models: use :mod:`hcl_stats.contrastive.deep`.
+Importing this package (or one of its modules) emits a FutureWarning; it will be removed in a
+future release. Needs torch, as before: ``pip install hcl_stats[deep]``."""
+from ..contrastive._deprecation import warn_moved_module
+from ..contrastive.deep import (COrAL, CoMM, Cross, CrossSelf, DeepContrastive, DeepHCL, FactorCL,  # noqa: F401
+                                SupCon, seed_everything)
 
 __all__ = ["DeepContrastive", "seed_everything", "DeepHCL", "FactorCL", "COrAL", "CoMM", "Cross", "CrossSelf", "SupCon"]
+
+warn_moved_module("hcl_stats.deep", "hcl_stats.contrastive.deep")

@@ -61,14 +61,16 @@ import numpy as np
 from scipy import linalg as sla
 from scipy import optimize
 
-from ._validation import Interval, Options, _describe, check_n_features, check_random_state, check_Xs, validate_params
-from .base import BaseEstimator
-from .covariance import CovarianceStats, sample_covariance
-from .exceptions import ConvergenceWarning, NotFittedError
-from .structure import Structure
+from .._validation import Interval, Options, check_n_features, check_random_state, check_Xs, validate_params
+from ..base import BaseEstimator
+from ..covariance import CovarianceStats, sample_covariance
+from ..exceptions import ConvergenceWarning, NotFittedError
+from ..structure import Structure
+from ._deprecation import resolve_renamed
 
 __all__ = [
     "LinearContrastiveHCL",
+    "stack_encoders",
     "contrastive_loss",
     "contrastive_loss_grad",
     "contrastive_batch_loss",
@@ -127,8 +129,23 @@ def _noise_array(noise_var, n_modalities):
     return arr
 
 
-def _stack_encoders(encoders, structure, n_features):
-    """dict (m, S) -> (r_S, p_m) arrays  ->  (K, p) block-sparse matrix B."""
+def stack_encoders(encoders, structure, n_features):
+    """The (K, p) block-sparse matrix B of per-block encoders.
+
+    Parameters
+    ----------
+    encoders : dict (m, S) -> ndarray of shape (r_S, p_m)
+        One encoder per block ``(m, S)`` of ``structure.blocks()``.
+    structure : Structure
+    n_features : sequence of int
+        p_m, one per modality.
+
+    Returns
+    -------
+    ndarray of shape (K, p)
+        Block (S, m) (rows ``structure.column_slice(S)``, columns of modality m) holds
+        ``encoders[(m, S)]``; zero for the blocks with m not in S.
+    """
     rows = structure.row_slices(n_features)
     B = np.zeros((structure.n_factors, sum(n_features)))
     for m, s in structure.blocks():
@@ -148,7 +165,7 @@ def _check_encoders(encoders, structure, n_features):
             raise ValueError(f"encoders must be a dict (m, S) -> (r_S, p_m) array or a (K, p) = ({structure.n_factors}, {sum(n_features)}) array; got shape {B.shape}.")
         return B * structure.support_mask(n_features).T
     if not isinstance(encoders, dict):
-        raise ValueError(f"encoders must be a dict (m, S) -> (r_S, p_m) array or a (K, p) array; got {_describe(encoders)}.")
+        raise ValueError(f"encoders must be a dict (m, S) -> (r_S, p_m) array or a (K, p) array; got an object of type {type(encoders).__name__}.")
     for m, s in structure.blocks():
         if (m, s) not in encoders:
             raise ValueError(f"encoders must have an entry for every block (m, S) of the structure; block {(m, s)} is missing.")
@@ -156,7 +173,7 @@ def _check_encoders(encoders, structure, n_features):
         want = (structure.rank(s), n_features[m])
         if shape != want:
             raise ValueError(f"encoders[{(m, s)}] must have shape (r_S, p_m) = {want}; got {shape}.")
-    return _stack_encoders(encoders, structure, n_features)
+    return stack_encoders(encoders, structure, n_features)
 
 
 def contrastive_loss(encoders, cov, n_features, structure, noise_var, overlap=0.0) -> float:
@@ -255,10 +272,13 @@ class LinearContrastiveHCL(BaseEstimator):
         the block-normalised covariance restricted to the modalities of S (a cheap start).
     max_iter : int, default 5000
         L-BFGS iteration limit.
-    gtol : float, default 1e-7
-        Stop when the largest absolute entry of the gradient, divided by max(1, |loss|), is
-        below ``gtol`` (the optimality criterion).
-    random_state : None, int, SeedSequence or Generator
+    tol : float, default 1e-7
+        Stop when ``stop_crit_``, the largest absolute entry of the gradient divided by
+        max(1, |loss|), is at most ``tol`` (the optimality criterion). The old spelling
+        ``gtol`` still works (FutureWarning).
+    random_state : int, SeedSequence, Generator or None, default 0
+        Seed of the random start (``init="random"``); 0 by default so that two fits of the
+        same data give the same encoders (normalised by ``check_random_state``).
 
     Attributes
     ----------
@@ -266,7 +286,21 @@ class LinearContrastiveHCL(BaseEstimator):
     encoder_matrix_ : ndarray of shape (K, p), the block-sparse stack of the encoders
     mean_ : ndarray of shape (p,)
     noise_var_ : ndarray of shape (n_modalities,)
-    loss_ : float, n_iter_ : int, converged_ : bool, grad_norm_ : float
+    loss_ : float
+        The loss at the returned encoders (``objective_`` is the same number).
+    objective_ : float
+    lower_bound_ : float
+        Population lower bound of the loss, -||D^{-1/2} P D^{-1/2}||_F^2 at the plugged-in
+        covariance.
+    n_iter_ : int
+    stop_crit_ : float
+        max |gradient| / max(1, |loss|) at the returned encoders.
+    tol_ : float
+        The tolerance compared with ``stop_crit_``.
+    converged_ : bool
+        ``stop_crit_ <= tol_``.
+    grad_norm_ : float
+        max |gradient| at the returned encoders.
     history_ : dict with "loss" per iteration
     structure_, n_features_
 
@@ -282,7 +316,7 @@ class LinearContrastiveHCL(BaseEstimator):
     >>> from hcl_stats import Structure, simulate
     >>> from hcl_stats.contrastive import LinearContrastiveHCL
     >>> s = Structure({(0, 1, 2): 1, (0, 1): 1, (0,): 1, (1,): 1, (2,): 1}, 3)
-    >>> data = simulate(s, (10, 12, 14), 2000, noise_var=0.5, rng=0)
+    >>> data = simulate(s, (10, 12, 14), 2000, 0.5, 0)  # noise variance 0.5, seed 0
     >>> est = LinearContrastiveHCL(s, random_state=0).fit(data.Xs)
     >>> est.transform(data.Xs).shape, est.converged_
     ((2000, 5), True)
@@ -292,17 +326,19 @@ class LinearContrastiveHCL(BaseEstimator):
         "overlap": [Interval(float, 0, None)],
         "init": [Options("random", "spectral")],
         "max_iter": [Interval(int, 1, None)],
-        "gtol": [Interval(float, 0, None, closed="neither")],
+        "tol": [Interval(float, 0, None, closed="neither")],
     }
 
     def __init__(self, structure=None, *, noise_var=None, overlap=0.0, init="random", max_iter=5000,
-                 gtol=1e-7, random_state=None):
+                 tol=1e-7, random_state=0, **deprecated):
+        if deprecated:
+            tol = resolve_renamed("LinearContrastiveHCL", deprecated, {"gtol": "tol"}, {"tol": tol}, {"tol": 1e-7})["tol"]
         self.structure = structure
         self.noise_var = noise_var
         self.overlap = overlap
         self.init = init
         self.max_iter = max_iter
-        self.gtol = gtol
+        self.tol = tol
         self.random_state = random_state
 
     def _validate(self, n_modalities):
@@ -325,14 +361,14 @@ class LinearContrastiveHCL(BaseEstimator):
         cov = np.asarray(cov, dtype=np.float64)
         p = sum(n_features)
         if cov.shape != (p, p) or not np.all(np.isfinite(cov)):
-            raise ValueError(f"cov must be a finite (p, p) = ({p}, {p}) array for n_features={n_features}; got {_describe(cov)}.")
+            raise ValueError(f"cov must be a finite (p, p) = ({p}, {p}) array for n_features={n_features}; got {np.shape(cov)!r} of type {type(cov).__name__}.")
         mean = np.zeros(p) if mean is None else np.asarray(mean, dtype=np.float64)
         return self._fit_stats(CovarianceStats(cov=0.5 * (cov + cov.T), mean=mean, n_samples=None, n_features=n_features))
 
     def _noise(self, stats):
         M = self.structure.n_modalities
         if self.noise_var is None:
-            from .estimation.noise import bottom_eigenvalue_noise
+            from ..estimation.noise import bottom_eigenvalue_noise
 
             return np.full(M, bottom_eigenvalue_noise(stats.cov, self.structure.n_factors))
         arr = np.asarray(self.noise_var, dtype=np.float64)
@@ -383,7 +419,7 @@ class LinearContrastiveHCL(BaseEstimator):
             f, g = prob.value_grad(B.reshape(mask.shape), overlap)
             return f, g.ravel()[idx]
 
-        # scaled optimality criterion: max |grad| <= gtol * max(1, |f|)
+        # scaled optimality criterion: max |grad| <= tol * max(1, |f|)
         state = {"f": None}
 
         def callback(intermediate_result):
@@ -396,22 +432,22 @@ class LinearContrastiveHCL(BaseEstimator):
         theta = res.x
         f, g = fun(theta)
         gmax = float(np.max(np.abs(g))) if g.size else 0.0
-        converged = gmax <= self.gtol * max(1.0, abs(f))
+        converged = gmax <= self.tol * max(1.0, abs(f))
         if not converged:
             # L-BFGS stops on its own line-search/precision tests; polish with a restart
             res2 = optimize.minimize(fun, theta, jac=True, method="L-BFGS-B", callback=callback,
-                                     options={"maxiter": int(self.max_iter), "gtol": self.gtol * max(1.0, abs(f)),
+                                     options={"maxiter": int(self.max_iter), "gtol": self.tol * max(1.0, abs(f)),
                                               "ftol": 0.0, "maxcor": 30, "maxfun": 20 * int(self.max_iter)})
             theta = res2.x
             f, g = fun(theta)
             gmax = float(np.max(np.abs(g))) if g.size else 0.0
-            converged = gmax <= self.gtol * max(1.0, abs(f))
+            converged = gmax <= self.tol * max(1.0, abs(f))
         B = np.zeros(mask.size)
         B[idx] = theta
         B = B.reshape(mask.shape)
         if not converged:
             warnings.warn(f"LinearContrastiveHCL stopped after {len(hist)} L-BFGS iterations with max |gradient| = {gmax:.3g} "
-                          f"above gtol * max(1, |loss|) = {self.gtol * max(1.0, abs(f)):.3g}; increase max_iter.",
+                          f"above tol * max(1, |loss|) = {self.tol * max(1.0, abs(f)):.3g}; increase max_iter.",
                           ConvergenceWarning, stacklevel=3)
         Dih = [sla.fractional_matrix_power(Dm, -0.5).real for Dm in prob.D_blocks]
         Dh = sla.block_diag(*Dih)
@@ -424,10 +460,13 @@ class LinearContrastiveHCL(BaseEstimator):
         self.encoder_matrix_ = B
         self.encoders_ = _unstack_encoders(B, s, n_features)
         self.loss_ = float(f)
+        self.objective_ = float(f)
+        self.stop_crit_ = gmax / max(1.0, abs(f))
+        self.tol_ = float(self.tol)
         self.lower_bound_ = -float(np.sum(Mn * Mn))
         self.grad_norm_ = gmax
         self.n_iter_ = len(hist)
-        self.converged_ = bool(converged)
+        self.converged_ = bool(self.stop_crit_ <= self.tol_)
         self.history_ = {"loss": np.asarray(hist)}
         self.fit_time_ = time.perf_counter() - t0
         return self
@@ -497,8 +536,8 @@ def _sin_max(A_rows, B_cols):
     return float(np.sin(np.max(ang)))
 
 
-def check_contrastive_subspaces(structure=None, n_features=(15, 20, 25), n_samples=None, noise_var=0.5, rng=0,
-                                hcl_method="paper", **fit_options) -> SubspaceCheck:
+def check_contrastive_subspaces(structure=None, n_features=(15, 20, 25), n_samples=None, noise_var=0.5,
+                                random_state=0, hcl_method="paper", **fit_options) -> SubspaceCheck:
     """Fit the linear contrastive estimator and the covariance-based HCL on data from the linear
     model and measure how their per-structure subspaces relate.
 
@@ -511,9 +550,13 @@ def check_contrastive_subspaces(structure=None, n_features=(15, 20, 25), n_sampl
         None: population covariance (both fits on the exact Sigma, the contrastive one with the
         true noise variance); an int: one simulated sample, both fits on it.
     noise_var : float
-    rng : seed
+    random_state : int, SeedSequence, Generator or None, default 0
+        Seed of the simulated data and of the contrastive fit's start (the old spelling ``rng``
+        still works, with a FutureWarning).
     hcl_method : str
         Method of :class:`HCL` for the covariance-based fit.
+    **fit_options
+        Further parameters of :class:`LinearContrastiveHCL` (e.g. ``init``, ``tol``).
 
     Returns
     -------
@@ -521,21 +564,25 @@ def check_contrastive_subspaces(structure=None, n_features=(15, 20, 25), n_sampl
         With ``n_samples=None`` all sines and residuals are at solver precision (theory:
         exactly 0); with data they shrink like n^{-1/2}.
     """
-    from .model import HCL
-    from .simulate import simulate
+    from ..model import HCL
+    from ..simulate import simulate
 
+    if "rng" in fit_options:
+        random_state = resolve_renamed("check_contrastive_subspaces", {"rng": fit_options.pop("rng")},
+                                       {"rng": "random_state"}, {"random_state": random_state},
+                                       {"random_state": 0})["random_state"]
     structure = Structure.full(3, 2) if structure is None else structure
-    data = simulate(structure, n_features, 2 if n_samples is None else n_samples, noise_var, rng=rng)
+    data = simulate(structure, n_features, 2 if n_samples is None else n_samples, noise_var, random_state)
     n_features = data.n_features
     rows = structure.row_slices(n_features)
     if n_samples is None:
         cov = data.covariance()
-        est = LinearContrastiveHCL(structure, noise_var=data.noise_var, random_state=rng, **fit_options)
+        est = LinearContrastiveHCL(structure, noise_var=data.noise_var, random_state=random_state, **fit_options)
         est.fit_covariance(cov, n_features)
         hcl = HCL(structure, method=hcl_method).fit_covariance(cov, n_features)
     else:
         cov = sample_covariance(data.Xs).cov
-        est = LinearContrastiveHCL(structure, random_state=rng, **fit_options).fit(data.Xs)
+        est = LinearContrastiveHCL(structure, random_state=random_state, **fit_options).fit(data.Xs)
         hcl = HCL(structure, method=hcl_method).fit(data.Xs)
     Sigma = data.covariance()
     W, What = data.loadings, hcl.loadings_
