@@ -14,7 +14,7 @@ from hcl_stats.downstream import (CorrectedLeastSquares, GroupLasso, GroupLassoC
                                   group_lasso_solve, plugin_excess_risk, population_excess_risk, project_psd,
                                   rotate_coefficients, structure_tests, support_recovery)
 from hcl_stats.downstream._common import DataConversionWarning
-from hcl_stats.exceptions import DataWarning, EstimationWarning, NotFittedError
+from hcl_stats.exceptions import ConvergenceWarning, DataWarning, EstimationWarning, NotFittedError
 from hcl_stats.metrics import align
 
 cp = pytest.importorskip("cvxpy")
@@ -427,4 +427,142 @@ def test_estimators_follow_the_sklearn_contract():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no warning on a well-posed problem
         Z, y, N, _ = _eiv_data(0)
-        assert GroupLasso(STRUCT).fit(Z, y, N) is not None
+        est = GroupLasso(STRUCT)
+        assert est.fit(Z, y, N) is est
+        assert est.coef_.shape == (K,) and est.n_features_in_ == K and np.all(np.isfinite(est.coef_))
+
+
+# -- scikit-learn's check_estimator ----------------------------------------------------------------
+_NOT_FITTED = ("predict/decision_function before fit raise hcl_stats.exceptions.NotFittedError, a ValueError and "
+               "AttributeError like scikit-learn's, but the check wants the class sklearn.exceptions.NotFittedError "
+               "itself, which hcl_stats cannot subclass without importing scikit-learn (an optional dependency)")
+_Y_2D = ("a column-vector y is raveled with hcl_stats' own DataConversionWarning (an HCLWarning, as scikit-learn's "
+         "is not importable without scikit-learn); the check records only warnings let through by "
+         "simplefilter('always', sklearn.exceptions.DataConversionWarning), so whether it sees ours depends on the "
+         "warning filters in force (test_column_vector_y_is_raveled_with_a_warning checks the behaviour)")
+
+# (estimator, {check name: reason it is expected to fail}); tests/test_common.py imports this dict.
+SKLEARN_XFAILS = {
+    "CorrectedLeastSquares": (CorrectedLeastSquares(), {"check_estimators_unfitted": _NOT_FITTED,
+                                                        "check_supervised_y_2d": _Y_2D}),
+    "GroupLasso": (GroupLasso(), {"check_estimators_unfitted": _NOT_FITTED, "check_supervised_y_2d": _Y_2D}),
+    "GroupLassoCV": (GroupLassoCV(n_alphas=5), {"check_estimators_unfitted": _NOT_FITTED,
+                                                "check_supervised_y_2d": _Y_2D}),
+    "LogisticDownstream": (LogisticDownstream(), {"check_estimators_unfitted": _NOT_FITTED,
+                                                  "check_supervised_y_2d": _Y_2D}),
+    "GroupLassoLogistic": (GroupLassoLogistic(), {"check_estimators_unfitted": _NOT_FITTED,
+                                                  "check_supervised_y_2d": _Y_2D}),
+}
+
+
+try:
+    from sklearn.utils.estimator_checks import parametrize_with_checks
+
+    _params = parametrize_with_checks([est for est, _ in SKLEARN_XFAILS.values()],
+                                      expected_failed_checks=lambda est: SKLEARN_XFAILS[type(est).__name__][1])
+except ImportError:  # pragma: no cover - scikit-learn not installed
+    _params = pytest.mark.parametrize("estimator, check", [pytest.param(None, None, marks=pytest.mark.skip(
+        reason="needs scikit-learn"))])
+
+
+@_params
+def test_sklearn_check_estimator(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EstimationWarning)  # tiny random designs: the corrected H gets clipped
+        warnings.simplefilter("ignore", ConvergenceWarning)  # logistic fits on separable blobs
+        check(estimator)
+
+
+def test_sklearn_xfails_still_fail():
+    """Each expected failure is a real one (so the list shrinks when a cause is fixed). With every
+    warning ignored, as here, check_supervised_y_2d cannot see the DataConversionWarning and fails;
+    under pytest's default filters it passes (reported as XPASS by test_sklearn_check_estimator)."""
+    pytest.importorskip("sklearn")
+    from sklearn.utils.estimator_checks import check_estimator
+
+    for name, (est, xfails) in SKLEARN_XFAILS.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = check_estimator(est, on_fail=None, on_skip=None)
+        failed = {r["check_name"] for r in res if r["status"] == "failed"}
+        assert failed == set(xfails), name
+        assert len(res) >= 50, name  # the regressor / classifier checks run, not only the generic ones
+
+
+def test_column_vector_y_is_raveled_with_a_warning():
+    Z, y, N, _ = _eiv_data(0, m=60)
+    yb = (y > np.median(y)).astype(int)
+    for est, target in ((CorrectedLeastSquares(), y), (GroupLasso(STRUCT), y), (LogisticDownstream(), yb)):
+        with pytest.warns(DataConversionWarning, match="A column-vector y was passed") as rec:
+            col = est.fit(Z, target[:, None]).coef_.copy()
+        assert rec[0].filename == __file__  # the warning points at the call above
+        assert issubclass(DataConversionWarning, DataWarning)
+        np.testing.assert_array_equal(col, est.fit(Z, target).coef_)
+
+
+def test_logistic_accepts_any_two_labels():
+    Z, y, _ = _logistic_data(0)
+    ref = LogisticDownstream().fit(Z, y)
+    lab = np.where(y == 1, "case", "control")  # "case" < "control": the model is for P(control)
+    est = LogisticDownstream().fit(Z, lab)
+    assert list(est.classes_) == ["case", "control"]
+    np.testing.assert_allclose(est.coef_, -ref.coef_, rtol=1e-8)
+    assert set(est.predict(Z)) <= {"case", "control"}
+    assert est.score(Z, lab) == pytest.approx(ref.score(Z, y))
+    np.testing.assert_array_equal(ref.predict(Z), (ref.decision_function(Z) > 0).astype(float))
+
+
+def test_regressor_score_is_r2():
+    Z, y, N, _ = _eiv_data(3, m=200)
+    est = CorrectedLeastSquares().fit(Z, y)  # no correction: ordinary least squares with intercept
+    from sklearn.linear_model import LinearRegression
+
+    ols = LinearRegression().fit(Z, y)
+    np.testing.assert_allclose(est.coef_, ols.coef_, rtol=1e-8)
+    assert est.score(Z, y) == pytest.approx(ols.score(Z, y), rel=1e-10)
+
+
+def test_summaries_are_summary_objects():
+    from hcl_stats.summary import Summary
+
+    Z, y, N, beta = _eiv_data(7, m=400)
+    tab = structure_tests(Z, y, STRUCT)
+    s = tab.summary()
+    assert isinstance(s, Summary) and s.tables[0].header == ["structure", "df", "statistic", "p-value", "test"]
+    assert [r[0] for r in s.tables[0].rows] == [STRUCT.label(st) for st in STRUCT.subsets]
+    assert tab.as_text() == s.as_text() and "<td" in tab.as_html() and r"\begin{tabular}" in tab.as_latex()
+    Zl, yl, _ = _logistic_data(0)
+    ls = LogisticDownstream(STRUCT).fit(Zl, yl).summary()
+    assert isinstance(ls, Summary) and ls.tables[0].rows[0][0] == "const" and len(ls.tables[0].rows) == K + 1
+    gs = GroupLassoLogistic(STRUCT, alpha=0.3).fit(Zl, yl).summary()
+    assert isinstance(gs, Summary) and len(gs.tables[0].rows) == len(STRUCT.subsets)
+
+
+def test_old_import_paths_and_the_split_modules():
+    import hcl_stats
+    import hcl_stats.downstream as ds
+    from hcl_stats.downstream import group_lasso, inference, linear, logistic, risk
+
+    assert ds.CorrectedLeastSquares is linear.CorrectedLeastSquares is hcl_stats.CorrectedLeastSquares
+    assert ds.GroupLassoCV is group_lasso.GroupLassoCV and ds.structure_tests is inference.structure_tests
+    assert ds.GroupLassoLogistic is logistic.GroupLassoLogistic and ds.support_recovery is risk.support_recovery
+    for name in ds.__all__:
+        assert getattr(ds, name) is not None
+    old = {"corrected_moments", "project_psd", "CorrectedLeastSquares", "group_lasso_solve", "group_lasso_lambda_max",
+           "group_lasso_path", "GroupLasso", "GroupLassoCV", "LogisticDownstream", "GroupLassoLogistic",
+           "StructureTests", "structure_tests", "rotate_coefficients", "coefficient_errors", "excess_risk",
+           "plugin_excess_risk", "bayes_predictions", "bayes_excess_risk", "population_excess_risk", "support_recovery"}
+    assert old <= set(ds.__all__)
+
+
+def test_bayes_weights_is_sigma_inverse_w_beta():
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((12, 3))
+    psi = rng.uniform(0.5, 2.0, 12)
+    beta = rng.standard_normal(3)
+    Sigma = W @ W.T + np.diag(psi)
+    from hcl_stats.downstream import bayes_weights
+
+    np.testing.assert_allclose(bayes_weights(W, psi, beta), np.linalg.solve(Sigma, W @ beta), rtol=1e-10)
+    with pytest.raises(ValueError, match=r"beta_true must have shape \(K,\) = \(3,\); got \(2,\)"):
+        bayes_weights(W, psi, beta[:2])

@@ -68,6 +68,7 @@ class LogisticDownstream(ClassifierMixin, BaseEstimator):
         self
         """
         import statsmodels.api as sm
+        from statsmodels.tools.sm_exceptions import ConvergenceWarning as SMConvergenceWarning
 
         Z, classes, y01 = self._check_fit_data(Z, y)
         names = column_names(self.groups, Z.shape[1])
@@ -79,7 +80,7 @@ class LogisticDownstream(ClassifierMixin, BaseEstimator):
         for w in caught:
             if "separation" in str(w.message).lower():
                 separated = True
-            elif not issubclass(w.category, RuntimeWarning):  # overflow in exp near separation: reported below
+            elif not issubclass(w.category, (RuntimeWarning, SMConvergenceWarning)):  # both reported below
                 warnings.warn(w.message, w.category, stacklevel=user_stacklevel())
         if separated or not res.mle_retvals.get("converged", True):
             warnings.warn("LogisticDownstream: statsmodels Logit did not converge"
