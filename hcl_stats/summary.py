@@ -30,12 +30,12 @@ __all__ = ["Summary", "Table"]
 
 _LATEX_ESC = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
               "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-              "<": r"\textless{}", ">": r"\textgreater{}"}
+              "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}"}
 _ALIGNS = ("l", "r", "c")
 
 
 def latex_escape(s) -> str:
-    """``str(s)`` with the LaTeX special characters escaped (``\\ & % $ # _ { } ~ ^ < >``)."""
+    """``str(s)`` with the LaTeX special characters escaped (``\\ & % $ # _ { } ~ ^ < > |``)."""
     return "".join(_LATEX_ESC.get(c, c) for c in str(s))
 
 

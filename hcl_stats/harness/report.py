@@ -15,8 +15,9 @@ from .aggregate import aggregate, evaluate_checks, status_counts, x_key
 from .config import StudyConfig
 from .figures import FIGURE_FUNCTIONS, method_label, save
 from .runner import ResultStore, load_rows
+from ..summary import Table, latex_escape
 
-__all__ = ["study_tables", "table_markdown", "table_latex", "write_study_outputs", "write_report",
+__all__ = ["study_tables", "study_table", "verdict_table", "table_markdown", "table_latex", "write_study_outputs", "write_report",
            "run_theory_checks", "normalise_theory_results", "KEY_METRICS"]
 
 KEY_METRICS = {
@@ -73,19 +74,20 @@ def study_tables(cfg: StudyConfig, rows):
     return tables
 
 
+def study_table(title, header, body) -> Table:
+    """One study table (as returned by :func:`study_tables`) as a :class:`hcl_stats.summary.Table`."""
+    return Table(header, body, title=title)
+
+
 def table_markdown(title, header, body):
-    out = [f"*{title}*", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(r) + " |" for r in body]
-    return "\n".join(out)
+    """A study table in Markdown (rendered by :meth:`hcl_stats.summary.Table.as_markdown`)."""
+    return study_table(title, header, body).as_markdown()
 
 
 def table_latex(title, header, body):
-    esc = lambda s: str(s).replace("_", r"\_").replace("%", r"\%").replace("&", r"\&").replace("||", r"$\|$")  # noqa: E731
-    out = [r"\begin{table}[ht]", r"\centering", r"\caption{" + esc(title) + "}",
-           r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}", r"\hline",
-           " & ".join(esc(h) for h in header) + r" \\ \hline"]
-    out += [" & ".join(esc(c) for c in r) + r" \\" for r in body]
-    out += [r"\hline", r"\end{tabular}", r"\end{table}"]
+    """A study table as a LaTeX ``table`` float with its title as caption (every cell escaped)."""
+    out = [r"\begin{table}[ht]", r"\centering", r"\caption{" + latex_escape(title) + "}",
+           Table(header, body, align="l" + "r" * (len(header) - 1)).as_latex(), r"\end{table}"]
     return "\n".join(out)
 
 
@@ -284,12 +286,31 @@ def _other_studies(out_dir):
         target = root / rel
         if target.exists():
             link = os.path.relpath(target, out_dir)
-            rows.append(f"| [{title}]({link}) | `{cmd}` |")
+            rows.append([f"[{title}]({link})", f"`{cmd}`"])
     if not rows:
         return []
     return ["## Other studies and benchmarks", "",
             "Each has its own script and stored results (numbers measured when it was last run):", "",
-            "| study | regenerate with |", "|---|---|", *rows, ""]
+            Table(["study", "regenerate with"], rows).as_markdown(), ""]
+
+
+def verdict_table(studies, theory) -> Table:
+    """The verdicts of every study check and theory check as a :class:`hcl_stats.summary.Table`
+    (columns study, check, verdict, pre-registered, detail)."""
+    rows = []
+    for s in studies:
+        for c in s["checks"]:
+            rows.append([s["cfg"].name, c["name"], f"**{c['verdict']}**", _spec_text(c.get("spec")), str(c["detail"])])
+    if theory:
+        for v in theory.get("verdicts", []):
+            rows.append([f"theory ({'quick' if v.get('quick') else 'full'})", v["name"], f"**{v['verdict']}**",
+                         "see hcl_stats.theory", str(v["detail"])])
+        if theory.get("error"):
+            rows.append(["theory", "(all)", "**N/A**", "-", str(theory["error"])])
+    else:
+        rows.append(["theory", "(all)", "**N/A**", "-",
+                     "not run: `hcl-stats verify` stores its verdicts in results/theory.json"])
+    return Table(["study", "check", "verdict", "pre-registered", "detail"], rows)
 
 
 def _spec_text(spec):
@@ -331,19 +352,7 @@ def write_report(configs, out_dir, command, title="hcl_stats simulation report",
           "Cut-offs of the study checks are pre-registered in the configs (recorded with the rows when a study runs; "
           "a verdict is N/A when the config's checks were edited after its rows were computed). Slopes are fitted to "
           "the log of every replicate's value against log(x), with heteroscedasticity-robust (HC1) t intervals.", "",
-          "| study | check | verdict | pre-registered | detail |", "|---|---|---|---|---|"]
-    for s in studies:
-        for c in s["checks"]:
-            L.append(f"| {s['cfg'].name} | {c['name']} | **{c['verdict']}** | {_spec_text(c.get('spec'))} | {c['detail']} |")
-    if theory:
-        for v in theory.get("verdicts", []):
-            L.append(f"| theory ({'quick' if v.get('quick') else 'full'}) | {v['name']} | **{v['verdict']}** | "
-                     f"see hcl_stats.theory | {v['detail']} |")
-        if theory.get("error"):
-            L.append(f"| theory | (all) | **N/A** | - | {theory['error']} |")
-    else:
-        L.append("| theory | (all) | **N/A** | - | not run: `hcl-stats verify` stores its verdicts in results/theory.json |")
-    L.append("")
+          verdict_table(studies, theory).as_markdown(), ""]
     if missing:
         L += [f"Studies without stored results (not run yet): {', '.join(missing)}.", ""]
     for s in studies:
