@@ -143,7 +143,7 @@ def mlp_bound(task, label, seed, max_epochs=300, patience=30):
     import torch
     from sklearn.metrics import balanced_accuracy_score
 
-    from hcl_stats.deep._train import mlp, seed_everything
+    from hcl_stats.contrastive.deep.training import mlp, seed_everything
 
     Z = {k: np.hstack(getattr(task, k).Xs) for k in ("train", "val", "test")}
     Ztr, Zva, Zte = _standardise(Z["train"], Z["val"], Z["test"])
@@ -194,7 +194,7 @@ LINEAR_COMMON = dict(epochs=12, patience=2, batch_size=128)  # the stored linear
 
 
 def deep_methods(task, quick):
-    from hcl_stats.deep import COrAL, CoMM, Cross, CrossSelf, DeepHCL, FactorCL, SupCon
+    from hcl_stats.contrastive.deep import COrAL, CoMM, Cross, CrossSelf, DeepHCL, FactorCL, SupCon
 
     if task in ("factorcl", "factorcl_noisy"):
         ep = 2 if quick else FACTORCL_BUDGET["epochs"]
@@ -267,7 +267,7 @@ def _latent_r2(Z, task):
 def run_factorcl(seed_seq, seed, quick, methods, shares, emit, noisy=False):
     """FactorCL task: for each unique share, one draw of the task, the raw-input probe and every
     selected method (fit, curve, accuracy, latent R^2). ``emit(row)`` stores each row at once."""
-    from hcl_stats.contrastive_tasks import factorcl_synthetic
+    from hcl_stats.contrastive.tasks import factorcl_synthetic
 
     tname = "factorcl_noisy" if noisy else "factorcl"
     all_shares = (0.0, 1 / 3, 2 / 3, 1.0)
@@ -321,7 +321,7 @@ def run_factorcl(seed_seq, seed, quick, methods, shares, emit, noisy=False):
 
 def run_trifeature(seed_seq, seed, quick, methods, shares, emit, noisy=False):
     """Vector Trifeature: raw-input probes, supervised MLP bounds, then every selected method."""
-    from hcl_stats.contrastive_tasks import trifeature_vectors
+    from hcl_stats.contrastive.tasks import trifeature_vectors
 
     sizes = {k: v for k, v in TRIFEATURE_BUDGET.items() if k.startswith("n_")}
     if quick:
@@ -370,7 +370,7 @@ def run_linear(seed_seq, seed, quick, methods):
     global STRUCTURE
     from hcl_stats import HCL, Structure
     from hcl_stats.contrastive import LinearContrastiveHCL
-    from hcl_stats.contrastive_tasks import hierarchical_task
+    from hcl_stats.contrastive.tasks import hierarchical_task
 
     STRUCTURE = Structure.full(3, 2)
     sizes = dict(n_pretrain=1500, n_train=500, n_val=300, n_test=800) if quick else \
