@@ -14,7 +14,7 @@ JIVE_S = Structure({(0, 1, 2): 2, (0,): 1, (1,): 2, (2,): 1}, 3)
 
 
 def _data(structure, seed, n=800, p=(30, 25, 20), noise=0.2, loadings="paper"):
-    return simulate(structure, p, n, noise_var=noise, rng=seed, loadings=loadings)
+    return simulate(structure, p, n, noise_var=noise, random_state=seed, loadings=loadings)
 
 
 @pytest.mark.parametrize("Est, kwargs", [
@@ -54,6 +54,11 @@ def test_naive_svd_is_the_eigendecomposition():
     np.testing.assert_allclose(est.eigenvalues_, w[::-1][:K], rtol=1e-10)
     np.testing.assert_allclose(est.loadings_ @ est.loadings_.T, W @ W.T, atol=1e-10)
     assert est.loadings_.shape == (sum(d.n_features), K)
+    # one implementation: the baseline is the estimation layer's naive_svd on the sample covariance
+    from hcl_stats.covariance import sample_covariance
+    from hcl_stats.estimation.init import naive_svd
+
+    np.testing.assert_array_equal(est.loadings_, naive_svd(sample_covariance(d.Xs).cov, K))
 
 
 def test_per_modality_pca_blocks():
@@ -103,14 +108,14 @@ def test_slide_selection_clear_case():
     s = Structure({(0, 1): 1, (0,): 1, (1,): 1}, 2)
     hits = 0
     for seed in range(3):
-        d = simulate(s, (20, 15), 400, noise_var=0.05, rng=seed)
+        d = simulate(s, (20, 15), 400, noise_var=0.05, random_state=seed)
         hits += select_structure_slide(d.Xs, random_state=0) == s
     assert hits >= 2
 
 
 def test_slide_auto_stores_selection():
     s = Structure({(0, 1): 1, (0,): 1, (1,): 1}, 2)
-    d = simulate(s, (20, 15), 300, noise_var=0.05, rng=0)
+    d = simulate(s, (20, 15), 300, noise_var=0.05, random_state=0)
     est = SLIDE("auto", random_state=0).fit(d.Xs)
     assert est.structure_ in est.selection_["candidates"]
     assert len(est.selection_["bcv_errors"]) == len(est.selection_["candidates"])
@@ -143,7 +148,8 @@ def test_slide_structure_mismatch():
 
 
 # -- SLIDE on its own scale, iterated on the covariance ----------------------------------------
-from hcl_stats.baselines._slide import slide_fit_gram, slide_fit_structure  # noqa: E402
+from hcl_stats.baselines import slide_fit_structure  # noqa: E402
+from hcl_stats.baselines._slide import slide_fit_gram  # noqa: E402
 
 
 def test_slide_defaults_are_the_authors_scale_and_tolerance():
@@ -157,8 +163,8 @@ def test_slide_gram_iterates_equal_the_data_iterates(seed):
     Z = [X - X.mean(0) for X in d.Xs]
     Z = [X / np.linalg.norm(X) for X in Z]
     X = np.hstack(Z)
-    U, Vd, it_d, conv_d = slide_fit_structure(Z, S3, rng=seed, tol=1e-9, max_iter=400)
-    Vg, it_g, conv_g, Gh = slide_fit_gram(X.T @ X, d.n_features, S3, rng=seed, tol=1e-9, max_iter=400)
+    U, Vd, it_d, conv_d = slide_fit_structure(Z, S3, random_state=seed, tol=1e-9, max_iter=400)
+    Vg, it_g, conv_g, Gh = slide_fit_gram(X.T @ X, d.n_features, S3, random_state=seed, tol=1e-9, max_iter=400)
     assert it_d == it_g and conv_d == conv_g
     np.testing.assert_allclose(np.vstack(Vg), np.vstack(Vd), atol=1e-9)
     np.testing.assert_allclose(X @ (np.vstack(Vg) @ Gh), U, atol=1e-8)
@@ -195,3 +201,35 @@ def test_slide_fit_covariance_validation():
         SLIDE(S3).fit_covariance(C, d.n_features, 1)
     with pytest.raises(ValueError, match="The 'structure' parameter of SLIDE must be a hcl_stats.Structure. Got 'auto'"):
         SLIDE("auto").fit_covariance(C, d.n_features, 100)
+
+
+def test_old_keywords_warn_and_still_work():
+    d = _data(S3, 0, n=200)
+    with pytest.warns(FutureWarning, match="JIVE: the keyword 'alpha' is deprecated .*; use 'level'") as rec:
+        est = JIVE(1, "permutation", n_permutations=5, alpha=0.2)
+    assert rec[0].filename == __file__  # points at the user's call
+    assert est.level == 0.2 and "alpha" not in est.get_params()
+    new = JIVE(1, "permutation", n_permutations=5, level=0.2).fit(d.Xs)
+    assert est.fit(d.Xs).individual_ranks_ == new.individual_ranks_
+    with pytest.raises(ValueError, match="JIVE: pass either 'level' or its deprecated spelling 'alpha', not both"):
+        JIVE(1, level=0.1, alpha=0.2)
+    with pytest.raises(TypeError, match="JIVE got an unexpected keyword argument 'levl'"):
+        JIVE(1, levl=0.1)
+    Z = [X - X.mean(0) for X in d.Xs]
+    with pytest.warns(FutureWarning, match="slide_fit_structure: the keyword 'rng' is deprecated .*; use 'random_state'"):
+        old = slide_fit_structure(Z, S3, rng=3, max_iter=20)
+    new = slide_fit_structure(Z, S3, random_state=3, max_iter=20)
+    np.testing.assert_array_equal(old[0], new[0])
+    X = np.hstack(Z)
+    with pytest.warns(FutureWarning, match="slide_fit_gram: the keyword 'rng' is deprecated"):
+        old = slide_fit_gram(X.T @ X, d.n_features, S3, rng=3, max_iter=20)
+    np.testing.assert_array_equal(old[0][0], slide_fit_gram(X.T @ X, d.n_features, S3, random_state=3, max_iter=20)[0][0])
+
+
+def test_randomised_baselines_are_reproducible_by_default():
+    d = _data(S3, 1, n=200)
+    assert JIVE().random_state == 0 and SLIDE(S3).random_state == 0
+    a = JIVE(1, "permutation", n_permutations=5).fit(d.Xs)
+    b = JIVE(1, "permutation", n_permutations=5).fit(d.Xs)
+    assert a.individual_ranks_ == b.individual_ranks_
+    np.testing.assert_array_equal(SLIDE(S3, max_iter=30).fit(d.Xs).loadings_, SLIDE(S3, max_iter=30).fit(d.Xs).loadings_)

@@ -1,15 +1,54 @@
 """Shared pieces of the classical baselines: the fitted-estimator contract and small kernels."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy import linalg as sla
 
-from .._validation import check_Xs
+from .._validation import check_Xs, user_stacklevel
 from ..base import BaseEstimator
 from ..exceptions import NotFittedError
 from ..structure import Structure
 
-__all__ = ["MultiViewLoadingsMixin", "polar", "top_eig", "check_structure_arg"]
+__all__ = ["MultiViewLoadingsMixin", "polar", "top_eig", "check_structure_arg", "renamed_keywords"]
+
+
+def renamed_keywords(owner, deprecated, renames, values, defaults) -> dict:
+    """Map old keyword spellings (kept for one release) to their new names, with a FutureWarning
+    pointing at the user's call.
+
+    Parameters
+    ----------
+    owner : str
+        The function or class (named in messages).
+    deprecated : dict
+        The extra keyword arguments received (``**deprecated`` of the signature).
+    renames : dict
+        Old name -> new name.
+    values : dict
+        New name -> value received.
+    defaults : dict
+        New name -> its default (a value equal to its default counts as not given).
+
+    Returns
+    -------
+    dict
+        New name -> value to use.
+    """
+    out = dict(values)
+    for old, value in deprecated.items():
+        if old not in renames:
+            raise TypeError(f"{owner} got an unexpected keyword argument {old!r}.")
+        new = renames[old]
+        given = values[new]
+        if not (given is defaults[new] or (type(given) is type(defaults[new]) and given == defaults[new])):
+            raise ValueError(f"{owner}: pass either {new!r} or its deprecated spelling {old!r}, not both; "
+                             f"got {new}={given!r} and {old}={value!r}.")
+        warnings.warn(f"{owner}: the keyword {old!r} is deprecated and will be removed in a future release; "
+                      f"use {new!r}.", FutureWarning, stacklevel=user_stacklevel())
+        out[new] = value
+    return out
 
 
 def polar(A):

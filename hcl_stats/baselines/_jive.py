@@ -7,7 +7,7 @@ import numpy as np
 
 from .._validation import Interval, check_random_state, check_Xs, validate_params
 from ..structure import Structure
-from ._common import MultiViewLoadingsMixin
+from ._common import MultiViewLoadingsMixin, renamed_keywords
 
 __all__ = ["JIVE"]
 
@@ -46,13 +46,13 @@ def _jive_iterate(Zs, r_joint, r_indiv, tol, max_iter):
     return Js, A, UJ, it, converged
 
 
-def _perm_rank(X, rng, n_perm, alpha):
+def _perm_rank(X, rng, n_perm, level):
     """Permutation test for the number of components (Lock et al. 2013): leading singular values of
-    X above the (1 - alpha) quantile of those of X with each column permuted independently."""
+    X above the (1 - level) quantile of those of X with each column permuted independently."""
     perm = lambda: np.column_stack([X[rng.permutation(X.shape[0]), j] for j in range(X.shape[1])])  # noqa: E731
     s = np.linalg.svd(X, compute_uv=False)
     null = np.array([np.linalg.svd(perm(), compute_uv=False) for _ in range(n_perm)])
-    thr = np.quantile(null, 1.0 - alpha, axis=0)
+    thr = np.quantile(null, 1.0 - level, axis=0)
     exceed = s > thr
     return int(np.argmin(exceed)) if not exceed.all() else len(s)
 
@@ -70,7 +70,7 @@ class JIVE(MultiViewLoadingsMixin):
         Rank of each individual part (one int for all, or one per modality).
         "permutation": the permutation test of Lock et al. (2013): for each modality, after
         removing the span of the joint scores, the number of leading singular values above the
-        (1 - alpha) quantile of those of the same matrix with each column permuted independently.
+        (1 - level) quantile of those of the same matrix with each column permuted independently.
         Run once, not iterated. (A permutation test for the joint rank, with each modality's rows
         permuted separately, was tried and removed: it miscounted in 2 of 2 clear simulated cases,
         because individual components of the stacked data survive that permutation.)
@@ -78,8 +78,14 @@ class JIVE(MultiViewLoadingsMixin):
         Centre and scale every modality to unit Frobenius norm before fitting (as JIVE);
         loadings are reported in the original units.
     tol, max_iter : stop on a relative change of the residual sum of squares below ``tol``.
-    n_permutations, alpha : the permutation test (default 50 permutations, alpha = 0.05).
-    random_state : seed for the permutations.
+    n_permutations : int, default 50
+        Permutations of the test.
+    level : float in (0, 1), default 0.05
+        Level of the permutation test (was ``alpha``, which still works for one release with a
+        FutureWarning: ``alpha`` means a penalty everywhere else in hcl_stats).
+    random_state : None, int or Generator, default 0
+        Seed of the permutations (default 0: the same data give the same ranks; until this
+        release the default was None, fresh entropy).
 
     Attributes
     ----------
@@ -98,18 +104,19 @@ class JIVE(MultiViewLoadingsMixin):
         "tol": [Interval(float, 0, None, closed="neither")],
         "max_iter": [Interval(int, 1, None)],
         "n_permutations": [Interval(int, 1, None)],
-        "alpha": [Interval(float, 0, 1, closed="neither")],
+        "level": [Interval(float, 0, 1, closed="neither")],
     }
 
     def __init__(self, joint_rank=1, individual_ranks=1, *, scale_views=True, tol=1e-8, max_iter=1000,
-                 n_permutations=50, alpha=0.05, random_state=None):
+                 n_permutations=50, level=0.05, random_state=0, **deprecated):
         self.joint_rank = joint_rank
         self.individual_ranks = individual_ranks
         self.scale_views = scale_views
         self.tol = tol
         self.max_iter = max_iter
         self.n_permutations = n_permutations
-        self.alpha = alpha
+        self.level = renamed_keywords("JIVE", deprecated, {"alpha": "level"}, {"level": level},
+                                      {"level": 0.05})["level"]
         self.random_state = random_state
 
     def fit(self, Xs, y=None):
@@ -138,7 +145,7 @@ class JIVE(MultiViewLoadingsMixin):
         rj = self.joint_rank
         if isinstance(ir, str):
             UJ = np.linalg.svd(np.hstack(Zs), full_matrices=False)[0][:, :rj]
-            ir = [_perm_rank(Z - UJ @ (UJ.T @ Z), rng, self.n_permutations, self.alpha) for Z in Zs]
+            ir = [_perm_rank(Z - UJ @ (UJ.T @ Z), rng, self.n_permutations, self.level) for Z in Zs]
         if rj + max(ir) > n:
             raise ValueError(f"JIVE ranks too large: joint_rank + individual rank ({rj} + {max(ir)}) must be at most n_samples = {n}.")
         for m, (Z, r) in enumerate(zip(Zs, ir)):

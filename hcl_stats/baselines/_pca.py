@@ -7,6 +7,7 @@ import numpy as np
 
 from .._validation import Interval, check_Xs, validate_params
 from ..covariance import sample_covariance
+from ..estimation.init import naive_svd
 from ..structure import Structure
 from ._common import MultiViewLoadingsMixin, top_eig
 
@@ -15,7 +16,8 @@ __all__ = ["NaiveSVD", "PerModalityPCA"]
 
 class NaiveSVD(MultiViewLoadingsMixin):
     """Top-K eigenvectors of the sample covariance of the stacked modalities, scaled by
-    sqrt(eigenvalue): Rec(S_n, K), the authors' "naive SVD" reference.
+    sqrt(eigenvalue): Rec(S_n, K), the authors' "naive SVD" reference, computed by
+    :func:`hcl_stats.estimation.init.naive_svd`.
 
     Parameters
     ----------
@@ -59,9 +61,9 @@ class NaiveSVD(MultiViewLoadingsMixin):
         p = stats.cov.shape[0]
         if K > p:
             raise ValueError(f"The 'n_components' parameter of NaiveSVD must be at most the total number of features p = {p}. Got {K} instead.")
-        w, V = top_eig(stats.cov, K)
-        self.loadings_ = V * np.sqrt(w)
-        self.eigenvalues_ = w
+        W = naive_svd(stats.cov, K)  # the one implementation of Rec(S_n, K), shared with the harness
+        self.loadings_ = W
+        self.eigenvalues_ = np.sum(W * W, axis=0)
         self.mean_ = stats.mean
         self.n_features_ = stats.n_features
         self.n_samples_ = stats.n_samples

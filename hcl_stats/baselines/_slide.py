@@ -17,7 +17,7 @@ import numpy as np
 
 from .._validation import Interval, Options, check_random_state, check_Xs, validate_params
 from ..structure import Structure
-from ._common import MultiViewLoadingsMixin, check_structure_arg, polar
+from ._common import MultiViewLoadingsMixin, check_structure_arg, polar, renamed_keywords
 
 __all__ = ["SLIDE", "select_structure_slide", "slide_fit_structure", "slide_fit_gram"]
 
@@ -41,7 +41,7 @@ def _inv_sqrt(G, rel=1e-12):
     return (Q * d) @ Q.T
 
 
-def slide_fit_structure(Xs, structure, *, U0=None, rng=None, tol=1e-6, max_iter=1000):
+def slide_fit_structure(Xs, structure, *, U0=None, random_state=0, tol=1e-6, max_iter=1000, **deprecated):
     """The authors' alternating SLIDE fit for a given structure on (centred) data.
 
     Parameters
@@ -51,9 +51,11 @@ def slide_fit_structure(Xs, structure, *, U0=None, rng=None, tol=1e-6, max_iter=
     structure : Structure
     U0 : ndarray of shape (n_samples, K), optional
         Initial scores with orthonormal columns; default the polar factor of X Z, Z a (p, K)
-        Gaussian matrix drawn from ``rng`` (a random start in the column space of the data, the
-        same start as :func:`slide_fit_gram`).
-    rng : seed or Generator for that default.
+        Gaussian matrix drawn from ``random_state`` (a random start in the column space of the
+        data, the same start as :func:`slide_fit_gram`).
+    random_state : None, int or Generator, default 0
+        Seed of that default start (was ``rng``, default None; ``rng`` still works for one
+        release with a FutureWarning).
     tol : float
         Stop when ||U V^T - previous U V^T||_F^2 < tol (the authors' squared change).
     max_iter : int
@@ -63,10 +65,12 @@ def slide_fit_structure(Xs, structure, *, U0=None, rng=None, tol=1e-6, max_iter=
     U : ndarray (n_samples, K), Vs : list of ndarray (p_m, K) (zero off the support),
     n_iter : int, converged : bool
     """
+    random_state = renamed_keywords("slide_fit_structure", deprecated, {"rng": "random_state"},
+                                    {"random_state": random_state}, {"random_state": 0})["random_state"]
     K = structure.n_factors
     masks = _masks(structure)
     if U0 is None:
-        Z = check_random_state(rng).standard_normal((sum(X.shape[1] for X in Xs), K))
+        Z = check_random_state(random_state).standard_normal((sum(X.shape[1] for X in Xs), K))
         offs = np.cumsum([0] + [X.shape[1] for X in Xs])
         U = polar(sum(X @ Z[offs[m]:offs[m + 1]] for m, X in enumerate(Xs)))
     else:
@@ -95,7 +99,7 @@ def slide_fit_structure(Xs, structure, *, U0=None, rng=None, tol=1e-6, max_iter=
     return U, Vs, it, converged
 
 
-def slide_fit_gram(C, n_features, structure, *, rng=None, tol=1e-6, max_iter=1000):
+def slide_fit_gram(C, n_features, structure, *, random_state=0, tol=1e-6, max_iter=1000, **deprecated):
     """The same alternating fit as :func:`slide_fit_structure`, iterated on the Gram matrix
     C = X^T X (p x p) of the (centred, scaled) data, its sufficient statistic.
 
@@ -103,7 +107,8 @@ def slide_fit_gram(C, n_features, structure, *, rng=None, tol=1e-6, max_iter=100
     is V <- mask * (C V G^(-1/2)), and the authors' stopping quantity
     ||U' V^T - U V_prev^T||_F^2 needs only K x K products (U^T U' = G_prev^(-1/2) V_prev^T C V G^(-1/2)).
     The iterates equal those of the data version from the start U0 = polar(X Z) (Z Gaussian p x K
-    from ``rng``); one iteration costs O(p^2 K) instead of O(n p K).
+    from ``random_state``, default 0; the old keyword ``rng`` still works for one release with a
+    FutureWarning); one iteration costs O(p^2 K) instead of O(n p K).
 
     Returns
     -------
@@ -113,7 +118,9 @@ def slide_fit_gram(C, n_features, structure, *, rng=None, tol=1e-6, max_iter=100
     K = structure.n_factors
     offs = np.cumsum([0] + list(n_features))
     mask = structure.support_mask(n_features)
-    Z = check_random_state(rng).standard_normal((C.shape[0], K))
+    random_state = renamed_keywords("slide_fit_gram", deprecated, {"rng": "random_state"},
+                                    {"random_state": random_state}, {"random_state": 0})["random_state"]
+    Z = check_random_state(random_state).standard_normal((C.shape[0], K))
     CV = C @ Z
     Gh = _inv_sqrt(Z.T @ CV)               # U0 = X Z Gh
     V = (CV @ Gh) * mask                   # V_1 = mask * X^T U0
@@ -354,8 +361,10 @@ class SLIDE(MultiViewLoadingsMixin):
         to the squared scale of the data (e.g. about 8e-13 relative for the recovery study's
         data, so the rule is practically never met before ``max_iter``). Loadings are reported
         in the original units either way.
-    random_state : seed for the random initial U (the authors' QR of a Gaussian matrix) and for
-        the cross-validation folds of ``structure="auto"``.
+    random_state : None, int or Generator, default 0
+        Seed of the random initial U (the authors' QR of a Gaussian matrix) and of the
+        cross-validation folds of ``structure="auto"`` (default 0: the same data give the same
+        fit; until this release the default was None, fresh entropy).
     selection_options : dict, optional
         Extra keyword arguments for :func:`select_structure_slide`.
 
@@ -378,7 +387,7 @@ class SLIDE(MultiViewLoadingsMixin):
     >>> from hcl_stats import Structure, simulate
     >>> from hcl_stats.baselines import SLIDE
     >>> s = Structure({(0, 1): 2, (0,): 1, (1,): 1}, 2)
-    >>> data = simulate(s, (20, 30), 500, noise_var=0.5, rng=0)
+    >>> data = simulate(s, (20, 30), 500, noise_var=0.5, random_state=0)
     >>> SLIDE(s, random_state=0).fit(data.Xs).loadings_.shape
     (50, 4)
     """
@@ -390,7 +399,7 @@ class SLIDE(MultiViewLoadingsMixin):
         "selection_options": [dict, None],
     }
 
-    def __init__(self, structure="auto", *, tol=1e-6, max_iter=1000, view_scaling="frobenius", random_state=None,
+    def __init__(self, structure="auto", *, tol=1e-6, max_iter=1000, view_scaling="frobenius", random_state=0,
                  selection_options=None):
         self.structure = structure
         self.tol = tol
@@ -415,11 +424,11 @@ class SLIDE(MultiViewLoadingsMixin):
         nf = tuple(X.shape[1] for X in Xs)
         if n >= sum(nf):  # iterate on the Gram matrix (O(p^2 K) per iteration instead of O(n p K))
             X = np.hstack(Z)
-            Vs, n_iter, converged, Gh = slide_fit_gram(X.T @ X, nf, structure, rng=rng, tol=self.tol,
+            Vs, n_iter, converged, Gh = slide_fit_gram(X.T @ X, nf, structure, random_state=rng, tol=self.tol,
                                                        max_iter=self.max_iter)
             U = X @ (np.vstack(Vs) @ Gh)
         else:
-            U, Vs, n_iter, converged = slide_fit_structure(Z, structure, rng=rng, tol=self.tol, max_iter=self.max_iter)
+            U, Vs, n_iter, converged = slide_fit_structure(Z, structure, random_state=rng, tol=self.tol, max_iter=self.max_iter)
         self.scores_ = U
         self.mean_ = np.concatenate(means)
         return self._finish(Vs, scales, structure, n, n_iter, converged)
@@ -455,7 +464,7 @@ class SLIDE(MultiViewLoadingsMixin):
         f = np.repeat(np.sqrt(n - 1) / scales, nf)
         C = cov * f[:, None]
         C *= f[None, :]
-        Vs, n_iter, converged, _ = slide_fit_gram(C, nf, structure, rng=check_random_state(self.random_state),
+        Vs, n_iter, converged, _ = slide_fit_gram(C, nf, structure, random_state=check_random_state(self.random_state),
                                                   tol=self.tol, max_iter=self.max_iter)
         self.scores_ = None
         self.mean_ = np.zeros(p) if mean is None else np.asarray(mean, float).ravel()
