@@ -462,8 +462,8 @@ class GoodnessOfFit:
 # goodness_of_fit
 # ----------------------------------------------------------------------------------------------
 def goodness_of_fit(stats, structure, loadings=None, noise_var=None, *, noise="feature", n_samples=None,
-                    correction="auto", n_boot=50, rng=None, max_iter=5000, tol=1e-11, gtol=1e-7,
-                    heywood_tol=1e-3, warn=True) -> GoodnessOfFit:
+                    correction="auto", n_boot=50, random_state=0, max_iter=5000, tol=1e-11, gtol=1e-7,
+                    heywood_tol=1e-3, warn=True, rng=None) -> GoodnessOfFit:
     """Likelihood-ratio tests of a hierarchical structure against the unstructured and saturated models.
 
     Parameters
@@ -491,8 +491,8 @@ def goodness_of_fit(stats, structure, loadings=None, noise_var=None, *, noise="f
         (the calibrated choice, see Notes).
     n_boot : int, default 50
         Bootstrap samples for ``correction="bootstrap"``.
-    rng : None, int, SeedSequence or Generator
-        Randomness of the bootstrap only.
+    random_state : None, int, SeedSequence or Generator, default 0
+        Randomness of the bootstrap only (a fixed default: the same data give the same p-value).
     max_iter, tol, gtol : EM stopping rules (:func:`hcl_stats.estimation.ml.em_fit`).
     heywood_tol : float, default 1e-3
         Lower bound of each noise variance, as a fraction of the feature's sample variance (of the
@@ -500,6 +500,8 @@ def goodness_of_fit(stats, structure, loadings=None, noise_var=None, *, noise="f
         a boundary (Heywood) solution; it triggers a warning.
     warn : bool, default True
         Emit the warnings (they are always recorded in ``result.warnings``).
+    rng : deprecated
+        Old name of ``random_state`` (FutureWarning).
 
     Returns
     -------
@@ -531,6 +533,10 @@ def goodness_of_fit(stats, structure, loadings=None, noise_var=None, *, noise="f
     noise model's units (per feature, per modality or global), so the statistics are invariant to
     rescaling features (``noise="feature"``), modalities (``"modality"``) or the data.
     """
+    if rng is not None:
+        warnings.warn("The 'rng' parameter of goodness_of_fit is deprecated; use random_state (same values).",
+                      FutureWarning, stacklevel=2)
+        random_state = rng
     if isinstance(stats, (list, tuple)):
         stats = sample_covariance(check_Xs(stats, min_samples=3, name="stats"))
     S_orig, n = _check_stats(stats, n_samples)
@@ -614,7 +620,7 @@ def goodness_of_fit(stats, structure, loadings=None, noise_var=None, *, noise="f
             c_nested = 1.0
         detail = "Swain (1975) for both tests"
     else:
-        boot = _bootstrap(fs, S, n, structure, n_features, noise, opts, n_boot, check_random_state(rng))
+        boot = _bootstrap(fs, S, n, structure, n_features, noise, opts, n_boot, check_random_state(random_state))
         mean_b = float(np.mean(boot)) if df > 0 else 0.0
         c_nested = df / mean_b if (df > 0 and mean_b > 0) else 1.0
         detail = f"nested test: Bartlett factor estimated by parametric bootstrap ({n_boot} samples)"

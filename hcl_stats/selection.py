@@ -1081,7 +1081,7 @@ def select_structure(Xs, *, level=1e-3, max_rank=None, noise="feature", names=No
     --------
     >>> from hcl_stats import Structure, simulate, select_structure
     >>> s = Structure({(0, 1, 2): 2, (0, 1): 1, (0,): 1, (1,): 2, (2,): 1}, 3)
-    >>> data = simulate(s, (30, 40, 50), 1000, noise_var=1.0, rng=0, loadings="gaussian")
+    >>> data = simulate(s, (30, 40, 50), 1000, noise_var=1.0, random_state=0, loadings="gaussian")
     >>> select_structure(data.Xs) == s
     True
     """

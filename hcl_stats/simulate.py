@@ -1,6 +1,7 @@
 """The generator of the hierarchical multimodal factor model (the authors' simulator and its extensions)."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,7 +34,10 @@ class SimulatedData:
     y : ndarray of shape (n_samples,) or None
         Downstream response (linear: real; logistic: 0/1).
     beta : ndarray of shape (K,) or None
+    response : {"linear", "logistic"} or None
     response_noise_var : float or None
+    extra : dict
+        Free-form additions of callers (empty by default).
     """
 
     Xs: list
@@ -69,22 +73,52 @@ class SimulatedData:
         return self.loadings[rows, self.structure.column_slice(subset)]
 
 
+def _renamed_rng(random_state, rng, fname, stacklevel=3):
+    """``random_state``, or the deprecated ``rng`` keyword (with a FutureWarning pointing at the
+    caller of ``fname``)."""
+    if rng is None:
+        return random_state
+    if random_state is not None:
+        raise TypeError(f"{fname}() got both random_state={random_state!r} and its deprecated spelling rng={rng!r}; "
+                        "pass random_state only.")
+    warnings.warn(f"The 'rng' parameter of {fname} is deprecated; use random_state (same values: None, an int, "
+                  "a SeedSequence or a Generator).", FutureWarning, stacklevel=stacklevel)
+    return rng
+
+
 def _orthonormal(rng, p, r):
     q, rr = np.linalg.qr(rng.standard_normal((p, r)))
     return q * np.sign(np.diag(rr))  # Haar-distributed
 
 
-def make_loadings(structure: Structure, n_features, rng=None, kind: str = "paper", scale: float = 1.0) -> np.ndarray:
+def make_loadings(structure: Structure, n_features, random_state=None, kind: str = "paper", scale: float = 1.0, *,
+                  rng=None) -> np.ndarray:
     """Draw the (p, K) block-sparse loading matrix.
 
     kind="paper": each block W_{m,S} = Q1 diag(a) Q2 with Q1 (p_m x r) orthonormal, Q2 (r x r)
     orthogonal (QR of Gaussian matrices) and a ~ iid Uniform(0.5, 1.5) sorted decreasing, the
     authors' generator. kind="gaussian": iid N(0, scale^2) entries on the active blocks (the
     design used to compare with peers). Blocks are drawn in ``structure.blocks()`` order.
+
+    Parameters
+    ----------
+    structure : Structure
+    n_features : sequence of int, one per modality
+    random_state : None, int, SeedSequence or Generator, default None
+        The source of randomness (None: fresh entropy).
+    kind : {"paper", "gaussian"}, default "paper"
+    scale : float, default 1.0
+    rng : deprecated
+        Old name of ``random_state`` (FutureWarning).
+
+    Returns
+    -------
+    ndarray of shape (p, K)
     """
+    random_state = _renamed_rng(random_state, rng, "make_loadings")
     structure = _check_structure(structure)
     n_features = check_n_features(n_features, structure.n_modalities)
-    rng = check_random_state(rng)
+    rng = check_random_state(random_state)
     if kind not in ("paper", "gaussian"):
         raise ValueError(f"loadings must be 'paper', 'gaussian' or a (p, K) array; got {kind!r}.")
     rows = structure.row_slices(n_features)
@@ -164,9 +198,9 @@ def _check_structure(structure):
     return structure
 
 
-def simulate(structure, n_features, n_samples, noise_var, rng=None, *, loadings="paper",
+def simulate(structure, n_features, n_samples, noise_var, random_state=None, *, loadings="paper",
              loading_scale=1.0, latent_corr=0.0, latent_dist="gaussian", response=None, beta=None,
-             zero_groups=(), response_noise_var=0.1) -> SimulatedData:
+             zero_groups=(), response_noise_var=0.1, rng=None) -> SimulatedData:
     """Draw n samples from the hierarchical multimodal factor model ``x = W z + e``.
 
     Parameters
@@ -175,12 +209,13 @@ def simulate(structure, n_features, n_samples, noise_var, rng=None, *, loadings=
     n_features : sequence of int, one per modality
     n_samples : int
     noise_var : float or sequence of float
-        Isotropic noise variance c, one variance per modality (length M), or one per feature
-        (length p = sum of n_features: diagonal, heteroscedastic noise, as in real data).
-    rng : None, int, SeedSequence or Generator
-        Independent child streams are spawned from it for the loadings, the latents,
-        the noise and the response, so e.g. the loadings of a seed do not depend on
-        ``n_samples``.
+        The noise variances, in the package's three noise models: a float c is one variance for
+        all features ("isotropic"); length M, one per modality ("modality"); length p = sum of
+        n_features, one per feature ("feature": diagonal, heteroscedastic noise, as in real data).
+    random_state : None, int, SeedSequence or Generator, default None
+        The source of randomness (None: fresh entropy, as numpy and scikit-learn). Independent
+        child streams are spawned from it for the loadings, the latents, the noise and the
+        response, so e.g. the loadings of a seed do not depend on ``n_samples``.
     loadings : {"paper", "gaussian"} or ndarray of shape (p, K)
         The authors' generator (Q1 diag(a) Q2, a ~ U(0.5, 1.5) sorted), iid Gaussian entries
         (times ``loading_scale``) on the active blocks, or a given matrix (zeros off the
@@ -199,18 +234,23 @@ def simulate(structure, n_features, n_samples, noise_var, rng=None, *, loadings=
         Subsets whose coefficients are zero (structures irrelevant to the task).
     response_noise_var : float
         c_y (0.1 in the authors' code).
+    rng : deprecated
+        Old name of ``random_state`` (FutureWarning).
 
     Returns
     -------
     SimulatedData
+        ``noise_var`` has shape (n_modalities,) (each modality's mean noise variance) and
+        ``noise_var_features`` shape (p,).
 
     Examples
     --------
     >>> from hcl_stats import Structure, simulate
-    >>> data = simulate(Structure.full(3, 2), (20, 30, 40), 500, noise_var=1.0, rng=0)
+    >>> data = simulate(Structure.full(3, 2), (20, 30, 40), 500, noise_var=1.0, random_state=0)
     >>> [X.shape for X in data.Xs], data.loadings.shape
     ([(500, 20), (500, 30), (500, 40)], (90, 14))
     """
+    random_state = _renamed_rng(random_state, rng, "simulate")
     structure = _check_structure(structure)
     M = structure.n_modalities
     n_features = check_n_features(n_features, M)
@@ -232,12 +272,12 @@ def simulate(structure, n_features, n_samples, noise_var, rng=None, *, loadings=
         raise ValueError(f"response must be None, 'linear' or 'logistic'; got {response!r}.")
     if not (isinstance(response_noise_var, (int, float)) and response_noise_var >= 0):
         raise ValueError(f"response_noise_var must be a non-negative number; got {response_noise_var!r}.")
-    rng = check_random_state(rng)
+    rng = check_random_state(random_state)
     r_load, r_lat, r_noise, r_resp = rng.spawn(4)
     p, K = sum(n_features), structure.n_factors
 
     if isinstance(loadings, str):
-        W = make_loadings(structure, n_features, r_load, kind=loadings, scale=loading_scale)
+        W = make_loadings(structure, n_features, random_state=r_load, kind=loadings, scale=loading_scale)
     else:
         W = np.array(loadings, dtype=float)
         if W.shape != (p, K):
@@ -256,7 +296,7 @@ def simulate(structure, n_features, n_samples, noise_var, rng=None, *, loadings=
         if beta is None:
             b = r_resp.uniform(0.0, 1.0, size=K)
             for g in zero_groups:
-                b[cols[structure._normalise(g)]] = 0.0
+                b[cols[structure.normalise_subset(g)]] = 0.0
             nb = np.linalg.norm(b)
             if nb == 0:
                 raise ValueError("zero_groups removes every subset; beta would be identically zero.")
@@ -267,7 +307,7 @@ def simulate(structure, n_features, n_samples, noise_var, rng=None, *, loadings=
                 raise ValueError(f"beta must have shape (K,) = ({K},); got {b.shape}.")
             for g in zero_groups:
                 b = b.copy()
-                b[cols[structure._normalise(g)]] = 0.0
+                b[cols[structure.normalise_subset(g)]] = 0.0
         eta = Z @ b + np.sqrt(response_noise_var) * r_resp.standard_normal(int(n_samples))
         if response == "linear":
             y = eta

@@ -146,10 +146,10 @@ class Structure:
         return len(self._items)
 
     def rank(self, subset) -> int:
-        return dict(self._items)[self._normalise(subset)]
+        return dict(self._items)[self.normalise_subset(subset)]
 
     def level(self, subset) -> str:
-        k = len(self._normalise(subset))
+        k = len(self.normalise_subset(subset))
         if k == self._n_modalities:
             return "global"
         return "specific" if k == 1 else "partial"
@@ -161,13 +161,17 @@ class Structure:
         """Array (K,) giving for each column the index of its subset in ``subsets``."""
         return np.repeat(np.arange(self.n_subsets), [r for _, r in self._items])
 
-    def _normalise(self, subset) -> tuple:
+    def normalise_subset(self, subset) -> tuple:
+        """``subset`` (an int or an iterable of modality indices) as the sorted tuple this
+        structure uses as its key; KeyError naming the subsets if it is not one of them."""
         if isinstance(subset, numbers.Integral):
             subset = (subset,)
         s = tuple(sorted(int(i) for i in subset))
         if s not in dict(self._items):
             raise KeyError(f"subset {s} is not in this structure; its subsets are {self.subsets}.")
         return s
+
+    _normalise = normalise_subset  # the old private name (used by callers outside this module)
 
     # -- layout -------------------------------------------------------------------------
     @property
@@ -180,7 +184,7 @@ class Structure:
         return MappingProxyType(out)
 
     def column_slice(self, subset) -> slice:
-        return self.column_slices[self._normalise(subset)]
+        return self.column_slices[self.normalise_subset(subset)]
 
     def row_slices(self, n_features) -> list:
         """Slices of the rows of each modality in the stacked (p, K) loadings."""
@@ -303,7 +307,7 @@ class Structure:
         return cls(ranks, int(d["n_modalities"]), names=d.get("names"))
 
     def label(self, subset) -> str:
-        s = self._normalise(subset)
+        s = self.normalise_subset(subset)
         if self._names is None:
             return "{" + ",".join(str(i) for i in s) + "}"
         return "{" + ",".join(self._names[i] for i in s) + "}"

@@ -126,7 +126,7 @@ def test_run_option_errors(tmp_path, capsys):
 
 def _data_files(tmp_path):
     s = Structure({(0, 1, 2): 1, (0, 1): 1, (0,): 1, (1,): 1, (2,): 1}, 3)
-    d = simulate(s, (8, 9, 10), 1500, noise_var=0.2, rng=0)
+    d = simulate(s, (8, 9, 10), 1500, noise_var=0.2, random_state=0)
     paths = []
     for m, X in enumerate(d.Xs):
         if m == 2:
@@ -237,7 +237,7 @@ S2 = Structure({(0, 1): 1, (0,): 1, (1,): 1}, 2)
 
 
 def _two(n=400, seed=0):
-    return simulate(S2, (6, 7), n, noise_var=0.3, rng=seed).Xs
+    return simulate(S2, (6, 7), n, noise_var=0.3, random_state=seed).Xs
 
 
 def _csv(path, X, header=None, samples=None, delim=","):

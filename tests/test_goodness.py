@@ -266,11 +266,19 @@ def test_corrections(correction):
 
 def test_bootstrap_correction():
     Xs, _, _ = _draw(16)
-    r = _quiet_gof(sample_covariance(Xs), S_SMALL, correction="bootstrap", n_boot=4, rng=0)
+    r = _quiet_gof(sample_covariance(Xs), S_SMALL, correction="bootstrap", n_boot=4, random_state=0)
     assert r.bootstrap_statistics.shape == (4,) and np.all(r.bootstrap_statistics >= 0)
     assert 0.6 < r.correction_factor < 1.6
-    r2 = _quiet_gof(sample_covariance(Xs), S_SMALL, correction="bootstrap", n_boot=4, rng=0)
+    r2 = _quiet_gof(sample_covariance(Xs), S_SMALL, correction="bootstrap", n_boot=4, random_state=0)
     assert r2.statistic == r.statistic
+    # the default random_state is fixed (0): the same data give the same p-value
+    r3 = _quiet_gof(sample_covariance(Xs), S_SMALL, correction="bootstrap", n_boot=4)
+    np.testing.assert_array_equal(r3.bootstrap_statistics, r.bootstrap_statistics)
+    r4 = _quiet_gof(sample_covariance(Xs), S_SMALL, correction="bootstrap", n_boot=4, random_state=1)
+    assert not np.array_equal(r4.bootstrap_statistics, r.bootstrap_statistics)
+    with pytest.warns(FutureWarning, match=r"'rng' parameter of goodness_of_fit is deprecated; use random_state"):
+        r5 = goodness_of_fit(sample_covariance(Xs), S_SMALL, correction="bootstrap", n_boot=4, rng=1, warn=False)
+    np.testing.assert_array_equal(r5.bootstrap_statistics, r4.bootstrap_statistics)
 
 
 # --------------------------------------------------------------------------- bad input

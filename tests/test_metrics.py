@@ -19,7 +19,7 @@ def _rotated(W, seed=0):
 
 
 def test_gram_errors_rotation_invariant_and_zero_at_truth():
-    W = simulate(S, NF, 5, 1.0, rng=0).loadings
+    W = simulate(S, NF, 5, 1.0, random_state=0).loadings
     Wr = _rotated(W)
     g = metrics.gram_errors(Wr, W, S, NF)
     assert max(g.values()) < 1e-12
@@ -29,7 +29,7 @@ def test_gram_errors_rotation_invariant_and_zero_at_truth():
 
 
 def test_relative_errors_of_zero_estimator_are_one():
-    W = simulate(S, NF, 5, 1.0, rng=1).loadings
+    W = simulate(S, NF, 5, 1.0, random_state=1).loadings
     Z = np.zeros_like(W)
     assert np.allclose(list(metrics.gram_errors(Z, W, S, NF, relative=True).values()), 1.0)
     assert np.isclose(metrics.overall_gram_error(Z, W, relative=True), 1.0)
@@ -43,7 +43,7 @@ def test_overall_error_matches_direct_formula():
 
 
 def test_align_undoes_per_subset_rotation():
-    W = simulate(S, NF, 5, 1.0, rng=2).loadings
+    W = simulate(S, NF, 5, 1.0, random_state=2).loadings
     Wr = _rotated(W, seed=3)
     aligned, rots = align(Wr, W, S, NF, return_rotations=True)
     assert np.allclose(aligned, W, atol=1e-10)
@@ -52,7 +52,7 @@ def test_align_undoes_per_subset_rotation():
 
 
 def test_sin_theta_small_perturbation():
-    W = simulate(S, NF, 5, 1.0, rng=4).loadings
+    W = simulate(S, NF, 5, 1.0, random_state=4).loadings
     rng = np.random.default_rng(5)
     E = 1e-3 * rng.standard_normal(W.shape) * S.support_mask(NF)
     st = metrics.sin_theta(W + E, W, S, NF)
@@ -60,7 +60,7 @@ def test_sin_theta_small_perturbation():
 
 
 def test_recovery_metrics_keys_and_shape_check():
-    W = simulate(S, NF, 5, 1.0, rng=6).loadings
+    W = simulate(S, NF, 5, 1.0, random_state=6).loadings
     out = metrics.recovery_metrics(W, W, S, NF)
     assert "gram[m0|{0,1,2}]" in out and "rel_overall" in out and out["overall"] < 1e-10
     with pytest.raises(ValueError, match="same shape"):

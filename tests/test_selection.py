@@ -20,7 +20,7 @@ P4 = (40, 30, 30, 25)
 
 
 def _data(structure, p, n, seed, **kw):
-    return simulate(structure, p, n, noise_var=1.0, rng=seed, loadings="gaussian", **kw)
+    return simulate(structure, p, n, noise_var=1.0, random_state=seed, loadings="gaussian", **kw)
 
 
 # -- recovery ---------------------------------------------------------------------------------
@@ -108,7 +108,7 @@ def test_feature_noise_default_handles_heteroscedastic_features():
     each null hypothesis) recovers the structure; "diagonal" is its deprecated spelling."""
     hits_iso = hits_diag = 0
     for seed in range(3):
-        data = simulate(S3, P3, 600, noise_var=0.25, rng=seed, loadings="gaussian")
+        data = simulate(S3, P3, 600, noise_var=0.25, random_state=seed, loadings="gaussian")
         rng = np.random.default_rng(100 + seed)
         Xs = [X + rng.standard_normal(X.shape) * np.sqrt(rng.uniform(0, 1, X.shape[1])) for X in data.Xs]
         with warnings.catch_warnings():
@@ -133,7 +133,7 @@ def test_pure_noise_modality_is_refused():
 
 
 def test_too_few_samples_for_the_factors_is_refused():
-    data = simulate(Structure({(0,): 5, (1,): 5}, 2), (50, 50), 8, noise_var=0.01, rng=0, loadings="gaussian")
+    data = simulate(Structure({(0,): 5, (1,): 5}, 2), (50, 50), 8, noise_var=0.01, random_state=0, loadings="gaussian")
     with pytest.raises(ValueError, match=r"n_samples = 8, too few for the \d+ factors"):
         select_structure(data.Xs, noise="modality")
 
@@ -206,3 +206,44 @@ def test_hcl_auto_structure_fits():
     assert hcl.structure_ == S4
     assert hcl.loadings_.shape == (sum(P4), S4.n_factors)
     assert np.all(hcl.loadings_[~S4.support_mask(P4)] == 0)
+
+
+def test_summary_is_the_results_layer_and_level_is_the_test_level():
+    from hcl_stats.selection import SelectionSummary
+    from hcl_stats.summary import Summary
+
+    data = _data(S3, P3, 600, 11)
+    _, res = select_structure(data.Xs, return_details=True, names=["r<n>a", "a&t_ac", "prot"], level=0.01)
+    sm = res.summary()
+    assert isinstance(sm, SelectionSummary) and isinstance(sm, Summary) and sm.result is res
+    assert [t.title.split(":")[0] for t in sm.tables] == ["Step 1", "Step 2", "Step 3", "Selected structure"]
+    assert str(sm) == sm.as_text() and "Test level  : 0.01" in str(sm)
+    h = sm.as_html()
+    assert "r<n>a" not in h and "r&lt;n&gt;a" in h and "a&amp;t_ac" in h
+    tex = sm.as_latex()
+    assert r"a\&t\_ac" in tex and r"r\textless{}n\textgreater{}a" in tex
+    # the selected structure is printed as a table: one row per modality, its rank in each subset
+    last = sm.tables[-1]
+    assert [row[0] for row in last.rows] == ["r<n>a", "a&t_ac", "prot"]
+    assert last.rows[2][1:] == [str(res.structure.rank(S)) if 2 in S else "." for S in res.structure.subsets]
+    assert res.level == 0.01 and "level=0.01" in repr(res)
+    with pytest.warns(FutureWarning, match=r"SelectionResult.alpha is deprecated; use SelectionResult.level"):
+        assert res.alpha == 0.01
+
+
+def test_stability_summary_on_a_clear_structure():
+    from hcl_stats.summary import Summary
+
+    data = _data(S3, P3, 600, 11)
+    s, res = select_structure(data.Xs, return_details=True, n_resamples=3, random_state=1)
+    st = res.stability
+    assert st.agreement == 1.0
+    ss = st.summary()
+    assert isinstance(ss, Summary) and len(ss.tables) == 1
+    t = ss.tables[0]
+    # one row per subset of the structure, each selected with its rank in every subsample
+    assert t.header[1] == "most frequent rank" and len(t.rows) == s.n_subsets
+    assert all(row[2] == f"{row[1]}: 100%" for row in t.rows)
+    assert "the full-data structure in 100%" in str(ss) and "<table>" in ss.as_html()
+    # within the selection evidence the reference is the full-data rank
+    assert any(x.title.startswith("Stability") and x.header[1] == "full-data rank" for x in res.summary().tables)

@@ -114,3 +114,22 @@ def test_bad_input_names_the_argument():
         Summary("t", tables=[["a"]])
     with pytest.raises(ValueError, match="rows were given without a header"):
         Summary("t", (), None, [["1"]])
+
+
+def test_missing_report_summary():
+    import numpy as np
+
+    from hcl_stats.incomplete import missing_report
+
+    rng = np.random.default_rng(0)
+    X0, X1 = rng.standard_normal((10, 3)), rng.standard_normal((10, 2))
+    X0[0, 1] = np.nan          # sample 0 partly observes modality 0
+    X1[[2, 3]] = np.nan        # samples 2 and 3 miss modality 1
+    rep = missing_report([X0, X1], names=["a|b", "c"])
+    s = rep.summary()
+    assert isinstance(s, Summary) and ("Complete samples", "7") in s.info
+    t1, t2 = s.tables
+    assert t1.rows == [["a|b", "3", "3.3%", "0", "1"], ["c", "2", "20.0%", "2", "0"]]
+    assert t2.rows == [["a|b", "10", "8"], ["c", "8", "8"]]
+    assert r"| a\|b | 3 | 3.3% | 0 | 1 |" in s.as_markdown()
+    assert "Missing per modality" in str(s) and str(rep).startswith("Missing per modality: ")

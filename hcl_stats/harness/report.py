@@ -263,7 +263,8 @@ def _is_partial(study):
 # studies and benchmarks with their own scripts, linked from the report when their outputs exist
 _OTHER_STUDIES = [
     ("Real data: UCI Multiple Features (structure selection, variance explained, classification)",
-     "reports/multiple_features/REPORT.md", "python -m hcl_stats.studies.multiple_features simulations/configs/multiple_features.toml"),
+     "reports/multiple_features/REPORT.md",
+     "python simulations/real_data/multiple_features.py simulations/configs/multiple_features.toml"),
     ("Peers: hcl_stats vs SLIDE, GFA, MOFA+, AJIVE", "reports/peers/README.md", "python benchmarks/bench_peers.py"),
     ("Contrastive baselines: linear contrastive HCL, deep HCL, FactorCL, COrAL, Cross", "reports/contrastive/README.md",
      "python benchmarks/bench_contrastive.py --task {factorcl,trifeature,linear} --seeds 5"),

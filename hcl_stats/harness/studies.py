@@ -115,7 +115,7 @@ def _draw_stats(structure, W, point, rng):
     noise = float(point["noise_var"])
     rows = structure.row_slices(nf)
     if point.get("draw", "samples") == "samples":
-        data = simulate(structure, nf, n, noise, rng=rng, loadings=W)
+        data = simulate(structure, nf, n, noise, random_state=rng, loadings=W)
         return sample_covariance(data.Xs), (lambda: data.Xs), 1.0
     mean, cov, pseudo = draw_covariance(W, np.full(sum(nf), noise), n, rng)
     stats = CovarianceStats(cov=cov, mean=mean, n_samples=n, n_features=nf)
@@ -245,9 +245,9 @@ def _downstream_task(cfg: StudyConfig, g: int, point: dict, r: int) -> list[dict
     stats, xs, scale = _draw_stats(structure, W, point, np.random.default_rng(seeds["shared"]))
     lab_ss, test_ss, cv_ss = seeds["data"].spawn(3)
     cy = float(point["response_noise_var"])
-    lab = simulate(structure, nf, int(point["n_labelled"]), noise, rng=lab_ss, loadings=W, beta=beta,
+    lab = simulate(structure, nf, int(point["n_labelled"]), noise, random_state=lab_ss, loadings=W, beta=beta,
                    response="linear", response_noise_var=cy)
-    test = simulate(structure, nf, int(point["n_test"]), noise, rng=test_ss, loadings=W, beta=beta,
+    test = simulate(structure, nf, int(point["n_test"]), noise, random_state=test_ss, loadings=W, beta=beta,
                     response="linear", response_noise_var=cy)
     draw_time = time.perf_counter() - t0
     cv_seed = int(cv_ss.generate_state(1)[0])
@@ -280,10 +280,10 @@ def _downstream_task(cfg: StudyConfig, g: int, point: dict, r: int) -> list[dict
                 warnings.simplefilter("always")
                 try:
                     if e == "cls":
-                        est = ds.CorrectedLeastSquares().fit(Z, lab.y, ncov)
+                        est = ds.CorrectedLeastSquares(fit_intercept=False).fit(Z, lab.y, ncov)
                     else:
                         kw = {"alphas": dcfg["alphas"]} if dcfg["alphas"] else {}
-                        est = ds.GroupLassoCV(groups=structure, cv=dcfg["cv"], random_state=cv_seed,
+                        est = ds.GroupLassoCV(groups=structure, cv=dcfg["cv"], random_state=cv_seed, fit_intercept=False,
                                               rule=dcfg["rule"], tol=dcfg["tol"], **kw).fit(Z, lab.y, ncov)
                 except Exception as exc:
                     rows.append(_row(cfg, point, g, r, name, "error", note=f"{type(exc).__name__}: {exc}", estimator=e))
