@@ -61,6 +61,8 @@ and W by sqrt(c)) is below ``gtol``. History: "objective", "kkt" (one entry per 
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy import linalg as sla
 
@@ -83,6 +85,9 @@ _DENSE_MAX = 96     # blocks with at most this many rows use a dense eigendecomp
 _SQUAREM_BACKTRACK = 6  # halvings of the SQUAREM step towards -1 before falling back to W2
 _ANDERSON_M = 5         # Anderson memory (previous sweeps)
 _PROX_STEPS = 3         # proximal-gradient steps per block update with a penalty
+_POLISH_RATE = 0.5      # polish once an accepted step decreases f by at least this fraction of the previous decrease
+_CG_MAX = 50            # conjugate-gradient iterations per Newton step at most
+_CG_ETA = 0.1           # ... stopping once the CG residual is at most this fraction of the gradient
 ACCELERATIONS = ("anderson", "squarem", None)
 
 
@@ -134,29 +139,37 @@ class _Target:
         return self.factor @ (self.factor.T @ W)
 
 
-def _orth(Z, rel=1e-10):
-    """Orthonormal basis of the columns of Z (directions with relative singular value <= rel dropped)."""
+def _orth(Z, rel=1e-10, return_map=False):
+    """Orthonormal basis of the columns of Z (directions with relative singular value <= rel dropped).
+    With ``return_map`` also the matrix C with basis = Z @ C (to carry products A Z along)."""
     if Z.shape[1] == 0:
-        return Z
-    U, s, _ = np.linalg.svd(Z, full_matrices=False)
+        return (Z, np.zeros((0, 0))) if return_map else Z
+    U, s, Vt = np.linalg.svd(Z, full_matrices=False)
     keep = s > rel * max(s[0], 1e-300)
+    if return_map:
+        return U[:, keep], Vt[keep].T / s[keep]
     return U[:, keep]
 
 
-def _lobpcg_top(apply, X0, r, tol=_INNER_TOL, max_iter=_INNER_MAX, reduce=0.0, n_guard=0, guard=None):
+def _lobpcg_top(apply, X0, r, tol=_INNER_TOL, max_iter=_INNER_MAX, reduce=0.0, n_guard=0, guard=None, AX0=None):
     """Top-r eigenpairs (theta desc, X, apply(X)) of the symmetric operator ``apply`` by block
     LOBPCG from the start X0 (whose span is in the first Rayleigh-Ritz space). Stops when the
     largest Ritz residual is at most ``tol`` times the largest |Ritz value|, or at most ``reduce``
     times the residual after the first Rayleigh-Ritz step, or after ``max_iter`` iterations.
     ``n_guard`` further Ritz pairs are iterated along (and returned after the top r) to widen the
-    gap that governs the convergence of the top r; ``guard``: their start vectors."""
+    gap that governs the convergence of the top r; ``guard``: their start vectors. ``AX0``, optional:
+    apply([X0, guard]) when already known (then the start costs no product with the operator)."""
     n = X0.shape[0]
     k_all = min(r + n_guard, n)
-    Q = _orth(X0 if guard is None else np.hstack([X0, guard]))
+    Z0 = X0 if guard is None else np.hstack([X0, guard])
+    Q, C = _orth(Z0, return_map=True)
+    AQ = None if AX0 is None else AX0 @ C
     if Q.shape[1] < k_all:  # pad a rank-deficient start with fixed directions
         pad = np.random.default_rng(0).standard_normal((n, k_all - Q.shape[1]))
         Q = _orth(np.hstack([Q, pad - Q @ (Q.T @ pad)]))
-    AQ = apply(Q)
+        AQ = None
+    if AQ is None:
+        AQ = apply(Q)
     P = AP = None
     theta = X = AX = None
     n_iter = 0
@@ -189,10 +202,12 @@ def _lobpcg_top(apply, X0, r, tol=_INNER_TOL, max_iter=_INNER_MAX, reduce=0.0, n
 
 
 def _block_update(W, target, idx, cs, others, r, *, runs=None, return_tw=False, inner_tol=_INNER_TOL,
-                  inner_max=_INNER_MAX, inner_reduce=0.0, n_guard=_N_GUARD, guard=None):
+                  inner_max=_INNER_MAX, inner_reduce=0.0, n_guard=_N_GUARD, guard=None, t_block=None):
     """The exact minimiser of f over the block W[idx, cs] with the other columns fixed (see the
-    module docstring), rotated onto the current block. With ``return_tw`` also T[idx, idx] @ block
-    and the number of inner iterations."""
+    module docstring), rotated onto the current block. With ``return_tw`` also T[idx, idx] @ block,
+    the number of inner iterations and the guard vectors with their products, ``(G, T[idx, idx] @ G)``.
+    ``t_block``: T[idx, idx] @ W[idx, cs] when known (with ``guard = (G, T[idx, idx] @ G)`` the
+    inner iteration then starts without a product with T)."""
     cols = np.arange(cs.start, cs.stop)
     Wi = W[idx]
     O = Wi[:, others]
@@ -212,9 +227,17 @@ def _block_update(W, target, idx, cs, others, r, *, runs=None, return_tw=False, 
             def apply(X):
                 return target.block_times(runs, X) - O @ (O.T @ X)
 
+            G, TG = (None, None) if guard is None else guard
+            AX0 = None
+            if t_block is not None and (G is None) == (TG is None):
+                X0 = old if G is None else np.hstack([old, G])
+                TX0 = t_block if G is None else np.hstack([t_block, TG])
+                AX0 = TX0 - O @ (O.T @ X0)
             w, V, AV, n_inner = _lobpcg_top(apply, old, r, tol=inner_tol, max_iter=inner_max, reduce=inner_reduce,
-                                            n_guard=n_guard, guard=guard)
-            new_guard = V[:, r:]
+                                            n_guard=n_guard, guard=G, AX0=AX0)
+            if V.shape[1] > r:  # T[S, S] G = R_S G + O O^T G (carried to the next sweep)
+                Gn = V[:, r:]
+                new_guard = (Gn, AV[:, r:] + O @ (O.T @ Gn))
             w, V, AV = w[:r], V[:, :r], AV[:, :r]
     else:
         F = target.factor[idx]
@@ -272,11 +295,17 @@ class _Problem:
         self.n_inner = 0
         self.inner_tol, self.inner_max, self.inner_reduce = _INNER_TOL, _SWEEP_INNER_MAX, _SWEEP_REDUCE
         self.n_guard, self.guards = _N_GUARD, {}
+        self.carry = True   # start each block's inner iteration from the carried T products (no product with T)
         # penalty weight in the units of f (scale-free alpha, see fit_als) and the reference step
         self.lam = float(alpha) * self.norm_T ** 1.5
         self.l1_ratio = float(l1_ratio)
         self.t0 = 1.0 / (2.0 * max(self.norm_T, 1e-300))
         self.steps = {}
+
+    def tfull(self, D):
+        """(T D) restricted to the support for D zero off it: one product with the whole T (BLAS-3);
+        T[idx_S, idx_S] D[idx_S, cs] is the (idx_S, cs) block of T D because D[:, cs] vanishes off idx_S."""
+        return self.target.times(D) * self.mask
 
     def tw(self, W):
         """T W restricted to the support (one block product per subset)."""
@@ -375,28 +404,122 @@ class _Problem:
             Wb, TWb, n_inner, self.guards[k] = _block_update(
                 W, self.target, idx, cs, others, r, runs=runs, return_tw=True, inner_tol=self.inner_tol,
                 inner_max=self.inner_max, inner_reduce=self.inner_reduce, n_guard=self.n_guard,
-                guard=self.guards.get(k))
+                guard=self.guards.get(k), t_block=TW[idx, cs] if self.carry else None)
             self.n_inner += n_inner
             W[idx, cs] = Wb
             TW[idx, cs] = TWb
         return W, TW
 
 
-def als_refine(W0, target, structure, n_features, *, max_iter=500, tol=1e-10, gtol=1e-6, accelerate="squarem",
-               alpha=0.0, l1_ratio=1.0, support=None):
-    """Exact block updates over the subsets, SQUAREM-accelerated (see the module docstring).
-    With ``alpha > 0`` the blocks take proximal-gradient steps on the penalised objective (plain
-    sweeps, no extrapolation; see :func:`fit_als`).
+def _quartic_step(c1, c2, c3, c4):
+    """The global minimiser t of q(t) = c1 t + c2 t^2 + c3 t^3 + c4 t^4 (c4 > 0) and q(t)."""
+    roots = np.roots([4.0 * c4, 3.0 * c3, 2.0 * c2, c1])
+    scale = max(float(np.abs(roots).max(initial=0.0)), 1e-300)
+    roots = roots[np.abs(roots.imag) <= 1e-8 * scale].real
+    if roots.size == 0:  # rounding left no real root: the real part of the nearest one
+        roots = np.roots([4.0 * c4, 3.0 * c3, 2.0 * c2, c1]).real
+    vals = c1 * roots + c2 * roots ** 2 + c3 * roots ** 3 + c4 * roots ** 4
+    i = int(np.argmin(vals))
+    return float(roots[i]), float(vals[i])
+
+
+def _newton_step(prob, W, TW, cg_max=_CG_MAX, eta=_CG_ETA):
+    """One truncated Newton-CG step on f (the polish, see the module docstring) with an exact line
+    search: f(W + t D) - f(W) is the quartic c1 t + c2 t^2 + c3 t^3 + c4 t^4, whose coefficients come
+    from K x K products and T D (carried along the conjugate-gradient iterations), so the step
+    minimises f along D exactly. Returns (W_new, TW_new, decrease of f (<= 0), CG iterations); the
+    decrease is 0 and W unchanged when no descent was found."""
+    mask = prob.mask
+    WtW = W.T @ W
+    g = 2.0 * (W @ WtW - TW) * mask
+    gn = float(np.linalg.norm(g))
+    D = np.zeros_like(W)
+    TD = np.zeros_like(W)
+    res = -g
+    P = res.copy()
+    rr = gn * gn
+    cands = []
+    n_cg = 0
+    for _ in range(cg_max):
+        TP = prob.tfull(P)
+        n_cg += 1
+        HP = 2.0 * (P @ WtW + W @ (P.T @ W) + W @ (W.T @ P) - TP) * mask
+        pHp = float(np.sum(P * HP))
+        if pHp <= 1e-14 * float(np.sum(P * P)) * prob.norm_T:  # non-positive curvature: try P itself
+            sgn = -1.0 if np.sum(g * P) > 0 else 1.0
+            cands.append((sgn * P, sgn * TP))
+            break
+        a = rr / pHp
+        D += a * P
+        TD += a * TP
+        res = res - a * HP
+        rr_new = float(np.sum(res * res))
+        if np.sqrt(rr_new) <= eta * gn:
+            break
+        P = res + (rr_new / rr) * P
+        rr = rr_new
+    if np.any(D):
+        cands.append((D, TD))
+    best = (0.0, 0.0, None, None)
+    for Dc, TDc in cands:
+        WtD, DtD = W.T @ Dc, Dc.T @ Dc
+        c1 = float(np.sum(g * Dc))
+        c2 = float(np.sum(WtW * DtD) + np.sum(WtD * WtD.T) + np.sum(WtD * WtD) - np.sum(Dc * TDc))
+        c3 = 2.0 * float(np.sum(WtD * DtD))
+        c4 = 0.5 * float(np.sum(DtD * DtD))
+        if not (c4 > 0 and np.isfinite([c1, c2, c3, c4]).all()):
+            continue
+        t, dec = _quartic_step(c1, c2, c3, c4)
+        if dec < best[1]:
+            best = (t, dec, Dc, TDc)
+    t, dec, Dc, TDc = best
+    if Dc is None:
+        return W, TW, 0.0, n_cg
+    return W + t * Dc, TW + t * TDc, dec, n_cg
+
+
+def _check_tol(name, value, where):
+    if not (np.isscalar(value) and np.isreal(value) and not isinstance(value, bool) and value >= 0):
+        raise ValueError(f"The '{name}' parameter of {where} must be a float in [0, inf). Got {value!r} instead.")
+
+
+def _resolve_tol(tol, gtol, where, stacklevel):
+    """The deprecated ``gtol`` (FutureWarning: use ``tol``) given: it is the tolerance."""
+    if gtol is not None:
+        warnings.warn(f"The 'gtol' parameter of {where} is deprecated and will be removed in a future release; use "
+                      f"'tol' (now the one tolerance, on the scaled projected gradient stop_crit). Using tol={gtol!r}.",
+                      FutureWarning, stacklevel=stacklevel + 1)
+        tol = gtol
+    _check_tol("tol", tol, where)
+    return float(tol)
+
+
+def als_refine(W0, target, structure, n_features, *, max_iter=500, tol=1e-6, accelerate="squarem", polish=True,
+               alpha=0.0, l1_ratio=1.0, support=None, gtol=None):
+    """Block updates over the subsets, SQUAREM-accelerated, then the Newton polish (see the module
+    docstring). With ``alpha > 0`` the blocks take proximal-gradient steps on the penalised objective
+    (plain sweeps, no extrapolation, no polish; see :func:`fit_als`).
 
     ``support`` (p, K) bool, optional: minimise the unpenalised f with the loadings outside
     ``support`` (within the structure's mask) held at zero (the relaxed refit of a sparse fit; only
     with ``alpha=0``): projected-gradient block steps with backtracking (monotone), plain sweeps.
 
-    Returns (W, n_sweeps, converged, history); history has "objective" and "kkt" per accepted step
-    and "n_inner" (LOBPCG iterations in all) and "n_extrapolated" (accepted SQUAREM steps).
+    ``tol``: converged means stop_crit <= tol, stop_crit the scaled (proximal) gradient at the returned
+    W (computed from a fresh product with T). ``max_iter`` bounds sweeps plus Newton steps. ``gtol``:
+    deprecated alias of ``tol`` (FutureWarning).
+
+    Returns (W, n_iter, converged, history); history has "objective" and "kkt" per accepted step,
+    "stop_crit", "tol", "n_sweeps", "n_newton", "n_cg", "polish_start" (the accepted step after which
+    the polish started, or None), "n_inner" (LOBPCG iterations in all) and "n_extrapolated" (accepted
+    SQUAREM / Anderson steps).
     """
+    tol = _resolve_tol(tol, gtol, "als_refine", 2)
     if accelerate not in ACCELERATIONS:
         raise ValueError(f"The 'accelerate' parameter of als_refine must be one of {ACCELERATIONS}. Got {accelerate!r} instead.")
+    if not isinstance(polish, (bool, np.bool_)):
+        raise ValueError(f"The 'polish' parameter of als_refine must be a bool. Got {polish!r} instead.")
+    if not (isinstance(max_iter, (int, np.integer)) and not isinstance(max_iter, bool) and max_iter >= 0):
+        raise ValueError(f"The 'max_iter' parameter of als_refine must be an int >= 0. Got {max_iter!r} instead.")
     if not (np.isscalar(alpha) and np.isreal(alpha) and alpha >= 0):
         raise ValueError(f"The 'alpha' parameter of als_refine must be a float in [0, inf). Got {alpha!r} instead.")
     if not (np.isscalar(l1_ratio) and np.isreal(l1_ratio) and 0 <= l1_ratio <= 1):
@@ -409,83 +532,95 @@ def als_refine(W0, target, structure, n_features, *, max_iter=500, tol=1e-10, gt
         if support.shape != (p, K):
             raise ValueError(f"The 'support' parameter of als_refine must be a (p, K) = ({p}, {K}) boolean array. Got shape {support.shape} instead.")
     if alpha > 0 or support is not None:
-        accelerate = None
+        accelerate, polish = None, False
     prob = _Problem(target, structure, n_features, alpha=alpha, l1_ratio=l1_ratio, support=support)
     W = np.array(W0, dtype=float) * prob.mask
     TW = prob.tw(W)
     f, WtW = prob.objective(W, TW)
     hist_f, hist_k = [f], [prob.kkt(W, TW, WtW)]
-    converged = False
-    sweeps = 0
-    n_extra = 0
-
-    def done(f_old, f_new, kkt):
-        rel = (f_old - f_new) / max(f_old, 1e-300) if np.isfinite(f_old) else np.inf
-        return (rel <= tol or f_new <= 1e-30 * target.sq) and kkt <= gtol
-
-    if done(np.inf, f, hist_k[-1]):
-        converged = True
+    converged = hist_k[-1] <= tol
+    n_iter = n_newton = n_cg = n_extra = 0
+    polishing, polish_start = False, None
     dF, dG, dTG, prev = [], [], [], None   # Anderson memory
-    while not converged and sweeps < max_iter:
-        W1, TW1 = prob.sweep(W, TW)
-        sweeps += 1
-        Wn, TWn = W1, TW1
-        if accelerate == "anderson":
-            Fk = W1 - W
-            if prev is not None:
-                dF.append(Fk - prev[0])
-                dG.append(W1 - prev[1])
-                dTG.append(TW1 - prev[2])
-                if len(dF) > _ANDERSON_M:
-                    del dF[0], dG[0], dTG[0]
-            prev = (Fk, W1, TW1)
-            if dF:
-                A = np.stack([d.ravel() for d in dF], axis=1)
-                M = A.T @ A
-                M[np.diag_indices_from(M)] += 1e-12 * np.trace(M) + 1e-300
-                gam = np.linalg.solve(M, A.T @ Fk.ravel())
-                Wa = W1 - sum(g * d for g, d in zip(gam, dG))
-                TWa = TW1 - sum(g * d for g, d in zip(gam, dTG))
-                fa, _ = prob.objective(Wa, TWa)
-                f1, _ = prob.objective(W1, TW1)
-                if fa <= f1:
-                    Wn, TWn = Wa, TWa
-                    n_extra += 1
-                else:  # safeguard: keep the plain sweep and restart the memory
-                    dF, dG, dTG = [], [], []
-        if accelerate == "squarem" and sweeps < max_iter:
-            W2, TW2 = prob.sweep(W1, TW1)
-            sweeps += 1
-            Wn, TWn = W2, TW2
-            f2, _ = prob.objective(W2, TW2)
-            rW, rT = W1 - W, TW1 - TW
-            vW, vT = W2 - 2.0 * W1 + W, TW2 - 2.0 * TW1 + TW
-            nr, nv = np.linalg.norm(rW), np.linalg.norm(vW)
-            if nr > 0 and nv > 0 and sweeps < max_iter:
-                a = -nr / nv
-                for _ in range(_SQUAREM_BACKTRACK):
-                    if a > -1.0:
-                        break
-                    We = W - 2.0 * a * rW + a * a * vW
-                    TWe = TW - 2.0 * a * rT + a * a * vT
-                    fe, _ = prob.objective(We, TWe)
-                    if fe <= f2:
-                        Wn, TWn = prob.sweep(We, TWe)  # stabilising sweep
-                        sweeps += 1
+    while not converged and n_iter < max_iter:
+        if polishing:
+            Wn, TWn, dec, k_cg = _newton_step(prob, W, TW)
+            n_iter += 1
+            n_newton += 1
+            n_cg += k_cg
+            if not dec < 0:  # no descent from the Newton model: back to the sweeps
+                polishing = False
+                continue
+        else:
+            W1, TW1 = prob.sweep(W, TW)
+            n_iter += 1
+            Wn, TWn = W1, TW1
+            if accelerate == "anderson":
+                Fk = W1 - W
+                if prev is not None:
+                    dF.append(Fk - prev[0])
+                    dG.append(W1 - prev[1])
+                    dTG.append(TW1 - prev[2])
+                    if len(dF) > _ANDERSON_M:
+                        del dF[0], dG[0], dTG[0]
+                prev = (Fk, W1, TW1)
+                if dF:
+                    A = np.stack([d.ravel() for d in dF], axis=1)
+                    M = A.T @ A
+                    M[np.diag_indices_from(M)] += 1e-12 * np.trace(M) + 1e-300
+                    gam = np.linalg.solve(M, A.T @ Fk.ravel())
+                    Wa = W1 - sum(g * d for g, d in zip(gam, dG))
+                    TWa = TW1 - sum(g * d for g, d in zip(gam, dTG))
+                    fa, _ = prob.objective(Wa, TWa)
+                    f1, _ = prob.objective(W1, TW1)
+                    if fa <= f1:
+                        Wn, TWn = Wa, TWa
                         n_extra += 1
-                        break
-                    a = 0.5 * (a - 1.0)
+                    else:  # safeguard: keep the plain sweep and restart the memory
+                        dF, dG, dTG = [], [], []
+            if accelerate == "squarem" and n_iter < max_iter:
+                W2, TW2 = prob.sweep(W1, TW1)
+                n_iter += 1
+                Wn, TWn = W2, TW2
+                f2, _ = prob.objective(W2, TW2)
+                rW, rT = W1 - W, TW1 - TW
+                vW, vT = W2 - 2.0 * W1 + W, TW2 - 2.0 * TW1 + TW
+                nr, nv = np.linalg.norm(rW), np.linalg.norm(vW)
+                if nr > 0 and nv > 0 and n_iter < max_iter:
+                    a = -nr / nv
+                    for _ in range(_SQUAREM_BACKTRACK):
+                        if a > -1.0:
+                            break
+                        We = W - 2.0 * a * rW + a * a * vW
+                        TWe = TW - 2.0 * a * rT + a * a * vT
+                        fe, _ = prob.objective(We, TWe)
+                        if fe <= f2:
+                            Wn, TWn = prob.sweep(We, TWe)  # stabilising sweep
+                            n_iter += 1
+                            n_extra += 1
+                            break
+                        a = 0.5 * (a - 1.0)
         f_new, WtW = prob.objective(Wn, TWn)
         kkt = prob.kkt(Wn, TWn, WtW)
-        ok = done(hist_f[-1], f_new, kkt)
         W, TW = Wn, TWn
         hist_f.append(f_new)
         hist_k.append(kkt)
-        if ok:
-            converged = True
-    hist = {"objective": np.asarray(hist_f), "kkt": np.asarray(hist_k), "n_inner": prob.n_inner,
-            "n_extrapolated": n_extra}
-    return W, sweeps, converged, hist
+        if kkt <= tol:  # confirm at the returned point with a fresh product with T
+            TW = prob.tw(W)
+            f_new, WtW = prob.objective(W, TW)
+            hist_k[-1] = kkt = prob.kkt(W, TW, WtW)
+            converged = kkt <= tol
+        if polish and not polishing and polish_start is None and len(hist_f) >= 3:
+            d_last, d_prev = hist_f[-2] - hist_f[-1], hist_f[-3] - hist_f[-2]
+            if d_prev > 0 and d_last >= _POLISH_RATE * d_prev:  # the sweeps slowed down: polish
+                polishing, polish_start = True, len(hist_f) - 1
+    TW = prob.tw(W)   # stop_crit from a fresh product with T at the returned point
+    f, WtW = prob.objective(W, TW)
+    stop_crit = prob.kkt(W, TW, WtW)
+    hist = {"objective": np.asarray(hist_f), "kkt": np.asarray(hist_k), "stop_crit": stop_crit, "tol": tol,
+            "n_sweeps": n_iter - n_newton, "n_newton": n_newton, "n_cg": n_cg, "polish_start": polish_start,
+            "n_inner": prob.n_inner, "n_extrapolated": n_extra}
+    return W, n_iter, bool(stop_crit <= tol), hist
 
 
 def als_setup(stats, structure, shrinkage, init=None):
@@ -543,35 +678,63 @@ def alpha_max_als(W, target, structure, n_features, l1_ratio):
 
 
 @register_method("als")
-def fit_als(stats, structure, *, max_iter=500, tol=1e-10, gtol=1e-6, shrinkage=False, init=None,
-            accelerate="squarem", alpha=0.0, l1_ratio=1.0, **_):
-    """Alternating exact block updates from the spectral initialisation (see module docstring).
+def fit_als(stats, structure, *, max_iter=500, tol=1e-6, shrinkage=False, init=None, accelerate="squarem",
+            polish=True, alpha=0.0, l1_ratio=1.0, gtol=None):
+    """Alternating block updates from the spectral initialisation, then a Newton polish (see the
+    module docstring).
 
     Parameters
     ----------
-    max_iter : int
-        Maximum number of sweeps over the subsets.
-    tol, gtol : float
-        Relative decrease of the objective over a step, and scaled masked-gradient norm; both
-        must hold to stop.
-    shrinkage : bool
+    stats : CovarianceStats
+        Sample covariance (p, p) with ``n_features`` (modality sizes) and ``n_samples``.
+    structure : Structure
+        Which subsets of modalities share factors, and at what rank (K columns in all).
+    max_iter : int, default 500
+        Budget of iterations: sweeps over the subsets plus Newton steps of the polish.
+    tol : float, default 1e-6
+        Tolerance on ``stop_crit``, the scaled masked gradient
+        ``||P_mask(grad f)||_F / (2 ||T||_F ||W||_F)`` at the returned loadings (with ``alpha > 0``
+        the scaled proximal-gradient mapping); ``converged == (stop_crit <= tol)``. Unchanged by
+        rescaling the data.
+    shrinkage : bool, default False
         Fit the spiked-model shrinkage of S_W (rank <= K) instead of S_W.
-    init : ndarray (p, K), optional
-    accelerate : {"squarem", "anderson", None}
-        SQUAREM extrapolation of the sweeps (default) or Anderson mixing (memory 5), each with a
-        monotone safeguard, or plain sweeps.
+    init : ndarray of shape (p, K), optional
+        Starting loadings (default: the spectral initialisation).
+    accelerate : {"squarem", "anderson", None}, default "squarem"
+        SQUAREM extrapolation of the sweeps or Anderson mixing (memory 5), each with a monotone
+        safeguard, or plain sweeps.
+    polish : bool, default True
+        Once the sweeps slow down (an accepted step decreases f by at least half the previous
+        decrease), switch to truncated Newton-CG steps with an exact line search (monotone). False:
+        sweeps only.
     alpha : float, default 0
         Sparse loadings: minimise f(W) + alpha ||T||_F^(3/2) pen(W) with the sparse-group penalty
         of :mod:`.sparse` (``l1_ratio`` L1, the rest row-group norms per subset block). The factor
         ||T||_F^(3/2) makes ``alpha`` scale-free (f scales as c^2 and pen as c^(1/2) when T -> c T).
         Each block update is then a few proximal-gradient steps with backtracking (monotone in
-        the penalised objective), sweeps are not extrapolated, and "kkt" is the scaled norm of the
-        proximal gradient mapping at step 1 / (2 ||T||_F).
+        the penalised objective); sweeps are neither extrapolated nor polished.
     l1_ratio : float in [0, 1], default 1
+        Share of the L1 part of the penalty.
+    gtol : float, optional
+        Deprecated (FutureWarning): use ``tol``, which is now the one tolerance, on the scaled
+        gradient. When given it is used as ``tol``.
+
+    Returns
+    -------
+    EstimationResult
+        ``loadings`` (p, K), ``noise_var`` (p,) (one value, repeated), ``n_iter`` (sweeps plus Newton
+        steps), ``converged``, ``stop_crit``, ``tol``, ``objective`` (f at the returned loadings,
+        penalty included) -- also in ``info`` -- and ``history`` (see :func:`als_refine`).
     """
+    tol = _resolve_tol(tol, gtol, "fit_als", 2)
+    if not isinstance(shrinkage, (bool, np.bool_)):
+        raise ValueError(f"The 'shrinkage' parameter of fit_als must be a bool. Got {shrinkage!r} instead.")
     target, sigma2, W0, info = als_setup(stats, structure, shrinkage, init)
     W, n_iter, converged, hist = als_refine(W0, target, structure, stats.n_features, max_iter=max_iter, tol=tol,
-                                            gtol=gtol, accelerate=accelerate, alpha=alpha, l1_ratio=l1_ratio)
+                                            accelerate=accelerate, polish=polish, alpha=alpha, l1_ratio=l1_ratio)
     info["init"] = W0
-    return EstimationResult(loadings=W, noise_var=np.broadcast_to(sigma2, (stats.n_total_features,)).copy(), n_iter=n_iter,
-                            converged=converged, history=hist, info=info)
+    info.update(stop_crit=hist["stop_crit"], tol=tol, objective=float(hist["objective"][-1]))
+    extra = {k: info[k] for k in ("stop_crit", "tol", "objective")
+             if k in getattr(EstimationResult, "__dataclass_fields__", {})}
+    return EstimationResult(loadings=W, noise_var=np.broadcast_to(sigma2, (stats.n_total_features,)).copy(),
+                            n_iter=n_iter, converged=converged, history=hist, info=info, **extra)
