@@ -214,6 +214,10 @@ def test_contract_and_validation(bimodal):
         Cross(tau=0.0).fit(bimodal.pretrain.Xs)
     with pytest.raises(ValueError, match="The 'd' parameter of COrAL must be divisible by 'heads'"):
         COrAL(d=10, heads=4, **TINY).fit(bimodal.pretrain.Xs)
+    # DeepHCL: n_components sets the rank of every subset only without a structure; never ignored silently
+    with pytest.raises(ValueError, match="The 'n_components' parameter of DeepHCL must be None when a structure is given"):
+        DeepHCL(Structure.full(2, 1), n_components=2, **TINY).fit(bimodal.pretrain.Xs)
+    assert DeepHCL(hidden=(8,), **TINY).fit(bimodal.pretrain.Xs).structure_ == Structure.full(2, 4)
     assert Cross(n_components=5).get_params()["n_components"] == 5
 
 

@@ -197,8 +197,19 @@ def contrastive_loss(encoders, cov, n_features, structure, noise_var, overlap=0.
 
 
 def contrastive_loss_grad(encoders, cov, n_features, structure, noise_var, overlap=0.0):
-    """Loss and its analytic gradient with respect to the (K, p) stacked encoders (zero off the
-    support). Returns ``(loss, grad)`` with ``grad`` of shape (K, p)."""
+    """The loss and its analytic gradient with respect to the (K, p) stacked encoders.
+
+    Parameters
+    ----------
+    encoders, cov, n_features, structure, noise_var, overlap
+        As in :func:`contrastive_loss`.
+
+    Returns
+    -------
+    loss : float
+    grad : ndarray of shape (K, p)
+        Zero off the support of the structure.
+    """
     n_features = check_n_features(n_features, structure.n_modalities)
     prob = _Problem(cov, n_features, structure, _noise_array(noise_var, structure.n_modalities))
     return prob.value_grad(_check_encoders(encoders, structure, n_features), overlap)
@@ -212,6 +223,19 @@ def contrastive_batch_loss(encoders, Xs, structure, noise_var, overlap=0.0) -> f
     (Phi^{mm'}_{ij})^2 for i != j; overlap: the squared cross-moments between a modality's
     representations of different structures. Its expectation over batches of independent
     samples equals :func:`contrastive_loss` at the population covariance.
+
+    Parameters
+    ----------
+    encoders : dict (m, S) -> ndarray of shape (r_S, p_m), or ndarray of shape (K, p)
+    Xs : list of ndarray of shape (n_samples, p_m)
+        A batch of centred samples, one array per modality.
+    structure : Structure
+    noise_var : float or sequence of float (one per modality)
+    overlap : float, default 0.0
+
+    Returns
+    -------
+    float
     """
     Xs = check_Xs(Xs, n_modalities=structure.n_modalities)
     n_features = tuple(X.shape[1] for X in Xs)
@@ -240,7 +264,19 @@ def contrastive_batch_loss(encoders, Xs, structure, noise_var, overlap=0.0) -> f
 
 def contrastive_minimiser(loadings, cov, n_features, structure) -> dict:
     """The population minimiser stated in the module docstring, with Q_S = I:
-    A_{m,S} = W_{m,S}^T Sigma_mm^{-1}. Returns dict (m, S) -> (r_S, p_m)."""
+    A_{m,S} = W_{m,S}^T Sigma_mm^{-1}.
+
+    Parameters
+    ----------
+    loadings : ndarray of shape (p, K)
+    cov : ndarray of shape (p, p)
+    n_features : sequence of int
+    structure : Structure
+
+    Returns
+    -------
+    dict (m, S) -> ndarray of shape (r_S, p_m)
+    """
     n_features = check_n_features(n_features, structure.n_modalities)
     rows = structure.row_slices(n_features)
     W = np.asarray(loadings, dtype=np.float64)
@@ -283,9 +319,13 @@ class LinearContrastiveHCL(BaseEstimator):
     Attributes
     ----------
     encoders_ : dict (m, S) -> ndarray of shape (r_S, p_m)
-    encoder_matrix_ : ndarray of shape (K, p), the block-sparse stack of the encoders
+        The encoder of every block of ``structure.blocks()``.
+    encoder_matrix_ : ndarray of shape (K, p)
+        The block-sparse stack of the encoders (:func:`stack_encoders`).
     mean_ : ndarray of shape (p,)
+        Training mean of the stacked modalities.
     noise_var_ : ndarray of shape (n_modalities,)
+        Noise variance per modality used to debias the self pairs.
     loss_ : float
         The loss at the returned encoders (``objective_`` is the same number).
     objective_ : float
@@ -301,8 +341,15 @@ class LinearContrastiveHCL(BaseEstimator):
         ``stop_crit_ <= tol_``.
     grad_norm_ : float
         max |gradient| at the returned encoders.
-    history_ : dict with "loss" per iteration
-    structure_, n_features_
+    history_ : dict
+        ``"loss"``: ndarray of shape (n_iter_,), the loss after every L-BFGS iteration.
+    structure_ : Structure
+    n_features_ : tuple of int
+        p_m, one per modality.
+    n_samples_ : int or None
+        Training rows (None after :meth:`fit_covariance`).
+    fit_time_ : float
+        Wall-clock seconds of the fit.
 
     Notes
     -----
@@ -507,11 +554,18 @@ class LinearContrastiveHCL(BaseEstimator):
 class SubspaceCheck:
     """Result of :func:`check_contrastive_subspaces`.
 
-    sin_vs_hcl, sin_vs_truth : dict (m, S) -> sine of the largest principal angle between the
-        row space of A_{m,S} and Sigma_mm^{-1} col(W_{m,S}) (HCL fit / true loadings).
-    rotation_residual : dict S -> relative residual of the best common orthogonal Q_S, i.e.
+    Attributes
+    ----------
+    sin_vs_hcl, sin_vs_truth : dict (m, S) -> float
+        Sine of the largest principal angle between the row space of A_{m,S} and
+        Sigma_mm^{-1} col(W_{m,S}) (HCL fit / true loadings).
+    rotation_residual : dict S -> float
+        Relative residual of the best common orthogonal Q_S, i.e.
         min_Q ||A_S - Q^T T_S||_F / ||T_S||_F with T_S the stacked minimiser (truth, Q_S = I).
-    loss, lower_bound : the fitted loss and its population lower bound.
+    loss, lower_bound : float
+        The fitted loss and its population lower bound.
+    converged : bool
+        ``converged_`` of the contrastive fit.
     """
 
     sin_vs_hcl: dict

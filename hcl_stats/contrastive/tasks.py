@@ -31,8 +31,17 @@ __all__ = ["Split", "TaskData", "factorcl_synthetic", "trifeature_vectors", "hie
 
 @dataclass
 class Split:
-    """One split: ``Xs`` (list of (n, p_m) arrays), labels ``y`` (dict task -> (n,) array, may be
-    empty) and the true latents (dict name -> (n, d) array, may be empty)."""
+    """One split of a task.
+
+    Attributes
+    ----------
+    Xs : list of ndarray of shape (n_samples, p_m)
+        One array per modality.
+    y : dict of str -> ndarray of shape (n_samples,)
+        Labels or responses by task name (may be empty).
+    latents : dict -> ndarray of shape (n_samples, d)
+        The true latent variables by name (may be empty).
+    """
 
     Xs: list
     y: dict = field(default_factory=dict)
@@ -80,7 +89,22 @@ def _check_pos_int(v, name):
 # ---------------------------------------------------------------------------------------
 def factorcl_covariance(mix, d_shared=10, latent_var=0.5, noise_sd=0.0):
     """Joint covariance of (x1, x2) in :func:`factorcl_synthetic` from its mixing matrices
-    ``mix = (U1, U2)`` (each (d_shared + d_unique, p)); the first ``d_shared`` latent rows are shared."""
+    ``mix = (U1, U2)`` (each (d_shared + d_unique, p)); the first ``d_shared`` latent rows are shared.
+
+    Parameters
+    ----------
+    mix : tuple of two ndarray of shape (d_shared + d_unique, p)
+        The mixing matrices U1, U2 (``info["mix"]`` of the task).
+    d_shared : int, default 10
+    latent_var : float, default 0.5
+        Variance of every latent coordinate.
+    noise_sd : float, default 0.0
+        Standard deviation of the observation noise.
+
+    Returns
+    -------
+    ndarray of shape (2 p, 2 p)
+    """
     U1, U2 = (np.asarray(U, dtype=np.float64) for U in mix)
     v = float(latent_var)
     S11 = v * U1.T @ U1 + noise_sd ** 2 * np.eye(U1.shape[1])
@@ -94,7 +118,20 @@ _FCL_DIMS = {"d_shared": 10, "d_unique": 6}
 
 def gaussian_mutual_information(cov, p1) -> float:
     """I(X1; X2) in nats for a jointly Gaussian (X1, X2) with covariance ``cov`` whose first
-    ``p1`` coordinates are X1: 1/2 (log det S11 + log det S22 - log det S)."""
+    ``p1`` coordinates are X1: 1/2 (log det S11 + log det S22 - log det S).
+
+    Parameters
+    ----------
+    cov : ndarray of shape (p, p)
+        Joint covariance, positive definite.
+    p1 : int
+        Dimension of X1.
+
+    Returns
+    -------
+    float
+        The mutual information in nats.
+    """
     cov = np.asarray(cov, dtype=np.float64)
     ld = lambda A: np.linalg.slogdet(A)[1]  # noqa: E731
     return 0.5 * (ld(cov[:p1, :p1]) + ld(cov[p1:, p1:]) - ld(cov))
@@ -150,6 +187,31 @@ def factorcl_synthetic(n_samples=3000, unique_share=0.5, n_label_coords=6, n_fea
     may be trained on ``pretrain`` (with labels for the supervised models) and the probe is
     fitted on ``train``, tuned on ``val``, scored on ``test``. ``latents`` holds w_s, w_1, w_2
     ("shared", "unique1", "unique2") for probes of what a representation keeps.
+
+    Parameters
+    ----------
+    n_samples : int, default 3000
+        Rows in total, before the split.
+    unique_share : float in [0, 1], default 0.5
+        Target share of unique coordinates among the label's coordinates.
+    n_label_coords : int, default 6
+    n_features : int, default 100
+        Features per modality.
+    noise_sd : float, default 0.0
+        Standard deviation of the observation noise (the official task has none).
+    latent_var : float, default 0.5
+        Variance of every latent coordinate (the official 0.5; standard deviation sqrt(0.5)).
+    val_fraction, test_fraction : float, default 0.2
+        Shares of the rows in the validation and test splits.
+    random_state : int, SeedSequence, Generator or None, default None
+        None draws fresh entropy (data generators of the package do); the old keyword ``rng``
+        still works (FutureWarning).
+
+    Returns
+    -------
+    TaskData
+        ``pretrain`` is ``train``; every split's ``Xs`` holds two (n, n_features) arrays and
+        ``y["label"]`` the binary label.
     """
     random_state = _random_state("factorcl_synthetic", random_state, deprecated)
     n = _check_pos_int(n_samples, "n_samples")
@@ -226,6 +288,28 @@ def trifeature_vectors(n_pretrain=6000, n_train=2000, n_val=1000, n_test=2000, n
     that half of the pairs are drawn with colour_2 = pi(texture_1), so that Syn is balanced
     (balanced accuracy = accuracy up to sampling). Labels: ``y["R"]`` = shape, ``y["U"]`` =
     texture of modality 1, ``y["Syn"]``.
+
+    Parameters
+    ----------
+    n_pretrain, n_train, n_val, n_test : int
+        Rows of each split (defaults 6000, 2000, 1000, 2000).
+    n_classes : int, default 8
+        Values of each attribute (at least 2).
+    n_features : int, default 24
+        Features per modality.
+    embed_dim : int, default 6
+        Size of each attribute's class embedding.
+    noise_sd : float, default 0.3
+        Standard deviation of the observation noise.
+    random_state : int, SeedSequence, Generator or None, default None
+        None draws fresh entropy; the old keyword ``rng`` still works (FutureWarning).
+
+    Returns
+    -------
+    TaskData
+        Every split's ``Xs`` holds two (n, n_features) arrays; ``latents``: ``"shape"``,
+        ``"texture1"``, ``"colour2"``, each of shape (n, 1); ``info``: ``"n_classes"``,
+        ``"bijection"`` (pi), ``"noise_sd"``.
     """
     random_state = _random_state("trifeature_vectors", random_state, deprecated)
     for v, nm in [(n_pretrain, "n_pretrain"), (n_train, "n_train"), (n_val, "n_val"), (n_test, "n_test"),
@@ -273,6 +357,27 @@ def hierarchical_task(structure=None, n_features=(30, 40, 50), n_pretrain=5000, 
     and ``latents`` holds every structure's true block z_S (keys: subsets).
 
     Default structure: {123} x2, {12} x2, {13} x2, {23} x2, specific x2 each (K = 14).
+
+    Parameters
+    ----------
+    structure : Structure or None, default None
+        None: ``Structure.full(3, 2)``.
+    n_features : sequence of int, default (30, 40, 50)
+        p_m, one per modality.
+    n_pretrain, n_train, n_val, n_test : int
+        Rows of each split (defaults 5000, 1000, 500, 2000).
+    noise_var : float or sequence of float, default 1.0
+        Noise variance, as in :func:`hcl_stats.simulate`.
+    response : str, default "linear"
+        Kind of downstream response, as in :func:`hcl_stats.simulate`.
+    random_state : int, SeedSequence, Generator or None, default None
+        None draws fresh entropy; the old keyword ``rng`` still works (FutureWarning).
+
+    Returns
+    -------
+    TaskData
+        ``info`` holds the structure, the loadings (p, K), ``beta``, ``noise_var``,
+        ``n_features``, ``response`` and the population ``covariance`` (p, p).
     """
     from ..simulate import simulate
     from ..structure import Structure

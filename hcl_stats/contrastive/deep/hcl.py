@@ -54,9 +54,10 @@ class DeepHCL(DeepContrastive):
     ----------
     structure : Structure or None
         None: all 2^M - 1 subsets, each with ``n_components`` components (the authors' default).
-    n_components : int, default 4
-        Number of components of every structure when ``structure`` is None (ignored
-        otherwise: the structure's ranks are used). The old spelling ``rank`` still works
+    n_components : int or None, default None
+        Number of components of every subset when ``structure`` is None (None: 4, the
+        authors' default). With a ``structure`` the ranks are the structure's, and passing
+        ``n_components`` too is a ValueError. The old spelling ``rank`` still works
         (FutureWarning).
     loss : {"authors", "spectral"}, default "authors"
         "authors": h L2-normalised, Phi_ij = sum_S sum_{m, m' in S} <h_m^S(x_i), h_m'^S(x_j)>,
@@ -82,16 +83,16 @@ class DeepHCL(DeepContrastive):
     of them receives the same vector (sliced); here each structure has its own coordinates.
     """
 
-    _extra_constraints = {"n_components": [Interval(int, 1, None)], "loss": [Options("authors", "spectral")],
+    _extra_constraints = {"n_components": [Interval(int, 1, None), None], "loss": [Options("authors", "spectral")],
                           "lam": [Interval(float, 0, None)], "aug_mask": [Interval(float, 0, 1, closed="left")],
                           "aug_noise": [Interval(float, 0, None)]}
 
-    def __init__(self, structure=None, *, n_components=4, loss="authors", lam=1.0, hidden=(128, 128), aug_mask=0.3,
+    def __init__(self, structure=None, *, n_components=None, loss="authors", lam=1.0, hidden=(128, 128), aug_mask=0.3,
                  aug_noise=0.2, epochs=50, batch_size=128, lr=1e-3, weight_decay=1e-4, optimizer="adamw", patience=5,
                  val_fraction=0.2, random_state=0, verbose=False, **deprecated):
         if deprecated:
             n_components = resolve_renamed("DeepHCL", deprecated, {"rank": "n_components"},
-                                           {"n_components": n_components}, {"n_components": 4})["n_components"]
+                                           {"n_components": n_components}, {"n_components": None})["n_components"]
         self.structure = structure
         self.n_components = n_components
         self.loss = loss
@@ -112,7 +113,10 @@ class DeepHCL(DeepContrastive):
     def _build(self, n_features, n_classes):
         s = self.structure
         if s is None:
-            s = Structure.full(len(n_features), self.n_components)
+            s = Structure.full(len(n_features), 4 if self.n_components is None else self.n_components)
+        elif self.n_components is not None:
+            raise ValueError(f"The 'n_components' parameter of DeepHCL must be None when a structure is given (the "
+                             f"structure's ranks are used). Got {self.n_components!r} instead.")
         if not isinstance(s, Structure) or s.n_modalities != len(n_features):
             raise ValueError(f"The 'structure' parameter of DeepHCL must be None or a Structure with {len(n_features)} modalities. Got {s!r} instead.")
         self.structure_ = s
