@@ -280,10 +280,10 @@ def _modality_test(X, m, level, max_rank, noise):
         if noise != "feature":
             note += " (this breaks a common noise variance: prefer noise='feature')"
     if noise == "feature":
-        t, _ = modality_signal_rank_feature(Xt, alpha=level, max_rank=max_rank, modality=m, _cov=S)
+        t, _ = modality_signal_rank_feature(Xt, level=level, max_rank=max_rank, modality=m, _cov=S)
         scale = np.sqrt(t.feature_noise_var)
     else:
-        t, _ = modality_signal_rank(Xt, alpha=level, max_rank=max_rank, modality=m, _cov=S)
+        t, _ = modality_signal_rank(Xt, level=level, max_rank=max_rank, modality=m, _cov=S)
         scale = np.ones(X.shape[1])
     d = t.rank
     V = np.zeros((X.shape[1], 0))

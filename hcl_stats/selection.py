@@ -73,20 +73,41 @@ def _tw1_tail_asymptotic(s: float) -> float:
     return float(np.exp(-2.0 / 3.0 * s ** 1.5) / (4.0 * np.sqrt(np.pi) * s ** 0.75))
 
 
-def tracy_widom1_quantile(alpha: float) -> float:
-    """Upper ``alpha`` quantile s of the Tracy--Widom (beta = 1) law, P(TW1 > s) = alpha.
+def _level_or_alpha(level, alpha, fname):
+    """``level``, or the deprecated keyword ``alpha`` (FutureWarning at the caller of ``fname``)."""
+    if alpha is None:
+        return level
+    warnings.warn(f"The 'alpha' parameter of {fname} is deprecated; use 'level' (the test level; alpha is a "
+                  "penalty in hcl_stats).", FutureWarning, stacklevel=3)
+    return alpha
 
-    Tabulated values for alpha in [0.005, 0.1] (log-linear interpolation); below 0.005 the
+
+def tracy_widom1_quantile(level: float = None, *, alpha=None) -> float:
+    """Upper ``level`` quantile s of the Tracy--Widom (beta = 1) law, P(TW1 > s) = level.
+
+    Tabulated values for level in [0.005, 0.1] (log-linear interpolation); below 0.005 the
     asymptotic right tail, rescaled to match the table at 0.005. Accurate to about 0.02.
+
+    Parameters
+    ----------
+    level : float in (0, 0.1]
+        The upper tail probability (the level of a test against the Tracy--Widom edge).
+    alpha : deprecated
+        Old name of ``level`` (FutureWarning).
+
+    Returns
+    -------
+    float
     """
-    if not (0.0 < alpha <= 0.1):
-        raise ValueError(f"alpha must be a float in (0, 0.1]; got {alpha!r}.")
+    level = _level_or_alpha(level, alpha, "tracy_widom1_quantile")
+    if isinstance(level, bool) or not isinstance(level, numbers.Real) or not (0.0 < level <= 0.1):
+        raise ValueError(f"level must be a float in (0, 0.1]; got {level!r}.")
     a = np.array([t[0] for t in _TW1_TABLE])
     s = np.array([t[1] for t in _TW1_TABLE])
-    if alpha >= a[-1]:
-        return float(np.interp(np.log(alpha), np.log(a[::-1]), s[::-1]))
+    if level >= a[-1]:
+        return float(np.interp(np.log(level), np.log(a[::-1]), s[::-1]))
     scale = a[-1] / _tw1_tail_asymptotic(s[-1])
-    f = lambda x: np.log(scale * _tw1_tail_asymptotic(x)) - np.log(alpha)  # noqa: E731
+    f = lambda x: np.log(scale * _tw1_tail_asymptotic(x)) - np.log(level)  # noqa: E731
     return float(optimize.brentq(f, s[-1], 20.0))
 
 
@@ -215,20 +236,23 @@ def _default_kmax(n, p, max_rank):
     return max(kmax, 0)
 
 
-def modality_signal_rank(X, alpha: float = 1e-3, max_rank: int | None = None, modality: int = 0, *, _cov=None):
+def modality_signal_rank(X, level: float = 1e-3, max_rank: int | None = None, modality: int = 0, *, _cov=None,
+                         alpha=None):
     """Signal rank of one (n_samples, p) data matrix under isotropic noise: the
-    Kritchman--Nadler test (step 1 above), at level ``alpha``.
+    Kritchman--Nadler test (step 1 above), at level ``level``.
 
     Returns ``(test, U)`` with ``test`` a :class:`ModalityRankTest` and ``U`` the (n, d)
-    normalised principal component scores of the centred data.
+    normalised principal component scores of the centred data. ``alpha`` is the deprecated
+    name of ``level`` (FutureWarning).
     """
+    level = _level_or_alpha(level, alpha, "modality_signal_rank")
     X = np.asarray(X, dtype=float)
     n, p = X.shape
     Xc = X - X.mean(axis=0) if _cov is None else X
     n_df = n - 1
     kmax = _default_kmax(n, p, max_rank)
     lam, U = _centred_eig(Xc, kmax + 1, cov=_cov)
-    q = tracy_widom1_quantile(alpha)
+    q = tracy_widom1_quantile(level)
     thr, nv, rank = _kn_sequence(lam, n_df, p, q, kmax)
     n_show = min(len(lam), len(thr) + 1)
     test = ModalityRankTest(modality=modality, n_features=p, eigenvalues=lam[:n_show].copy(),
@@ -298,8 +322,8 @@ def _search_rank(accept, kmax, hint=0):
     return hi
 
 
-def modality_signal_rank_feature(X, alpha: float = 1e-3, max_rank: int | None = None, modality: int = 0, *,
-                                 _hint=0, _psi_cache=None, _cov=None):
+def modality_signal_rank_feature(X, level: float = 1e-3, max_rank: int | None = None, modality: int = 0, *,
+                                 _hint=0, _psi_cache=None, _cov=None, alpha=None):
     """Signal rank of one modality whose noise variance differs across features (diagonal noise).
 
     For H0: rank = k, the feature noise variances are estimated by maximum-likelihood factor
@@ -314,15 +338,17 @@ def modality_signal_rank_feature(X, alpha: float = 1e-3, max_rank: int | None = 
     a feature changes nothing but its noise variance.
 
     Returns ``(test, U)`` as :func:`modality_signal_rank`; ``U`` are the scores of the whitened data.
+    ``alpha`` is the deprecated name of ``level`` (FutureWarning).
     """
     from .estimation.noise import factor_noise
 
+    level = _level_or_alpha(level, alpha, "modality_signal_rank_feature")
     X = np.asarray(X, dtype=float)
     n, p = X.shape
     Xc = X - X.mean(axis=0) if _cov is None else X
     n_df = n - 1
     kmax = min(_default_kmax(n, p, max_rank), ledermann_bound(p))
-    q = tracy_widom1_quantile(alpha)
+    q = tracy_widom1_quantile(level)
     if _cov is None:   # p > n: the centred data stand for S (no p x p matrix), else the covariance
         S = DataStats(Xc, np.zeros(p), n, (p,)) if p > n else (Xc.T @ Xc) / n_df
     else:
@@ -360,17 +386,18 @@ def modality_signal_rank_feature(X, alpha: float = 1e-3, max_rank: int | None = 
 
 def modality_signal_rank_diagonal(X, alpha: float = 1e-3, max_rank: int | None = None, modality: int = 0,
                                   max_rounds: int = 10):
-    """Deprecated name of :func:`modality_signal_rank_feature` (``max_rounds`` is unused)."""
+    """Deprecated name of :func:`modality_signal_rank_feature` (``max_rounds`` is unused; ``alpha``
+    is the test level)."""
     warnings.warn("modality_signal_rank_diagonal is deprecated and will be removed in a future release; "
-                  "use modality_signal_rank_feature.", FutureWarning, stacklevel=2)
-    return modality_signal_rank_feature(X, alpha=alpha, max_rank=max_rank, modality=modality)
+                  "use modality_signal_rank_feature (with level= for the test level).", FutureWarning, stacklevel=2)
+    return modality_signal_rank_feature(X, level=alpha, max_rank=max_rank, modality=modality)
 
 
 # ------------------------------------------------------------------------------------------
 # step 2: number of non-zero canonical correlations
 # ------------------------------------------------------------------------------------------
-def _cca_null_threshold(a: int, b: int, n_df: int, alpha: float, q_tw: float) -> float:
-    """Upper alpha quantile of the largest squared canonical correlation between an a- and a
+def _cca_null_threshold(a: int, b: int, n_df: int, level: float, q_tw: float) -> float:
+    """Upper level quantile of the largest squared canonical correlation between an a- and a
     b-dimensional Gaussian vector, independent, with n_df (= n - 1 after centring) degrees of
     freedom. Exact Beta law when min(a, b) = 1; Johnstone (2008) otherwise."""
     lo, hi = min(a, b), max(a, b)
@@ -378,7 +405,7 @@ def _cca_null_threshold(a: int, b: int, n_df: int, alpha: float, q_tw: float) ->
     if err_df < 1:
         return 1.0
     if lo == 1:
-        return float(sps.beta.isf(alpha, hi / 2.0, err_df / 2.0))
+        return float(sps.beta.isf(level, hi / 2.0, err_df / 2.0))
     # Johnstone (2008): p = lo, m = hi (hypothesis df), n = err_df (error df)
     N = hi + err_df - 1.0
     sg = (lo - 0.5) / N
@@ -416,7 +443,7 @@ class CanonicalRankTest:
     testable: bool = True
 
 
-def canonical_rank(Um, UT, n_df, alpha, q_tw, rho=None):
+def canonical_rank(Um, UT, n_df, level, q_tw, rho=None):
     """Sequential test of the number of non-zero canonical correlations between the orthonormal
     score blocks ``Um`` (n, a) and ``UT`` (n, b) (or of the given correlations ``rho`` with the
     dimensions taken from ``Um``, ``UT`` as (a, b) tuples)."""
@@ -430,7 +457,7 @@ def canonical_rank(Um, UT, n_df, alpha, q_tw, rho=None):
     rank = 0
     testable = True
     for j in range(min(a, b)):
-        t2 = _cca_null_threshold(a - j, b - j, n_df - j, alpha, q_tw)
+        t2 = _cca_null_threshold(a - j, b - j, n_df - j, level, q_tw)
         if t2 >= 1.0:
             testable = False
         thr.append(np.sqrt(t2))
@@ -816,10 +843,10 @@ def _select_once(Xs, level, max_rank, noise, names, label, hints=None):
             if note:
                 notes.append(note)
         if noise == "feature" and hints is not None:
-            t, U = rank_test(Xc, alpha=level, max_rank=max_rank, modality=m, _hint=hints[m].rank,
+            t, U = rank_test(Xc, level=level, max_rank=max_rank, modality=m, _hint=hints[m].rank,
                              _psi_cache=hints[m].psi_cache, _cov=S)
         else:
-            t, U = rank_test(Xc, alpha=level, max_rank=max_rank, modality=m, _cov=S)
+            t, U = rank_test(Xc, level=level, max_rank=max_rank, modality=m, _cov=S)
         mtests.append(t)
         Us.append(U)
     empty = [m for m, t in enumerate(mtests) if t.rank == 0]

@@ -140,7 +140,7 @@ def test_too_few_samples_for_the_factors_is_refused():
 
 def test_null_calibration_of_the_rank_tests():
     rng = np.random.default_rng(5)
-    false = sum(modality_signal_rank(2.0 * rng.standard_normal((300, 40)), alpha=0.05)[0].rank > 0 for _ in range(60))
+    false = sum(modality_signal_rank(2.0 * rng.standard_normal((300, 40)), level=0.05)[0].rank > 0 for _ in range(60))
     assert false <= 9  # about 3 expected at alpha = 0.05
     hits = 0
     thr = _cca_null_threshold(3, 6, 299, 0.05, tracy_widom1_quantile(0.05))
@@ -247,3 +247,18 @@ def test_stability_summary_on_a_clear_structure():
     assert "the full-data structure in 100%" in str(ss) and "<table>" in ss.as_html()
     # within the selection evidence the reference is the full-data rank
     assert any(x.title.startswith("Stability") and x.header[1] == "full-data rank" for x in res.summary().tables)
+
+
+def test_alpha_keyword_of_the_rank_tests_is_the_deprecated_level():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((200, 20))
+    X[:, :5] += 2.0 * rng.standard_normal((200, 1))
+    a, _ = modality_signal_rank(X, level=0.01)
+    with pytest.warns(FutureWarning, match=r"'alpha' parameter of modality_signal_rank is deprecated; use 'level'") as rec:
+        b, _ = modality_signal_rank(X, alpha=0.01)
+    assert rec[0].filename == __file__ and a.rank == b.rank == 1
+    np.testing.assert_array_equal(a.thresholds, b.thresholds)
+    with pytest.warns(FutureWarning, match=r"'alpha' parameter of tracy_widom1_quantile is deprecated"):
+        assert tracy_widom1_quantile(alpha=0.05) == tracy_widom1_quantile(0.05) == tracy_widom1_quantile(level=0.05)
+    with pytest.raises(ValueError, match=r"level must be a float in \(0, 0.1\]; got 0.5"):
+        tracy_widom1_quantile(0.5)
