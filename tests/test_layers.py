@@ -29,10 +29,11 @@ LAYER_TABLE = [
      "inference on a fitted model: structure selection, missing data, model checks, representations"),
     (4, ("model", "io"),
      "the estimator HCL and its input/output (tables, saved fits): assembles layers 0-3"),
-    (5, ("downstream", "baselines", "contrastive", "contrastive_tasks", "deep", "datasets", "theory", "studies"),
+    (5, ("downstream", "baselines", "contrastive", "contrastive_tasks", "deep", "datasets", "theory"),
      "applications built on the estimator: prediction, baselines, contrastive and deep models, data, theory"),
-    (6, ("harness", "cli", "__main__", "__init__"),
-     "orchestration: studies, command line and the package namespace; may import everything"),
+    (6, ("harness", "cli", "__main__", "__init__", "studies"),
+     "orchestration: studies (harness; the deprecated hcl_stats.studies re-exports harness.real_data), command "
+     "line and the package namespace; may import everything"),
 ]
 LAYERS = {name: layer for layer, names, _ in LAYER_TABLE for name in names}
 
