@@ -48,8 +48,9 @@ from .model import HCL
 from .representation import encoder_matrix, representation_noise_cov
 from .simulate import latent_covariance, make_loadings, population_covariance, simulate
 from .structure import Structure
+from .summary import Summary, Table
 
-__all__ = ["CheckResult", "format_checks", "CHECKS", "FULL_CONFIGS", "run_checks",
+__all__ = ["CheckResult", "checks_table", "format_checks", "CHECKS", "FULL_CONFIGS", "run_checks",
            "check_identifiability", "check_loading_rate", "check_detectability", "check_signal_noise",
            "check_downstream", "check_selection"]
 
@@ -97,6 +98,12 @@ class CheckResult:
             rows += c.to_rows()
         return rows
 
+    def summary(self) -> Summary:
+        """This check (and its components) as a :class:`~hcl_stats.summary.Summary`."""
+        info = [("Check", self.name), ("Quantity", self.quantity), ("Expected", self.expected),
+                ("Result", "PASS" if self.passed else "FAIL")]
+        return Summary(f"Theory check: {self.name}", info=info, tables=[checks_table([self])])
+
     def __str__(self):
         return format_checks([self], fmt="text")
 
@@ -109,12 +116,20 @@ def _fmt(v):
     return str(v)
 
 
-def format_checks(results, fmt="markdown") -> str:
-    """A table of check results (components included), as Markdown (``fmt="markdown"``) or text."""
+def checks_table(results) -> Table:
+    """The check results (components included), one row each, as a :class:`~hcl_stats.summary.Table`.
+
+    Parameters
+    ----------
+    results : CheckResult or sequence of CheckResult
+
+    Returns
+    -------
+    Table
+        Columns check, quantity, estimate, 95% CI, expected, pass, detail.
+    """
     if isinstance(results, CheckResult):
         results = [results]
-    if fmt not in ("markdown", "text"):
-        raise ValueError(f"fmt must be 'markdown' or 'text'; got {fmt!r}.")
     head = ["check", "quantity", "estimate", "95% CI", "expected", "pass", "detail"]
     body = []
     for r in results:
@@ -124,15 +139,29 @@ def format_checks(results, fmt="markdown") -> str:
             ci = "" if not np.isfinite(row["ci_low"]) else f"[{row['ci_low']:.3g}, {row['ci_high']:.3g}]"
             body.append([row["check"], row["quantity"], _fmt(row["estimate"]), ci, row["expected"],
                          "PASS" if row["passed"] else "FAIL", row["detail"]])
-    if fmt == "markdown":
-        esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
-        out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        out += ["| " + " | ".join(esc(c) for c in row) + " |" for row in body]
-        return "\n".join(out)
-    w = [max(len(str(x)) for x in [h] + [b[j] for b in body]) for j, h in enumerate(head)]
-    out = ["  ".join(h.ljust(wj) for h, wj in zip(head, w)), "  ".join("-" * wj for wj in w)]
-    out += ["  ".join(str(c).ljust(wj) for c, wj in zip(row, w)) for row in body]
-    return "\n".join(out)
+    return Table(head, body, align="l")
+
+
+_FORMATS = ("markdown", "text", "latex", "html")
+
+
+def format_checks(results, fmt="markdown") -> str:
+    """A table of check results (components included), rendered by :func:`checks_table`.
+
+    Parameters
+    ----------
+    results : CheckResult or sequence of CheckResult
+    fmt : {"markdown", "text", "latex", "html"}, default "markdown"
+
+    Returns
+    -------
+    str
+    """
+    if fmt not in _FORMATS:
+        raise ValueError(f"fmt must be one of {_FORMATS}; got {fmt!r}.")
+    table = checks_table(results)
+    return {"markdown": table.as_markdown, "text": table.as_text, "latex": table.as_latex,
+            "html": table.as_html}[fmt]()
 
 
 # ----------------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ Every check but identifiability runs HCL's default estimator unless told otherwi
 fails the downstream floor check (its blocks of one structure are not rotation-aligned across
 modalities, docs/method.md section 4); a test below states that finding.
 """
-import numpy as np
 import pytest
 
 from hcl_stats.theory import (CHECKS, FULL_CONFIGS, CheckResult, check_detectability, check_downstream,
@@ -73,8 +72,18 @@ def test_result_rows_and_tables():
     md = format_checks([res])
     assert md.splitlines()[0].startswith("| check | quantity | estimate | 95% CI |") and md.count("\n") == 4
     assert "identifiability/correlated" in str(res)
-    with pytest.raises(ValueError, match="fmt must be 'markdown' or 'text'; got 'html'"):
-        format_checks([res], fmt="html")
+    # one summary layer: the tables are hcl_stats.summary.Table renderings
+    from hcl_stats.summary import Summary
+    from hcl_stats.theory import checks_table
+
+    t = checks_table(res)
+    assert md == t.as_markdown() and format_checks(res, fmt="text") == t.as_text()
+    assert [r[0] for r in t.rows] == [r["check"] for r in rows]
+    assert format_checks(res, fmt="html").startswith("<table>") and r"\begin{tabular}" in format_checks(res, fmt="latex")
+    s = res.summary()
+    assert isinstance(s, Summary) and s.tables[0].rows == t.rows and "Theory check: identifiability" in str(s)
+    with pytest.raises(ValueError, match=r"fmt must be one of \('markdown', 'text', 'latex', 'html'\); got 'pdf'"):
+        format_checks([res], fmt="pdf")
 
 
 def test_registry_and_run_checks():

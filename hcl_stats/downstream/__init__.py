@@ -8,12 +8,15 @@ covariance of the noise the representation carries (``noise_cov``; see
 
     H = Z^T Z / m - noise_cov,      g = Z^T y / m
 
-(after centring ``Z`` and ``y`` when ``fit_intercept=True``, the default of every estimator
-here), so that H estimates Cov(z) and g
-estimates Cov(z, y) when ``Z = z + noise``.
+(after centring ``Z`` and ``y`` when ``fit_intercept=True``), so that H estimates Cov(z) and g
+estimates Cov(z, y) when ``Z = z + noise``. ``fit_intercept`` defaults to True in every
+estimator here and in :func:`corrected_moments`; until this release the linear estimators
+defaulted to False, the paper's uncentred moments, which ``fit_intercept=False`` still gives.
 
 Estimators (scikit-learn conventions: hyperparameters in ``__init__``, ``fit`` returns self,
-learned attributes end in ``_``):
+learned attributes end in ``_``; scikit-learn's ``check_estimator`` passes but for the
+expected failures listed in the tests; ``score`` is R^2 for the linear models and accuracy for
+the logistic ones, which accept any two class labels, ``classes_``):
 
 - :class:`CorrectedLeastSquares`: beta = H^{-1} g;
 - :class:`GroupLasso`: argmin_b 1/2 b^T H b - g^T b + lambda sum_S w_S ||b_S||_2, lambda = alpha *
