@@ -21,7 +21,7 @@ def _random_encoders(structure, n_features, rng):
 @pytest.mark.parametrize("overlap", [0.0, 0.7])
 def test_gradient_matches_finite_differences(overlap):
     rng = np.random.default_rng(0)
-    data = simulate(S3, P3, 500, 0.5, 1)
+    data = simulate(S3, P3, 500, noise_var=0.5, random_state=1)
     cov = np.cov(data.X, rowvar=False)
     enc = _random_encoders(S3, P3, rng)
     f, g = contrastive_loss_grad(enc, cov, P3, S3, 0.5, overlap=overlap)
@@ -43,7 +43,7 @@ def test_gradient_matches_finite_differences(overlap):
 def test_batch_loss_is_the_covariance_loss_in_expectation():
     # expectation over batches of independent samples = the loss at the population covariance
     rng = np.random.default_rng(3)
-    data = simulate(S3, P3, 2, 0.5, 2)
+    data = simulate(S3, P3, 2, noise_var=0.5, random_state=2)
     Sigma = data.covariance()
     enc = {k: 0.3 * v for k, v in _random_encoders(S3, P3, rng).items()}
     target = contrastive_loss(enc, Sigma, P3, S3, data.noise_var, overlap=0.5)
@@ -59,7 +59,7 @@ def test_batch_loss_is_the_covariance_loss_in_expectation():
 
 # -- solver ------------------------------------------------------------------------------
 def test_solver_converges_to_the_lower_bound_at_the_population():
-    data = simulate(S3, P3, 2, 0.5, 4)
+    data = simulate(S3, P3, 2, noise_var=0.5, random_state=4)
     for init in ("random", "spectral"):
         est = LinearContrastiveHCL(S3, noise_var=data.noise_var, init=init, random_state=0)
         est.fit_covariance(data.covariance(), P3)
@@ -72,7 +72,7 @@ def test_solver_converges_to_the_lower_bound_at_the_population():
 
 
 def test_population_minimiser_attains_the_bound():
-    data = simulate(S3, P3, 2, 0.5, 5)
+    data = simulate(S3, P3, 2, noise_var=0.5, random_state=5)
     Sigma = data.covariance()
     enc = contrastive_minimiser(data.loadings, Sigma, P3, S3)
     f, g = contrastive_loss_grad(enc, Sigma, P3, S3, data.noise_var)
@@ -106,7 +106,7 @@ def test_subspaces_match_hcl_on_data_and_shrink_with_n():
 
 # -- API -----------------------------------------------------------------------------------
 def test_estimator_api_and_transform_shapes():
-    data = simulate(S3, P3, 800, 0.5, 6)
+    data = simulate(S3, P3, 800, noise_var=0.5, random_state=6)
     est = LinearContrastiveHCL(S3, random_state=0)
     with pytest.raises(NotFittedError):
         est.transform(data.Xs)
@@ -122,7 +122,7 @@ def test_estimator_api_and_transform_shapes():
 
 
 def test_parameter_validation_messages():
-    data = simulate(S3, P3, 100, 0.5, 7)
+    data = simulate(S3, P3, 100, noise_var=0.5, random_state=7)
     with pytest.raises(ValueError, match="The 'overlap' parameter of LinearContrastiveHCL must be a float in"):
         LinearContrastiveHCL(S3, overlap=-1.0).fit(data.Xs)
     with pytest.raises(ValueError, match="The 'structure' parameter of LinearContrastiveHCL must be a Structure"):
@@ -134,7 +134,7 @@ def test_parameter_validation_messages():
 
 
 def test_overlap_penalty_moves_the_minimiser():
-    data = simulate(S3, P3, 2, 0.5, 8)
+    data = simulate(S3, P3, 2, noise_var=0.5, random_state=8)
     a = LinearContrastiveHCL(S3, noise_var=data.noise_var, random_state=0).fit_covariance(data.covariance(), P3)
     b = LinearContrastiveHCL(S3, noise_var=data.noise_var, overlap=5.0, random_state=0).fit_covariance(data.covariance(), P3)
     assert b.converged_
@@ -287,6 +287,6 @@ def test_random_state_policy():
     # data generators: fresh entropy by default; the estimator: a fixed start (0) by default
     assert not np.array_equal(factorcl_synthetic(n_samples=30).test.Xs[0], factorcl_synthetic(n_samples=30).test.Xs[0])
     assert LinearContrastiveHCL(S3).random_state == 0
-    data = simulate(S3, P3, 300, 0.5, 9)
+    data = simulate(S3, P3, 300, noise_var=0.5, random_state=9)
     a, b = LinearContrastiveHCL(S3).fit(data.Xs), LinearContrastiveHCL(S3).fit(data.Xs)
     np.testing.assert_array_equal(a.encoder_matrix_, b.encoder_matrix_)

@@ -363,7 +363,7 @@ class LinearContrastiveHCL(BaseEstimator):
     >>> from hcl_stats import Structure, simulate
     >>> from hcl_stats.contrastive import LinearContrastiveHCL
     >>> s = Structure({(0, 1, 2): 1, (0, 1): 1, (0,): 1, (1,): 1, (2,): 1}, 3)
-    >>> data = simulate(s, (10, 12, 14), 2000, 0.5, 0)  # noise variance 0.5, seed 0
+    >>> data = simulate(s, (10, 12, 14), 2000, noise_var=0.5, random_state=0)
     >>> est = LinearContrastiveHCL(s, random_state=0).fit(data.Xs)
     >>> est.transform(data.Xs).shape, est.converged_
     ((2000, 5), True)
@@ -626,7 +626,7 @@ def check_contrastive_subspaces(structure=None, n_features=(15, 20, 25), n_sampl
                                        {"rng": "random_state"}, {"random_state": random_state},
                                        {"random_state": 0})["random_state"]
     structure = Structure.full(3, 2) if structure is None else structure
-    data = simulate(structure, n_features, 2 if n_samples is None else n_samples, noise_var, random_state)
+    data = simulate(structure, n_features, 2 if n_samples is None else n_samples, noise_var, random_state=random_state)
     n_features = data.n_features
     rows = structure.row_slices(n_features)
     if n_samples is None:

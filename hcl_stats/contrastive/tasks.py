@@ -387,7 +387,7 @@ def hierarchical_task(structure=None, n_features=(30, 40, 50), n_pretrain=5000, 
     sizes = [_check_pos_int(v, nm) for v, nm in [(n_pretrain, "n_pretrain"), (n_train, "n_train"),
                                                    (n_val, "n_val"), (n_test, "n_test")]]
     n = sum(sizes)
-    data = simulate(structure, n_features, n, noise_var, random_state, response=response)
+    data = simulate(structure, n_features, n, noise_var, random_state=random_state, response=response)
     bounds = np.concatenate([[0], np.cumsum(sizes)])
     cols = structure.column_slices
     splits = []
