@@ -143,7 +143,7 @@ def violations_of(module: str, path: pathlib.Path) -> list[str]:
     """The layering and private-name violations of one module, one readable line each."""
     own = _layer_of(module)
     out = []
-    rel = path.relative_to(ROOT.parent)
+    rel = path.relative_to(ROOT.parent) if path.is_relative_to(ROOT.parent) else path
     for lineno, target, name, src in imports_of(module, path):
         target_layer = _layer_of(target)
         if own is not None and target_layer is not None and target_layer > own:
@@ -177,6 +177,32 @@ def test_imports_are_parsed():
     # the parser sees relative, absolute and function-level imports (checked on a module that has all)
     found = {t for m, p in MODULES.items() for _, t, _, _ in imports_of(m, p)}
     assert "hcl_stats.structure" in found and "hcl_stats._validation" in found
+
+
+def test_checker_catches_each_kind_of_import(tmp_path):
+    # a made-up layer-1 module (named as hcl_stats.structure) with one violation of each kind the test must see
+    src = tmp_path / "fake.py"
+    src.write_text(
+        "from typing import TYPE_CHECKING\n"
+        "import numpy as np\n"
+        "from . import base\n"                                  # layer 0: fine
+        "from ._validation import check_Xs\n"                   # public name of a private module: fine
+        "if TYPE_CHECKING:\n"
+        "    from .model import HCL\n"                          # layer 4 inside TYPE_CHECKING
+        "def f():\n"
+        "    import hcl_stats.selection\n"                      # layer 3 inside a function
+        "    from hcl_stats.estimation.ml import fit_ml\n"      # layer 2, absolute
+        "    return importlib.import_module('hcl_stats.cli')\n"  # layer 6 by name
+        "from .metrics import _private_helper\n"                # private name, same layer
+        "from .estimation import ml\n"                          # a submodule: layer 2
+    )
+    found = violations_of("hcl_stats.structure", src)
+    text = "\n".join(found)
+    for needle in ("from .model import HCL", "import hcl_stats.selection", "from hcl_stats.estimation.ml import fit_ml",
+                   "import_module('hcl_stats.cli')", "'_private_helper'", "from .estimation import ml"):
+        assert needle in text, (needle, found)
+    assert len(found) == 6, found
+    assert "base" not in text and "check_Xs" not in text and "numpy" not in text
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))
