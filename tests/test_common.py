@@ -451,3 +451,15 @@ else:  # pragma: no cover - scikit-learn < 1.6
     @pytest.mark.skip(reason="needs scikit-learn >= 1.6 (expected_failed_checks)")
     def test_sklearn_compatible_estimator():
         pass
+
+
+@pytest.mark.parametrize("est_id", MV_PARAMS)
+def test_fit_transform_matches_fit_then_transform(est_id, data, request):
+    _xfail(request, est_id, "fit_transform")
+    Xs, y = data
+    est = FACTORIES[est_id]()
+    if not callable(getattr(est, "fit_transform", None)):
+        pytest.skip("no fit_transform")
+    Z = est.fit_transform(Xs, y) if _needs_y(est) else est.fit_transform(Xs)
+    np.testing.assert_allclose(Z, est.transform(Xs), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(Z, _fit(FACTORIES[est_id](), Xs, y).transform(Xs), rtol=1e-10, atol=1e-12)
