@@ -25,7 +25,9 @@ Checks (registry :data:`CHECKS`; :func:`run_checks` runs them by name):
 
 Every check takes its grid, replicates and tolerances as keyword arguments whose defaults are a
 quick configuration; :data:`FULL_CONFIGS` holds a fuller one (``run_checks(quick=False)``).
-Replicate r of a study draws from ``np.random.SeedSequence(seed).spawn(n_replicates)[r]``.
+Replicate r of a study draws from ``np.random.SeedSequence(random_state).spawn(n_replicates)[r]``
+(every check takes ``random_state``, default 0; the old keyword ``seed`` still works for one
+release with a FutureWarning).
 ``method`` is any name registered in :data:`hcl_stats.estimation.METHODS`; ``None`` (the default of
 every check but ``identifiability``) means HCL's default method, the estimator the package
 recommends. Paper mode fails the downstream floor check (its blocks of one structure are not
@@ -33,6 +35,7 @@ rotation-aligned, so the corrected Gram matrix is wrong): run it with ``method="
 """
 from __future__ import annotations
 
+import numbers
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -41,6 +44,7 @@ import numpy as np
 
 from .downstream import (CorrectedLeastSquares, GroupLassoCV, bayes_weights, coefficient_errors,
                          population_excess_risk, project_psd, support_recovery)
+from ._validation import check_random_state, user_stacklevel
 from .estimation import METHODS
 from .exceptions import HCLWarning
 from .metrics import align, gram_errors, sin_theta
@@ -174,6 +178,25 @@ def default_method() -> str:
     return inspect.signature(HCL.__init__).parameters["method"].default
 
 
+def _study_seed(owner, random_state, deprecated):
+    """The int (or None) from which a check's replicates spawn their SeedSequences; maps the
+    old keyword ``seed`` (one release, FutureWarning) to ``random_state``."""
+    if deprecated:
+        extra = sorted(set(deprecated) - {"seed"})
+        if extra:
+            raise TypeError(f"{owner} got an unexpected keyword argument {extra[0]!r}.")
+        if not (isinstance(random_state, numbers.Integral) and random_state == 0):
+            raise ValueError(f"{owner}: pass either 'random_state' or its deprecated spelling 'seed', not both; "
+                             f"got random_state={random_state!r} and seed={deprecated['seed']!r}.")
+        warnings.warn(f"{owner}: the keyword 'seed' is deprecated and will be removed in a future release; use "
+                      f"'random_state'.", FutureWarning, stacklevel=user_stacklevel())
+        random_state = deprecated["seed"]
+    if random_state is None or (isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool)
+                                and random_state >= 0):
+        return random_state
+    return int(check_random_state(random_state).integers(2 ** 63))
+
+
 def _check_method(method):
     """Resolve ``method`` (None: HCL's default method) and check it is registered."""
     if method is None:
@@ -261,7 +284,7 @@ def _default_identifiability_structures():
 
 def check_identifiability(structures=None, noise_var=1.0, tol=1e-8, method="init", latent_corr=0.4,
                           corr_structure=None, corr_n_features=(12, 15, 18), ns=(1000, 4000, 16000, 64000),
-                          n_replicates=3, level_slope=-0.25, n_boot=200, seed=0) -> CheckResult:
+                          n_replicates=3, level_slope=-0.25, n_boot=200, random_state=0, **deprecated) -> CheckResult:
     """Identifiability: exact recovery from the population covariance, and its failure under
     correlated latents.
 
@@ -281,6 +304,7 @@ def check_identifiability(structures=None, noise_var=1.0, tol=1e-8, method="init
     few per cent at the population covariance (docs/method.md, section 4), so it is not an exact
     estimator of the Gram blocks even with infinite data.
     """
+    seed = _study_seed("check_identifiability", random_state, deprecated)
     method = _check_method(method)
     ns = _check_grid(ns, "ns", int, minimum=2, min_len=3)
     n_replicates = _check_positive_int(n_replicates, "n_replicates")
@@ -335,13 +359,15 @@ def check_identifiability(structures=None, noise_var=1.0, tol=1e-8, method="init
 # 2. loading recovery rate
 # ----------------------------------------------------------------------------------------
 def check_loading_rate(structure=None, n_features=(20, 30, 40), noise_var=0.5, ns=(2000, 4000, 8000, 16000),
-                       n_replicates=4, method=None, expected=-0.5, tol=0.15, n_boot=500, seed=0) -> CheckResult:
+                       n_replicates=4, method=None, expected=-0.5, tol=0.15, n_boot=500,
+                       random_state=0, **deprecated) -> CheckResult:
     """Slope of log(mean per-block Gram error) against log n, with a bootstrap CI over replicates.
 
     The error at each n is the mean over replicates of the mean over blocks of
     ||W_hat_{m,S} W_hat_{m,S}^T - W_{m,S} W_{m,S}^T||_F. Theory (fixed p, r, noise): n^{-1/2}.
     Pass: |slope - expected| <= tol. One loading matrix per replicate (the paper generator).
     """
+    seed = _study_seed("check_loading_rate", random_state, deprecated)
     method = _check_method(method)
     st = _default_structure() if structure is None else structure
     ns = _check_grid(ns, "ns", int, minimum=2)
@@ -374,7 +400,7 @@ def check_loading_rate(structure=None, n_features=(20, 30, 40), noise_var=0.5, n
 # ----------------------------------------------------------------------------------------
 def check_detectability(structure=None, n_features=(20, 30, 40), noise_vars=(0.25, 1.0, 4.0), ns=(200, 1000, 5000),
                         n_replicates=2, method=None, above=5.0, below=1.0, min_beat_above=0.9,
-                        max_beat_below=0.5, n_boot=500, seed=0) -> CheckResult:
+                        max_beat_below=0.5, n_boot=500, random_state=0, **deprecated) -> CheckResult:
     """Per block, its signal against the spiked-model detection thresholds, and whether its
     estimate beats the zero estimator.
 
@@ -399,6 +425,7 @@ def check_detectability(structure=None, n_features=(20, 30, 40), noise_vars=(0.2
     by a factor 2 (rel. error < 1/2); (3) Spearman correlation between log ratio_mod and the
     relative error is negative (bootstrap CI over cells below 0).
     """
+    seed = _study_seed("check_detectability", random_state, deprecated)
     from scipy.stats import spearmanr
 
     method = _check_method(method)
@@ -466,7 +493,8 @@ def check_detectability(structure=None, n_features=(20, 30, 40), noise_vars=(0.2
 # 4. error vs signal strength and noise level
 # ----------------------------------------------------------------------------------------
 def check_signal_noise(structure=None, n_features=(20, 30, 40), noise_vars=(0.5, 1.0, 2.0), scales=(1.0, 1.5, 2.25),
-                       n_samples=4000, n_replicates=2, method=None, tol=0.15, n_boot=300, seed=0) -> CheckResult:
+                       n_samples=4000, n_replicates=2, method=None, tol=0.15, n_boot=300,
+                       random_state=0, **deprecated) -> CheckResult:
     """Subspace error of each block against noise variance sigma^2 and signal s_min (the smallest
     eigenvalue of W_{m,S} W_{m,S}^T), compared with the first-order perturbation form.
 
@@ -490,6 +518,7 @@ def check_signal_noise(structure=None, n_features=(20, 30, 40), noise_vars=(0.5,
     of the conditioning modalities and the noise estimate, which the one-covariance form ignores),
     hence ``tol`` = 0.15. With method "ml" the noise exponent is about 0.14 below the form's.
     """
+    seed = _study_seed("check_signal_noise", random_state, deprecated)
     method = _check_method(method)
     st = _default_structure() if structure is None else structure
     noise_vars = _check_grid(noise_vars, "noise_vars", float, minimum=0.0)
@@ -594,7 +623,7 @@ def _population_coef(h, W, psi, beta, representation):
 def check_downstream(structure=None, n_features=(20, 30, 40), noise_var=0.1, response_noise_var=0.1,
                      ms=(100, 200, 400, 800, 1600), ns=(1000, 4000, 16000, 64000), n_replicates=6,
                      method=None, representation="paper", tol_param=0.2, tol_risk=0.3, n_boot=300,
-                     seed=0) -> CheckResult:
+                     random_state=0, **deprecated) -> CheckResult:
     """Downstream parameter error and excess risk against the labelled size m and the unlabelled size n.
 
     For each replicate: one loading matrix and beta; for each n, HCL(method) is fitted on n
@@ -619,6 +648,7 @@ def check_downstream(structure=None, n_features=(20, 30, 40), noise_var=0.1, res
     The default noise variance 0.1 is the authors' downstream setting; with larger noise the
     corrected Gram matrix is often indefinite at small m, which masks the m^{-1/2} rate.
     """
+    seed = _study_seed("check_downstream", random_state, deprecated)
     method = _check_method(method)
     if representation not in ("paper", "posterior"):
         raise ValueError(f"representation must be 'paper' or 'posterior'; got {representation!r}.")
@@ -683,7 +713,7 @@ def check_downstream(structure=None, n_features=(20, 30, 40), noise_var=0.1, res
 def check_selection(structure=None, n_features=(20, 30, 40), noise_var=0.5, response_noise_var=0.1,
                     zero_groups=((0, 1), (1, 2), (2,)), ms=(50, 200, 800, 3200), n_unlabelled=20000,
                     n_replicates=4, method=None, representation="paper", rule="1se", cv=3, n_alphas=20,
-                    min_f1=0.9, n_boot=300, seed=0) -> CheckResult:
+                    min_f1=0.9, n_boot=300, random_state=0, **deprecated) -> CheckResult:
     """Group-lasso recovery of the task-relevant structures as the labelled size m grows.
 
     beta is zero on ``zero_groups``; HCL(method) is fitted on ``n_unlabelled`` samples; for each m,
@@ -693,6 +723,7 @@ def check_selection(structure=None, n_features=(20, 30, 40), noise_var=0.5, resp
     at the largest m is at least ``min_f1``; the slope of the mean F1 in log m is >= 0 (its CI upper
     end above 0).
     """
+    seed = _study_seed("check_selection", random_state, deprecated)
     method = _check_method(method)
     if representation not in ("paper", "posterior"):
         raise ValueError(f"representation must be 'paper' or 'posterior'; got {representation!r}.")

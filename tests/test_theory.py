@@ -109,3 +109,18 @@ def test_validation_messages():
         check_selection(representation="avg")
     with pytest.raises(ValueError, match=r"latent_corr must be in \(-1, 1\) and non-zero; got 0.0"):
         check_identifiability(latent_corr=0.0)
+
+
+def test_seed_keyword_is_renamed_random_state():
+    kw = dict(ns=(500, 1000, 2000), n_replicates=2, n_boot=20)
+    with pytest.warns(FutureWarning,
+                      match="check_identifiability: the keyword 'seed' is deprecated .*; use 'random_state'") as rec:
+        old = check_identifiability(seed=3, **kw)
+    assert rec[0].filename == __file__
+    new = check_identifiability(random_state=3, **kw)
+    assert old.to_rows() == new.to_rows()
+    assert check_identifiability(random_state=4, **kw).to_rows() != new.to_rows()  # the seed is used
+    with pytest.raises(ValueError, match="pass either 'random_state' or its deprecated spelling 'seed', not both"):
+        check_identifiability(random_state=1, seed=2, **kw)
+    with pytest.raises(TypeError, match="check_identifiability got an unexpected keyword argument 'sed'"):
+        check_identifiability(sed=2, **kw)
