@@ -55,6 +55,7 @@ from scipy import stats as sps
 from ._validation import _describe, check_random_state, check_Xs
 from .covariance import CovarianceStats, DataStats, sample_covariance
 from .exceptions import ConvergenceWarning, DataWarning
+from .likelihood import loglik_from_cov
 from .structure import Structure
 from .summary import Summary, Table
 
@@ -239,7 +240,7 @@ def _fit(S, W0, psi0, structure, n_features, noise, opts):
     W, psi = out["W"], out["psi"]
     ll = float(out["stats"][5])
     if not np.isfinite(ll):
-        ll = float(ml._estep(S, W, psi)[5])
+        ll = float(loglik_from_cov(S, W, psi))
     return {"W": W, "psi": psi, "ll": ll, "converged": bool(out["converged"]), "n_iter": int(out["n_iter"])}
 
 

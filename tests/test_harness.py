@@ -494,6 +494,30 @@ def test_git_commit_is_recorded_after_a_non_editable_install(tmp_path):
     assert code_version(cwd=tmp_path, package_dir=site)["git_commit"] is None  # not in a checkout
 
 
+def test_dirty_means_the_code_or_the_configs_differ_not_the_results(tmp_path):
+    from hcl_stats.harness.runner import _repo_commit
+
+    repo = tmp_path / "repo"
+    for rel in ("hcl_stats/a.py", "simulations/configs/s.toml", "reports/results/s.jsonl", "setup.cfg"):
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / rel).write_text("x\n")
+    _git("init", "-q", cwd=repo)
+    _git("add", "-A", cwd=repo)
+    _git("commit", "-q", "-m", "x", cwd=repo)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    assert _repo_commit(repo) == (head, False)
+    (repo / "reports/results/s.jsonl").write_text("x\ny\n")      # a run writing its results: still clean
+    (repo / "reports/new.md").write_text("untracked\n")
+    assert _repo_commit(repo) == (head, False)
+    assert _repo_commit(repo / "hcl_stats") == (head, False)      # from a subdirectory too
+    for rel in ("simulations/configs/s.toml", "hcl_stats/a.py", "setup.cfg"):
+        (repo / rel).write_text("changed\n")
+        assert _repo_commit(repo) == (head, True), rel
+        assert _repo_commit(repo / "hcl_stats") == (head, True), rel
+        _git("checkout", "-q", "--", rel, cwd=repo)
+    assert _repo_commit(repo) == (head, False)
+
+
 def test_theory_checks_that_raise_are_reported_and_progress_is_shown(tmp_path, monkeypatch, capsys):
     from hcl_stats import theory
     from hcl_stats.harness.report import run_theory_checks

@@ -155,14 +155,22 @@ def _package_digest(pkg_dir):
     return h.hexdigest()
 
 
+# what decides the rows a study computes: the package, the study configs and the build metadata
+# (not the stored results, reports and figures a run itself writes into the checkout)
+CODE_PATHS = ("hcl_stats", "simulations", "setup.cfg", "setup.py", "pyproject.toml")
+
+
 def _repo_commit(root):
-    """(commit, dirty) of the git work tree at ``root``, or (None, None)."""
+    """(commit, dirty) of the git work tree at ``root``, or (None, None). ``dirty``: a tracked file
+    under :data:`CODE_PATHS` (the code or the configs, relative to the repository's top level)
+    differs from the commit; changed results, reports or figures do not count."""
     try:
         commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
                                 timeout=10).stdout.strip()
         if not commit:
             return None, None
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--",
+                                *(f":(top){p}" for p in CODE_PATHS)],
                                capture_output=True, text=True, timeout=10).stdout.strip()
         return commit, bool(dirty)
     except (OSError, subprocess.SubprocessError):
