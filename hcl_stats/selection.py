@@ -58,8 +58,9 @@ from .exceptions import DataWarning, IdentifiabilityWarning
 from .structure import Structure
 from .summary import Summary, Table
 
-__all__ = ["select_structure", "SelectionResult", "ModalityRankTest", "CanonicalRankTest",
-           "modality_signal_rank", "modality_signal_rank_diagonal", "tracy_widom1_quantile"]
+__all__ = ["select_structure", "SelectionResult", "SelectionSummary", "SelectionStability", "ModalityRankTest",
+           "CanonicalRankTest", "modality_signal_rank", "modality_signal_rank_feature", "modality_signal_rank_diagonal",
+           "tracy_widom1_quantile"]
 
 MAX_MODALITIES = 8
 
@@ -574,6 +575,8 @@ class SelectionResult:
     inconsistencies : list of str
         The statistics the selected structure does not reproduce.
     warnings : list of str
+    stability : SelectionStability or None
+        How the selection varies over random subsamples (with ``n_resamples > 0``).
     """
 
     structure: Structure
@@ -913,14 +916,24 @@ def structure_from_tests(M, d, h, mtests, ctests, names, label, notes):
 
 @dataclass(frozen=True)
 class SelectionStability:
-    """How the selection varies over random subsamples of the rows.
+    """How the selection varies over random subsamples of the rows (``summary()`` prints it).
 
-    n_resamples, fraction : number of subsamples and their size as a share of n (drawn without
-        replacement)
-    structures : the structure selected on each subsample (None where the selection failed)
-    rank_frequencies : dict subset -> dict rank -> share of the subsamples selecting that rank
-    modal_structure, modal_frequency : the most frequent structure and its share
-    agreement : share of the subsamples selecting the full-data structure
+    Attributes
+    ----------
+    n_resamples : int
+        Number of subsamples (drawn without replacement).
+    fraction : float
+        Size of each subsample as a share of n.
+    structures : tuple of Structure or None, length n_resamples
+        The structure selected on each subsample (None where the selection failed).
+    rank_frequencies : dict
+        subset -> {rank: share of the subsamples selecting that rank}.
+    modal_structure : Structure or None
+        The most frequent structure.
+    modal_frequency : float
+        Its share of the subsamples.
+    agreement : float
+        Share of the subsamples selecting the full-data structure.
     """
 
     n_resamples: int

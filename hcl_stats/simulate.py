@@ -220,6 +220,8 @@ def simulate(structure, n_features, n_samples, noise_var, random_state=None, *, 
         The authors' generator (Q1 diag(a) Q2, a ~ U(0.5, 1.5) sorted), iid Gaussian entries
         (times ``loading_scale``) on the active blocks, or a given matrix (zeros off the
         support are enforced).
+    loading_scale : float, default 1.0
+        Multiplies the drawn loadings ("paper" and "gaussian").
     latent_corr : float or ndarray of shape (K, K)
         Correlation between latent factors of different subsets (0: the model's
         assumption; non-zero breaks identifiability), or a full latent covariance.

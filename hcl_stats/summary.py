@@ -26,7 +26,7 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping
 
-__all__ = ["Summary", "Table"]
+__all__ = ["Summary", "Table", "latex_escape", "markdown_escape"]
 
 _LATEX_ESC = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
               "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
@@ -231,7 +231,10 @@ class Summary:
     info : list of (str, str)
     tables : list of Table
     notes : list of str
-    header, rows : the header and rows of the first table (None without a table)
+    header : list of str or None
+        The header of the first table (None without a table).
+    rows : list of list of str or None
+        The rows of the first table (None without a table).
     """
 
     def __init__(self, title, info=(), header=None, rows=None, *, tables=(), notes=()):
@@ -253,6 +256,13 @@ class Summary:
     # ------------------------------------------------------------------ building
     def add_table(self, header, rows=None, title=None, align=None) -> Table:
         """Append a table: a :class:`Table`, or its ``header``, ``rows``, ``title``, ``align``.
+
+        Parameters
+        ----------
+        header : Table or sequence of str
+            A table, or the column names of a new one.
+        rows, title, align
+            As in :class:`Table` (None when ``header`` is a Table).
 
         Returns
         -------
