@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import numpy as np
 
 __all__ = [
+    "describe",
+    "user_stacklevel",
     "check_Xs",
     "check_n_features",
     "check_random_state",
@@ -32,18 +34,23 @@ def _describe(x) -> str:
     return f"{r} (type {type(x).__name__})"
 
 
-def check_random_state(rng):
-    """Normalise ``rng`` (None, int, SeedSequence or Generator) to a Generator."""
-    if rng is None or isinstance(rng, (numbers.Integral, np.random.SeedSequence, np.random.Generator)):
-        if isinstance(rng, numbers.Integral) and not isinstance(rng, bool) and rng < 0:
-            raise ValueError(f"rng must be a non-negative integer seed; got {rng}.")
-        if isinstance(rng, bool):
-            raise ValueError(f"rng must be None, an int seed, a SeedSequence or a Generator; got {rng!r}.")
-        return np.random.default_rng(rng)
-    if isinstance(rng, np.random.BitGenerator):
-        return np.random.Generator(rng)
+describe = _describe   # public name (simulate, goodness and others describe a bad value in error messages)
+
+
+def check_random_state(random_state=None):
+    """Normalise ``random_state`` (None, int, SeedSequence, BitGenerator or Generator) to a numpy
+    Generator: None = fresh entropy, an int = a reproducible seed, a Generator is used as is."""
+    rs = random_state
+    if rs is None or isinstance(rs, (numbers.Integral, np.random.SeedSequence, np.random.Generator)):
+        if isinstance(rs, numbers.Integral) and not isinstance(rs, bool) and rs < 0:
+            raise ValueError(f"random_state must be a non-negative integer seed; got {rs}.")
+        if isinstance(rs, bool):
+            raise ValueError(f"random_state must be None, an int seed, a SeedSequence or a Generator; got {rs!r}.")
+        return np.random.default_rng(rs)
+    if isinstance(rs, np.random.BitGenerator):
+        return np.random.Generator(rs)
     raise ValueError(
-        f"rng must be None, an int seed, a numpy SeedSequence or a numpy Generator; got {_describe(rng)}."
+        f"random_state must be None, an int seed, a numpy SeedSequence or a numpy Generator; got {_describe(rs)}."
     )
 
 
@@ -235,3 +242,19 @@ def check_option(x, name: str, options) -> str:
     if x not in options:
         raise ValueError(f"{name} must be one of {sorted(options)!r}; got {x!r}.")
     return x
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning raised by the calling function point at the first
+    frame outside the hcl_stats package (the user's call), however deep inside the package the
+    warning is raised. Use as ``warnings.warn(msg, Category, stacklevel=user_stacklevel())``."""
+    import os
+    import sys
+
+    pkg = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame = sys._getframe(1)   # the function that will call warnings.warn: stacklevel 1
+    level = 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(pkg):
+        frame = frame.f_back
+        level += 1
+    return level

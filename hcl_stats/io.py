@@ -164,6 +164,9 @@ def _align(indexes, labels, name, *, reference=None, ref_label=None):
     return orders
 
 
+align_rows = _align   # public: the CLI matches the rows of the modality tables by sample label
+
+
 def _layer_matrix(adata, mod, use_layer, name):
     if use_layer is None:
         X = adata.X
@@ -307,6 +310,10 @@ def _jsonable(v, what):
                      "use plain numbers, strings, lists or dicts.")
 
 
+def _float_or_none(v):
+    return None if v is None or not np.isfinite(v) else float(v)
+
+
 def save_fit(hcl, path, *, extra=None) -> Path:
     """Write a fitted HCL to ``path`` (a ``.npz`` file; the name is used as given).
 
@@ -328,7 +335,10 @@ def save_fit(hcl, path, *, extra=None) -> Path:
     hcl._check_fitted()
     params = hcl.get_params()
     sparam = params.pop("structure")
+    part = params.pop("solver", None)
     params = {k: _jsonable(v, f"HCL parameter {k!r}") for k, v in params.items()}
+    params["solver"] = None if part is None else {"part": type(part).__name__,
+                                                  "params": _jsonable(part.get_params(), "solver parameters")}
     params["structure"] = sparam.to_dict() if isinstance(sparam, Structure) else _jsonable(sparam, "structure")
     arrays = {"loadings": np.asarray(hcl.loadings_, np.float64),
               "noise_var_features": np.asarray(hcl.noise_var_features_, np.float64),
@@ -363,10 +373,15 @@ def save_fit(hcl, path, *, extra=None) -> Path:
         "structure": hcl.structure_.to_dict(),
         "n_features": [int(p) for p in hcl.n_features_],
         "n_samples": None if hcl.n_samples_ is None else int(hcl.n_samples_),
-        "method": hcl.method,
+        "method": getattr(hcl, "method_", hcl.method),
         "noise_model": hcl.noise_model_,
         "n_iter": int(hcl.n_iter_),
         "converged": bool(hcl.converged_),
+        "stop_crit": _float_or_none(getattr(hcl, "stop_crit_", None)),
+        "tol": _float_or_none(getattr(hcl, "tol_", None)),
+        "objective": _float_or_none(getattr(hcl, "objective_", None)),
+        "loglik": _float_or_none(getattr(hcl, "loglik_", None)),
+        "objective_label": getattr(hcl.results_, "objective_label", None),
         "fit_time": None if hcl.results_.fit_time is None else float(hcl.results_.fit_time),
         "modality_names": list(hcl.structure_.names),
         "factor_names": [str(v) for v in hcl.get_feature_names_out()],
@@ -442,6 +457,20 @@ def load_fit(path):
     params = dict(header["params"])
     sp = params.pop("structure")
     structure_param = Structure.from_dict(sp) if isinstance(sp, dict) else sp
+    if "solver" not in params:
+        # written before the solver parts: the old defaults of the method options meant "the method's default"
+        for k, old in (("lr", 1e-4), ("lr_decay", 0.1), ("decay_every", 10), ("min_iter", 100), ("shrinkage", True)):
+            if params.get(k) == old:
+                params[k] = None
+    sol = params.pop("solver", None)
+    if sol is not None:
+        from .estimation.solvers import SOLVERS
+
+        parts = {cls.__name__: cls for cls in SOLVERS.values()}
+        if sol.get("part") not in parts:
+            raise ValueError(f"load_fit: {str(path)!r} names an unknown solver part {sol.get('part')!r} "
+                             f"(known: {sorted(parts)}).")
+        params["solver"] = parts[sol["part"]](**sol.get("params", {}))
     est = HCL(structure_param, **params)
     structure = Structure.from_dict(header["structure"])
     n_features = tuple(int(p) for p in header["n_features"])
@@ -454,10 +483,21 @@ def load_fit(path):
     est.noise_var_features_ = arr["noise_var_features"]
     est.n_iter_ = int(header["n_iter"])
     est.converged_ = bool(header["converged"])
+    nan = float("nan")
+    for key in ("stop_crit", "tol", "objective", "loglik"):
+        v = header.get(key)
+        setattr(est, key + "_", nan if v is None else float(v))
+    est.method_ = header["method"]
+    try:
+        est.solver_ = est._solver()
+    except ValueError:  # pragma: no cover - parameters of a file written by another version
+        est.solver_ = None
     est.history_ = history
     est.results_ = HCLResults(structure, n_features, est.loadings_, est.noise_var_features_, est.n_iter_,
                               est.converged_, history, header["method"], est.n_samples_, arr["feature_var"],
-                              fit_time=header.get("fit_time"))
+                              fit_time=header.get("fit_time"), stop_crit=est.stop_crit_, tol=est.tol_,
+                              objective=est.objective_, loglik=est.loglik_)
+    est.results_.objective_label = header.get("objective_label")
     est.noise_var_ = est.results_.noise_var
     est.noise_model_ = header["noise_model"]
     est.selection_ = None

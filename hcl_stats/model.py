@@ -6,16 +6,17 @@ import time
 import warnings
 
 import numpy as np
-from scipy import linalg as sla
 
-from ._validation import Interval, Options, check_Xs, check_n_features, validate_params
+from ._validation import Interval, Options, check_Xs, check_n_features, user_stacklevel, validate_params
 from . import io as _io
-from .base import BaseEstimator
+from .base import BaseEstimator, clone
 from .covariance import CovarianceStats, covariance_stats, fit_statistics, is_out_of_core, sample_covariance
 from .estimation import METHODS
+from .estimation.solvers import Solver, solver_for_method
 from .exceptions import ConvergenceWarning, IdentifiabilityError, IdentifiabilityWarning, NotFittedError
-from .likelihood import loglik_from_cov, loglik_samples
+from .likelihood import loglik_from_cov, loglik_from_stats, loglik_samples, model_covariance, model_precision
 from .structure import Structure
+from .summary import Summary, Table
 
 
 
@@ -24,7 +25,7 @@ def _row_slices(n_features):
     ends = np.cumsum(n_features)
     return [slice(int(e - p), int(e)) for e, p in zip(ends, n_features)]
 
-__all__ = ["HCL", "HCLResults"]
+__all__ = ["HCL", "HCLResults", "Summary"]
 
 
 class HCLResults:
@@ -37,12 +38,21 @@ class HCLResults:
     noise_var : ndarray (n_modalities,), the mean noise variance of each modality's features
     noise_var_features : ndarray (p,)
     n_iter, converged, history : refinement trace (dict of arrays)
+    stop_crit, tol : the optimality measure at the returned point and its tolerance
+        (``converged == (stop_crit <= tol)``)
+    objective : float, the value of what the solver optimised
+    loglik : float, the Gaussian log-likelihood of the training data at the estimate, mean per sample
     feature_var : ndarray (p,), the sample variance of each feature (for variance explained)
     fit_time : seconds
     """
 
     def __init__(self, structure, n_features, loadings, noise_var_features, n_iter, converged, history,
-                 method, n_samples, feature_var, fit_time=None, info=None):
+                 method, n_samples, feature_var, fit_time=None, info=None, stop_crit=np.nan, tol=np.nan,
+                 objective=np.nan, loglik=np.nan):
+        self.stop_crit = float(stop_crit)
+        self.tol = float(tol)
+        self.objective = float(objective)
+        self.loglik = float(loglik)
         self.structure = structure
         self.n_features = tuple(n_features)
         self.loadings = loadings
@@ -87,9 +97,31 @@ class HCLResults:
             rows.append(cells)
         return header, rows
 
+    def _objective_label(self):
+        """What ``objective`` is the value of (set at fit; kept by save / load)."""
+        label = getattr(self, "objective_label", None)
+        if label:
+            return label
+        m = self.method
+        shrunk = self.info.get("shrinkage") is not None
+        if m in ("paper", "init", "als"):
+            return ("least squares 1/2 ||W W^T - T||_F^2, T the " + ("shrunk " if shrunk else "")
+                    + "denoised covariance")
+        if self.info.get("missing"):
+            return "observed-data log-likelihood per sample"
+        pen = " minus the penalty" if self.info.get("alpha_abs") else ""
+        target = "the shrunk covariance" if shrunk else "the sample covariance"
+        return f"log-likelihood per sample of {target}{pen}"
+
     def _info_lines(self):
         s = self.structure
-        conv = "yes" if self.converged else "no"
+        if self.method == "init":
+            conv = "n/a (no iterations)"
+        else:
+            conv = ("yes" if self.converged else "no") + (
+                f" (stop_crit {self.stop_crit:.2g}, tol {self.tol:.2g})" if np.isfinite(self.stop_crit) else "")
+            if self.method == "paper":
+                conv += "; stopped by the authors' step schedule"
         lines = [
             ("Method", self.method),
             ("Modalities", f"{s.n_modalities} ({', '.join(f'{n}: {p}' for n, p in zip(s.names, self.n_features))})"),
@@ -105,7 +137,7 @@ class HCLResults:
                                              "isotropic": "isotropic (one variance for all features)"}[nm]))
         sel = getattr(self, "selection", None)
         if sel is not None:
-            txt = f"selected from data (level {sel.alpha:g}, noise '{sel.noise}')"
+            txt = f"selected from data (level {getattr(sel, 'level', None) or sel.alpha:g}, noise '{sel.noise}')"
             st = sel.stability
             if st is not None:
                 txt += (f"; over {st.n_resamples} subsamples of {st.fraction:.0%}: this structure in {st.agreement:.0%}, "
@@ -127,18 +159,20 @@ class HCLResults:
         if miss is not None:
             lines.insert(3, ("Missing per modality", miss.line()))
             lines.insert(4, ("Incomplete data", "EM over the observed entries (missing at random); loglik of the observed data"))
-        for key in ("objective", "loglik"):
-            if key in self.history and len(self.history[key]):
-                lines.append((f"Final {key}", f"{self.history[key][-1]:.6g}"))
+        if np.isfinite(self.loglik):
+            lines.append(("Log-likelihood (data)", f"{self.loglik:.6g} per sample"))
+        if np.isfinite(self.objective):
+            lines.append(("Objective (solver)", f"{self.objective:.6g} ({self._objective_label()})"))
         if self.fit_time is not None:
             lines.append(("Fit time (s)", f"{self.fit_time:.3f}"))
         return lines
 
     def summary(self) -> "Summary":
-        """Per block variance explained per modality, noise, convergence."""
+        """Per block variance explained per modality, noise, convergence
+        (a :class:`hcl_stats.summary.Summary`)."""
         header, rows = self._table_rows()
         return Summary("HCL results: share of each modality's variance explained by each subset",
-                       self._info_lines(), header, rows)
+                       info=self._info_lines(), tables=[Table(header, rows)])
 
     def plot_structure(self, ax=None, cmap="viridis", annotate=True):
         """Modality x subset heatmap of variance explained (structurally absent blocks blank)."""
@@ -146,50 +180,6 @@ class HCLResults:
 
         return plot_structure_heatmap(self.variance_explained(), self.structure, ax=ax, cmap=cmap,
                                       annotate=annotate)
-
-
-class Summary:
-    """A printable summary table, also as Markdown, LaTeX and HTML."""
-
-    def __init__(self, title, info, header, rows):
-        self.title, self.info, self.header, self.rows = title, info, header, rows
-
-    def as_text(self) -> str:
-        w = [max(len(str(r[j])) for r in [self.header] + self.rows) for j in range(len(self.header))]
-        line = "=" * (sum(w) + 2 * len(w))
-        out = [self.title, line]
-        kw = max(len(k) for k, _ in self.info)
-        out += [f"{k.ljust(kw)} : {v}" for k, v in self.info]
-        out.append("-" * len(line))
-        out.append("  ".join(str(h).rjust(wj) for h, wj in zip(self.header, w)))
-        out += ["  ".join(str(c).rjust(wj) for c, wj in zip(r, w)) for r in self.rows]
-        out.append(line)
-        return "\n".join(out)
-
-    def as_markdown(self) -> str:
-        out = [f"**{self.title}**", ""]
-        out += [f"- {k}: {v}" for k, v in self.info]
-        out += ["", "| " + " | ".join(self.header) + " |", "|" + "---|" * len(self.header)]
-        out += ["| " + " | ".join(r) + " |" for r in self.rows]
-        return "\n".join(out)
-
-    def as_latex(self) -> str:
-        esc = lambda s: str(s).replace("_", r"\_").replace("{", r"\{").replace("}", r"\}")  # noqa: E731
-        out = [r"\begin{tabular}{l" + "r" * (len(self.header) - 1) + "}", r"\hline"]
-        out.append(" & ".join(esc(h) for h in self.header) + r" \\ \hline")
-        out += [" & ".join(esc(c) for c in r) + r" \\" for r in self.rows]
-        out += [r"\hline", r"\end{tabular}"]
-        return "\n".join(out)
-
-    def as_html(self) -> str:
-        head = "".join(f"<th>{h}</th>" for h in self.header)
-        body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in self.rows)
-        return f"<table><caption>{self.title}</caption><tr>{head}</tr>{body}</table>"
-
-    def __str__(self):
-        return self.as_text()
-
-    __repr__ = __str__
 
 
 class HCL(BaseEstimator):
@@ -208,7 +198,17 @@ class HCL(BaseEstimator):
         covariance (:mod:`hcl_stats.estimation.als`). "paper": the authors' estimator step for
         step (noise from the bottom eigenvalues, Schur-complement initialisation, masked
         gradient refinement with their step schedule). "init": the initialisation alone.
-        Other registered methods are listed in ``hcl_stats.estimation.METHODS``.
+        Other registered methods are listed in ``hcl_stats.estimation.METHODS``. Each string
+        maps to the default solver part of the method (:mod:`hcl_stats.estimation.solvers`):
+        "ml" -> ``EM()``, "als" -> ``ALS()``, "paper" -> ``PaperGD()``, "init" ->
+        ``SpectralInit()``.
+    solver : Solver, optional
+        The algorithm and its options as one part: ``EM(...)``, ``ALS(...)``, ``PaperGD(...)``
+        or ``SpectralInit()`` (:mod:`hcl_stats.estimation.solvers`), e.g.
+        ``HCL(s, solver=EM(accelerate=None, max_iter=5000))``. With a solver, ``method`` is left
+        at its default (or names the same method) and the top-level solver options (``lr``,
+        ``lr_decay``, ``decay_every``, ``min_iter``, ``max_iter``, ``tol``, ``gtol``,
+        ``accelerate``, ``shrinkage``) are left unset: set them on the part.
     noise : {"feature", "modality", "isotropic"} or None, default None
         The noise model, with the same meaning everywhere in hcl_stats (:func:`select_structure`,
         the CLI, the harness): "feature" = one noise variance per feature (diagonal Psi),
@@ -232,30 +232,37 @@ class HCL(BaseEstimator):
         penalised (not refitted) loadings in ``results_.info["loadings_penalised"]``.
     l1_ratio : float in [0, 1], default 1.0
         Mix of elementwise L1 (1) and row-group L2 (0: features not loading on a subset).
-    shrinkage : bool, default True
-        "ml", "als": fit the spiked-model optimal eigenvalue shrinkage of the (per-modality
+    shrinkage : bool, optional
+        "ml", "als" (default True for both): fit the spiked-model optimal eigenvalue shrinkage of the (per-modality
         whitened) covariance instead of the covariance itself
         (:mod:`hcl_stats.estimation.shrinkage`). Exact for a population covariance; for
         samples it discards the eigen-directions inside the noise bulk, which makes the fit both
         faster (a rank <= K target: O(p K^2) per iteration) and, at weak signal, far more
         accurate (benchmarks/results/bench_accuracy.md). ``False`` gives plain ML / ALS on S_n.
     accelerate : {"squarem", None}, default "squarem"
-        "ml": SQUAREM acceleration of EM (monotone safeguard) or plain EM.
+        "ml", "als": SQUAREM acceleration (monotone safeguard) or plain EM / sweeps.
     gtol : float, optional
-        "ml", "als": optimality (scaled masked-gradient) tolerance; both ``tol`` and ``gtol``
-        must hold to stop. "ml" (default 1e-10): the scaled gradients of the loadings and of the
-        noise variances, both dimensionless.
+        Deprecated alias of ``tol`` (FutureWarning; its value is used as ``tol``).
     chunk_size : int, optional
         Rows read at a time when ``fit`` gets memory-mapped arrays (default: about 64 MB).
-    lr, lr_decay, decay_every, min_iter : paper-mode step schedule (1e-4, x0.1 every 10
-        iterations, stop test from iteration ``min_iter`` on).
+    lr, lr_decay, decay_every, min_iter : float, float, int, int, optional
+        "paper" only: the authors' step schedule (default 1e-4, x0.1 every 10 iterations, stop
+        test from iteration 100 on; :class:`hcl_stats.estimation.solvers.PaperGD`).
     max_iter : int, optional
         Iteration limit (method default: 1000 for "paper" and "ml", 500 sweeps for "als").
     tol : float, optional
-        Stopping tolerance (method default: 1e-6 absolute change of the objective for "paper";
-        for "ml" 1e-13 nats per sample and feature, the increase of the average log-likelihood
-        divided by p, which does not depend on the units of the data; relative change of the
-        objective for "als").
+        The tolerance compared with the optimality measure ``stop_crit_`` (the solver part's
+        ``tol``, recorded as ``tol_``): ``converged_ == (stop_crit_ <= tol_)``. Method default:
+        1e-10 for "ml" (the scaled gradients of the loadings and of the noise variances, both
+        dimensionless), 1e-6 for "als" and "paper" (the scaled masked gradient of the
+        least-squares objective). "ml" also stops only once the increase of the average
+        log-likelihood per sample and feature is at most ``EM(change_tol=1e-13)``; "paper" stops
+        by the authors' schedule (``PaperGD(change_tol=1e-6)``) and ``tol`` only decides
+        ``converged_``. Changed in this release: ``tol`` was the change rule of "ml", "als" and
+        "paper" (now ``change_tol`` of the part), ``gtol`` the gradient tolerance.
+    An option the chosen method does not use (e.g. ``lr`` with "ml", ``shrinkage`` with "init",
+    ``accelerate=None`` with "paper") is a ValueError naming it; an option counts as set when it
+    differs from its default.
     identifiability : {"raise", "warn", "ignore"}, default "raise"
         What to do when ``structure.check_identifiable(n_features)`` reports violated rank
         conditions. Ranks larger than a modality's features are always an error.
@@ -283,7 +290,29 @@ class HCL(BaseEstimator):
     loadings_ : ndarray of shape (p, K)
         Rows by modality, column blocks in ``structure.subsets`` order, zero off the support.
     noise_var_ : ndarray of shape (n_modalities,)
-    n_iter_, converged_, history_ : refinement trace.
+    n_iter_ : int
+        Iterations of the solver (0 for "init").
+    stop_crit_ : float
+        A scale-free optimality measure at the returned point: the scaled projected gradient, or
+        with a penalty the scaled distance of the gradient to the penalty's subdifferential (NaN
+        for "init"). docs/method.md, section "stopping criteria".
+    tol_ : float
+        The tolerance ``stop_crit_`` is compared with (NaN for "init").
+    converged_ : bool
+        ``stop_crit_ <= tol_`` (False for "init", which does not iterate; not a failure).
+    objective_ : float
+        The value of what the solver optimised at the estimate (e.g. the average log-likelihood of
+        the shrunk covariance under the default ``shrinkage=True``, minus the penalty; the
+        least-squares loss for "als", "paper", "init").
+    loglik_ : float
+        The Gaussian log-likelihood of the TRAINING data at the estimate, mean per sample
+        (``score(X_train)``; observed-data log-likelihood with missing entries; the expected
+        log-likelihood per sample for a population covariance), whatever surrogate the solver
+        optimised.
+    history_ : dict of ndarray
+        Per-iteration traces.
+    solver_ : Solver
+        The solver part used (with its options).
     mean_ : ndarray of shape (p,)
     n_features_ : tuple of int
     results_ : HCLResults
@@ -312,7 +341,7 @@ class HCL(BaseEstimator):
     --------
     >>> from hcl_stats import HCL, Structure, simulate
     >>> s = Structure({(0, 1, 2): 2, (0, 1): 1, (0,): 1, (1,): 1, (2,): 2}, 3)
-    >>> data = simulate(s, (30, 40, 50), 2000, noise_var=0.5, rng=0)
+    >>> data = simulate(s, (30, 40, 50), 2000, noise_var=0.5, random_state=0)
     >>> hcl = HCL(s).fit(data.Xs)
     >>> hcl.loadings_.shape, hcl.transform(data.Xs).shape
     ((120, 7), (2000, 7))
@@ -320,10 +349,11 @@ class HCL(BaseEstimator):
 
     _parameter_constraints = {
         "method": [str],
-        "lr": [Interval(float, 0, None, closed="neither")],
-        "lr_decay": [Interval(float, 0, 1, closed="right")],
-        "decay_every": [Interval(int, 1, None)],
-        "min_iter": [Interval(int, 0, None)],
+        "solver": [Solver, None],
+        "lr": [Interval(float, 0, None, closed="neither"), None],
+        "lr_decay": [Interval(float, 0, 1, closed="right"), None],
+        "decay_every": [Interval(int, 1, None), None],
+        "min_iter": [Interval(int, 0, None), None],
         "max_iter": [Interval(int, 1, None), None],
         "tol": [Interval(float, 0, None), None],
         "identifiability": [Options("raise", "warn", "ignore")],
@@ -331,18 +361,19 @@ class HCL(BaseEstimator):
         "selection": [dict, None],
         "alpha": [Interval(float, 0, None), Options("bic", "cv")],
         "l1_ratio": [Interval(float, 0, 1)],
-        "shrinkage": [bool],
+        "shrinkage": [bool, None],
         "accelerate": [Options("squarem"), None],
         "gtol": [Interval(float, 0, None), None],
         "chunk_size": [Interval(int, 1, None), None],
         "missing": [Options("error", "em")],
     }
 
-    def __init__(self, structure=None, method="ml", *, lr=1e-4, lr_decay=0.1, decay_every=10,
-                 min_iter=100, max_iter=None, tol=None, identifiability="raise", noise=None, alpha=0.0,
-                 l1_ratio=1.0, shrinkage=True, accelerate="squarem", gtol=None, chunk_size=None, selection=None,
+    def __init__(self, structure=None, method="ml", *, solver=None, lr=None, lr_decay=None, decay_every=None,
+                 min_iter=None, max_iter=None, tol=None, identifiability="raise", noise=None, alpha=0.0,
+                 l1_ratio=1.0, shrinkage=None, accelerate="squarem", gtol=None, chunk_size=None, selection=None,
                  missing="error"):
         self.structure = structure
+        self.solver = solver
         self.selection = selection
         self.method = method
         self.noise = noise
@@ -362,25 +393,66 @@ class HCL(BaseEstimator):
         self.missing = missing
 
     # -- options ------------------------------------------------------------------------
-    # noise models each method supports (the first is its default)
-    _NOISE_SUPPORT = {"ml": ("feature", "modality", "isotropic"), "paper": ("isotropic",), "init": ("isotropic",)}
     _SELECTION_DEFAULTS = {"level": 1e-3, "max_rank": None, "n_resamples": 10, "resample_fraction": 0.8,
                            "random_state": 0}
+    # the top-level solver options and their defaults (an option counts as set when it differs)
+    _SOLVER_OPTIONS = {"lr": None, "lr_decay": None, "decay_every": None, "min_iter": None, "max_iter": None,
+                       "tol": None, "gtol": None, "accelerate": "squarem", "shrinkage": None}
 
-    def _noise_model(self) -> str:
-        if self.method == "als":
-            supported = ("modality",) if self.shrinkage else ("isotropic",)
+    def _set_solver_options(self) -> dict:
+        out = {}
+        for k, d in self._SOLVER_OPTIONS.items():
+            v = getattr(self, k)
+            if not (v is d or (d is not None and v == d)):
+                out[k] = v
+        return out
+
+    def _solver(self, warn=False) -> Solver:
+        """The solver part of this fit: ``solver`` (a copy) or the default part of ``method`` with the
+        top-level options the user set; an option the method does not use is a ValueError naming it.
+        ``gtol`` is a deprecated alias of ``tol`` (a FutureWarning when ``warn``)."""
+        given = self._set_solver_options()
+        if "gtol" in given and self.solver is None:
+            g = given.pop("gtol")
+            if warn:
+                extra = f" (tol={given['tol']!r} is ignored)" if "tol" in given else ""
+                warnings.warn(f"The 'gtol' parameter of HCL is deprecated and will be removed in a future release; use "
+                              f"'tol' (the one tolerance, compared with the optimality measure stop_crit_). Using "
+                              f"tol={g!r}{extra}.", FutureWarning, stacklevel=user_stacklevel())
+            given["tol"] = g
+        if self.solver is not None:
+            if self.method != "ml" and self.method != self.solver.method:
+                raise ValueError(f"The 'method' parameter of HCL must be left at its default (or be "
+                                 f"{self.solver.method!r}) when a solver part is given. Got method={self.method!r} with "
+                                 f"solver={self.solver!r}.")
+            if given:
+                k = sorted(given)[0]
+                raise ValueError(f"The {k!r} parameter of HCL is a solver option: with solver={self.solver!r} set it on "
+                                 f"the part (e.g. {type(self.solver).__name__}(...)). Got {k}={given[k]!r}.")
+            part = clone(self.solver)
         else:
-            supported = self._NOISE_SUPPORT.get(self.method, ("isotropic",))
+            part = solver_for_method(self.method, given)
+        part.validate()
+        return part
+
+    def _noise_model(self, part=None) -> str:
+        part = self._solver() if part is None else part
+        supported = part.supported_noise()
         if self.noise is None:
             return supported[0]
         if self.noise not in supported:
-            extra = " (with shrinkage=True)" if self.method == "als" and self.shrinkage else (
-                " (with shrinkage=False)" if self.method == "als" else "")
-            raise ValueError(f"The 'noise' parameter of HCL must be one of {supported} for method={self.method!r}{extra}. "
+            extra = f" (with shrinkage={part.shrinkage})" if part.method == "als" else ""
+            raise ValueError(f"The 'noise' parameter of HCL must be one of {supported} for method={part.method!r}{extra}. "
                              f"Got {self.noise!r} instead; use method='ml' for the other noise models, or noise=None for "
                              "the method's default.")
         return self.noise
+
+    def _check_penalty(self, part):
+        if isinstance(self.alpha, str):
+            if "path" not in part.penalty:
+                raise ValueError(f"The 'alpha' parameter of HCL (sparse loadings chosen from data) is supported by method='ml' or 'als'. Got alpha={self.alpha!r} with method={part.method!r}.")
+        elif self.alpha > 0 and "float" not in part.penalty:
+            raise ValueError(f"The 'alpha' parameter of HCL (sparse loadings) is supported by method='ml' only. Got alpha={self.alpha!r} with method={part.method!r}.")
 
     def _selection_options(self) -> dict:
         opts = dict(self._SELECTION_DEFAULTS)
@@ -392,33 +464,13 @@ class HCL(BaseEstimator):
         opts.update(given)
         return opts
 
-    def _method_options(self) -> dict:
-        opts = {}
-        if self.method == "paper":
-            opts.update(lr=self.lr, lr_decay=self.lr_decay, decay_every=self.decay_every, min_iter=self.min_iter)
-        if isinstance(self.alpha, str):
-            if self.method not in ("ml", "als"):
-                raise ValueError(f"The 'alpha' parameter of HCL (sparse loadings chosen from data) is supported by method='ml' or 'als'. Got alpha={self.alpha!r} with method={self.method!r}.")
-            opts.update(noise=self._noise_model(), l1_ratio=self.l1_ratio, accelerate=self.accelerate)
-        elif self.method == "ml":
-            opts.update(noise=self._noise_model(), alpha=self.alpha, l1_ratio=self.l1_ratio, accelerate=self.accelerate)
-        elif self.alpha > 0:
-            raise ValueError(f"The 'alpha' parameter of HCL (sparse loadings) is supported by method='ml' only. Got alpha={self.alpha!r} with method={self.method!r}.")
-        if self.method in ("ml", "als"):
-            opts["shrinkage"] = self.shrinkage
-            if self.gtol is not None:
-                opts["gtol"] = self.gtol
-        if self.max_iter is not None:
-            opts["max_iter"] = self.max_iter
-        if self.tol is not None:
-            opts["tol"] = self.tol
-        return opts
-
     def _validate(self):
         validate_params("HCL", self.get_params(), self._parameter_constraints)
         if self.method not in METHODS:
             raise ValueError(f"The 'method' parameter of HCL must be one of {sorted(METHODS)}. Got {self.method!r} instead.")
-        self._noise_model()
+        part = self._solver()
+        self._noise_model(part)
+        self._check_penalty(part)
         if self.selection is not None and not (isinstance(self.structure, str) and self.structure == "auto"):
             raise ValueError("The 'selection' parameter of HCL applies to structure='auto' only; got a fixed structure "
                              f"with selection={self.selection!r}.")
@@ -459,7 +511,7 @@ class HCL(BaseEstimator):
             msg = "structure violates the identifiability conditions for n_features=" f"{n_features}: " + "; ".join(problems)
             if self.identifiability == "raise":
                 raise IdentifiabilityError(msg + " (pass identifiability='warn' to fit anyway).")
-            warnings.warn(msg, IdentifiabilityWarning, stacklevel=4)
+            warnings.warn(msg, IdentifiabilityWarning, stacklevel=user_stacklevel())
 
     # -- fitting ------------------------------------------------------------------------
     def fit(self, Xs, y=None, *, use_layer=None):
@@ -506,9 +558,10 @@ class HCL(BaseEstimator):
         """EM over the observed entries (``missing="em"`` and NaN in ``Xs``)."""
         from .incomplete import incomplete_stats
 
-        if self.method != "ml":
+        part = self._solver()
+        if not part.handles_missing:
             raise ValueError(f"The 'missing' parameter of HCL: missing='em' fits incomplete data with method='ml' only. "
-                             f"Got method={self.method!r} with NaN in Xs.")
+                             f"Got method={part.method!r} with NaN in Xs.")
         if isinstance(self.alpha, str) or self.alpha > 0:
             raise ValueError(f"The 'missing' parameter of HCL: missing='em' fits the unpenalised model only. Got "
                              f"alpha={self.alpha!r} with NaN in Xs.")
@@ -602,46 +655,66 @@ class HCL(BaseEstimator):
         self._check_structure_fits(structure, stats.n_features, stats.n_samples)
         if isinstance(self.alpha, str) and missing is not None:
             raise ValueError(f"The 'alpha' parameter of HCL: alpha={self.alpha!r} (a penalty chosen from data) needs complete data; got NaN with missing='em'.")
+        part = self._solver(warn=True)
+        noise = self._noise_model(part)
         if isinstance(self.alpha, str):
             from .estimation.sparse_path import select_alpha
 
-            opts = self._method_options()
-            opts.pop("max_iter", None), opts.pop("tol", None), opts.pop("gtol", None)   # the path's own defaults
-            if self.method == "als":
-                opts.pop("accelerate", None)
-            res = select_alpha(stats, structure, self.alpha, Xs=None if Xs is None else list(Xs), method=self.method,
-                               **opts)
+            # the path's own iteration defaults, unless the user changed the part's
+            names = {"max_iter": "max_iter", "tol": "gtol", "change_tol": "tol", "accelerate": "accelerate",
+                     "shrinkage": "shrinkage"}
+            changed = part.changed_options()
+            bad = sorted(set(changed) - set(names))
+            if bad:
+                raise ValueError(f"The {bad[0]!r} option of {type(part).__name__} is not used by the penalty path of "
+                                 f"alpha={self.alpha!r}. Got {bad[0]}={changed[bad[0]]!r}.")
+            opts = {names[k]: v for k, v in changed.items() if k != "shrinkage"}
+            res = select_alpha(stats, structure, self.alpha, Xs=None if Xs is None else list(Xs), method=part.method,
+                               noise=noise, l1_ratio=self.l1_ratio, shrinkage=part.shrinkage, **opts)
         elif missing is None:
-            res = METHODS[self.method](stats, structure, **self._method_options())
+            res = part.solve(stats, structure, noise=noise, alpha=self.alpha, l1_ratio=self.l1_ratio)
         else:
-            from .estimation.missing import fit_missing
             from .incomplete import check_coobserved
 
             check_coobserved(missing, structure)
-            opts = {k: v for k, v in self._method_options().items() if k in ("noise", "max_iter", "tol", "gtol", "accelerate")}
-            res = fit_missing(Xs, structure, **opts)
+            res = part.solve_missing(Xs, structure, noise=noise)
         fit_time = time.perf_counter() - t0
-        if not res.converged and self.method != "init":
+        if not res.converged and part.method not in ("init", "paper"):
             # the estimation layer may say why and what to change (ml: hcl_stats.estimation.ml.convergence_message)
             msg = res.info.get("convergence_message") or (
-                f"HCL(method={self.method!r}) stopped after {res.n_iter} iterations without meeting its "
-                f"stopping criterion; increase max_iter or tol.")
-            warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+                f"HCL(method={part.method!r}) stopped after {res.n_iter} iterations with stop_crit_="
+                f"{res.stop_crit:.3g} above tol_={res.tol:.3g} (not stationary); increase max_iter.")
+            warnings.warn(msg, ConvergenceWarning, stacklevel=user_stacklevel())
+        mean = stats.mean if missing is None else res.info["mean"]
+        if missing is None:
+            loglik = loglik_from_stats(stats, res.loadings, res.noise_var)
+        else:
+            from .estimation.missing import loglik_samples_incomplete
+
+            loglik = float(np.mean(loglik_samples_incomplete(np.hstack(Xs), mean, res.loadings, res.noise_var)))
         self.structure_ = structure
         self.n_features_ = tuple(stats.n_features)
         self.n_samples_ = stats.n_samples
-        self.mean_ = stats.mean if missing is None else res.info["mean"]
+        self.mean_ = mean
         self.missing_ = missing
         self.loadings_ = res.loadings
         self.noise_var_features_ = np.asarray(res.noise_var, dtype=float)
         self.n_iter_ = res.n_iter
         self.converged_ = res.converged
+        self.stop_crit_ = res.stop_crit
+        self.tol_ = res.tol
+        self.objective_ = res.objective
+        self.loglik_ = loglik
+        self.solver_ = part
+        self.method_ = part.method
         self.history_ = res.history
         self.results_ = HCLResults(structure, stats.n_features, res.loadings, self.noise_var_features_,
-                                   res.n_iter, res.converged, res.history, self.method, stats.n_samples,
-                                   stats.feature_var, fit_time=fit_time, info=res.info)
+                                   res.n_iter, res.converged, res.history, part.method, stats.n_samples,
+                                   stats.feature_var, fit_time=fit_time, info=res.info, stop_crit=res.stop_crit,
+                                   tol=res.tol, objective=res.objective, loglik=loglik)
+        self.results_.objective_label = self.results_._objective_label()
         self.noise_var_ = self.results_.noise_var
-        self.noise_model_ = self._noise_model()
+        self.noise_model_ = noise
         self.selection_ = self._selection_result
         self.results_.noise_model = self.noise_model_
         self.results_.selection = self._selection_result
@@ -694,14 +767,12 @@ class HCL(BaseEstimator):
         return pd.DataFrame(Z, index=index, columns=pd.Index(self.get_feature_names_out(), name="factor"))
 
     def encoder(self) -> np.ndarray:
-        """The paper's linear encoder C_hat = (W^T W)^{-1} W^T, shape (K, p)."""
+        """The paper's linear encoder C_hat = (W^T W)^{-1} W^T, shape (K, p)
+        (:func:`hcl_stats.representation.paper_encoder_from_loadings` of ``loadings_``)."""
+        from .representation import paper_encoder_from_loadings
+
         self._check_fitted()
-        W = self.loadings_
-        G = W.T @ W
-        try:
-            return sla.solve(G, W.T, assume_a="pos")
-        except (sla.LinAlgError, ValueError):
-            return np.linalg.pinv(W)
+        return paper_encoder_from_loadings(self.loadings_)
 
     def transform(self, Xs, *, use_layer=None) -> np.ndarray:
         """The paper's representation z_hat = C_hat (x - mean), shape (n_samples, K).
@@ -778,8 +849,23 @@ class HCL(BaseEstimator):
         self._check_fitted()
         return _io.write_mudata(self, mdata, use_layer=use_layer, kind=kind, key=key)
 
+    def get_covariance(self) -> np.ndarray:
+        """The model covariance W W^T + diag(psi), shape (p, p) (scikit-learn's
+        ``FactorAnalysis.get_covariance``; ``psi`` = ``noise_var_features_``)."""
+        self._check_fitted()
+        return model_covariance(self.loadings_, self.noise_var_features_)
+
+    def get_precision(self) -> np.ndarray:
+        """The inverse of :meth:`get_covariance`, shape (p, p), by Woodbury (a K x K solve; as
+        scikit-learn's ``FactorAnalysis.get_precision``)."""
+        self._check_fitted()
+        return model_precision(self.loadings_, self.noise_var_features_)
+
     def score_samples(self, Xs) -> np.ndarray:
-        """Gaussian log-likelihood of each sample under the fitted model."""
+        """Gaussian log-likelihood of each sample under the fitted model, shape (n_samples,):
+        -1/2 [p log 2 pi + log|Sigma| + (x - mean)^T Sigma^{-1} (x - mean)] with
+        Sigma = :meth:`get_covariance` (scikit-learn's ``FactorAnalysis.score_samples``).
+        With ``missing="em"``, rows with NaN get the log-likelihood of their observed entries."""
         X = np.hstack(self._check_Xs_fitted(Xs))
         if np.isnan(X).any():  # missing="em": the log-likelihood of each row's observed entries
             from .estimation.missing import loglik_samples_incomplete
@@ -788,7 +874,8 @@ class HCL(BaseEstimator):
         return loglik_samples(X - self.mean_, self.loadings_, self.noise_var_features_)
 
     def score(self, Xs, y=None) -> float:
-        """Average Gaussian log-likelihood per sample."""
+        """Average Gaussian log-likelihood per sample, the mean of :meth:`score_samples`
+        (``score(X_train)`` equals ``loglik_`` for complete in-memory data)."""
         return float(np.mean(self.score_samples(Xs)))
 
     def loglik_covariance(self, cov) -> float:
@@ -872,8 +959,8 @@ class HCL(BaseEstimator):
         flat = None
         if names is not None and all(n is not None for n in names):
             flat = [str(n) for block in names for n in block]
-        opts = dict(noise=self.noise_model_, shrinkage=self.shrinkage, l1_ratio=self.l1_ratio)
-        if self.method == "als":
+        opts = dict(noise=self.noise_model_, shrinkage=self.solver_.shrinkage, l1_ratio=self.l1_ratio)
+        if self.solver_.method == "als":
             opts["method"] = "als"
         res = stability_selection(arrays, self.structure_, alpha=alpha, n_subsamples=n_subsamples, fraction=fraction,
                                   threshold=threshold, random_state=random_state, feature_names=flat, **opts)

@@ -46,6 +46,7 @@ from .exceptions import NotFittedError
 __all__ = [
     "encoder_matrix",
     "paper_encoder",
+    "paper_encoder_from_loadings",
     "posterior_encoder",
     "posterior_covariance",
     "paper_representation",
@@ -79,7 +80,26 @@ def _check_kind(kind):
     return kind
 
 
-def _paper_enc(W):
+def paper_encoder_from_loadings(loadings) -> np.ndarray:
+    """The paper's encoder C = (W^T W)^{-1} W^T of a loading matrix (docs/method.md, section 4).
+
+    The one implementation of the paper's encoder in the package: :func:`paper_encoder`,
+    :meth:`hcl_stats.HCL.encoder` and the real-data study call it.
+
+    Parameters
+    ----------
+    loadings : array-like of shape (p, K)
+        W, full column rank for the closed form.
+
+    Returns
+    -------
+    ndarray of shape (K, p)
+        (W^T W)^{-1} W^T by a Cholesky solve; the pseudo-inverse W^+ (the minimum-norm
+        least-squares encoder) when W^T W is singular.
+    """
+    W = np.asarray(loadings, dtype=np.float64)
+    if W.ndim != 2:
+        raise ValueError(f"loadings must be a 2-d array of shape (p, K); got an array of shape {W.shape}.")
     G = W.T @ W
     try:
         return sla.solve(G, W.T, assume_a="pos")
@@ -96,7 +116,7 @@ def _posterior_enc(W, psi):
 def paper_encoder(hcl) -> np.ndarray:
     """The paper's encoder C_hat = (W^T W)^{-1} W^T, of shape (K, p)."""
     W, _ = _check_hcl(hcl)
-    return _paper_enc(W)
+    return paper_encoder_from_loadings(W)
 
 
 def posterior_encoder(hcl) -> np.ndarray:
@@ -131,7 +151,7 @@ def _averaged_enc(W, psi, structure, n_features, kind):
                 raise ValueError(
                     f"averaged=True with kind='paper' needs K_m <= p_m for every modality; modality {m} has "
                     f"{Wm.shape[1]} factors and {Wm.shape[0]} features.")
-            Am = _paper_enc(Wm)
+            Am = paper_encoder_from_loadings(Wm)
         else:
             Am = _posterior_enc(Wm, psi[rows[m]])
         pos = 0
@@ -158,7 +178,7 @@ def encoder_matrix(hcl, kind: str = "paper", averaged: bool = False) -> np.ndarr
     W, psi = _check_hcl(hcl)
     if averaged:
         return _averaged_enc(W, psi, hcl.structure_, hcl.n_features_, kind)
-    return _paper_enc(W) if kind == "paper" else _posterior_enc(W, psi)
+    return paper_encoder_from_loadings(W) if kind == "paper" else _posterior_enc(W, psi)
 
 
 def represent(hcl, Xs, kind: str = "paper", averaged: bool = False) -> np.ndarray:

@@ -18,7 +18,7 @@ NAMES = ["rna", "protein", "atac"]
 
 @pytest.fixture(scope="module")
 def data():
-    return simulate(S3, (12, 15, 18), 300, noise_var=0.5, rng=0)
+    return simulate(S3, (12, 15, 18), 300, noise_var=0.5, random_state=0)
 
 
 def frames(Xs, names=NAMES, index=None):
@@ -350,7 +350,7 @@ def test_auto_selection_reports_modality_names(data):
 
 def test_round_trip_with_missing_values_and_a_chosen_penalty(tmp_path):
     s = Structure({(0, 1): 1, (0,): 1, (1,): 1}, 2)
-    Xs = simulate(s, (6, 7), 300, noise_var=0.3, rng=0).Xs
+    Xs = simulate(s, (6, 7), 300, noise_var=0.3, random_state=0).Xs
     dfs = {n: pd.DataFrame(X.copy(), columns=[f"{n}{j}" for j in range(X.shape[1])]) for n, X in zip("ab", Xs)}
     dfs["a"].iloc[:20, :] = np.nan  # 20 samples miss modality a: NaN reaches missing="em"
     h = HCL(s, missing="em").fit(dfs)

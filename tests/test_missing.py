@@ -140,7 +140,7 @@ def test_check_coobserved():
 # ------------------------------------------------------------------------------------------
 def test_complete_data_em_equals_covariance_ml():
     """Without missing entries the EM on the data is ML on the (biased) sample covariance."""
-    data = simulate(S_SMALL, P_SMALL, 400, noise_var=0.5, loadings="gaussian", rng=1)
+    data = simulate(S_SMALL, P_SMALL, 400, noise_var=0.5, loadings="gaussian", random_state=1)
     res = fit_missing(data.Xs, S_SMALL, tol=1e-12, gtol=1e-9, max_iter=5000)
     X = np.hstack(data.Xs)
     n = X.shape[0]
@@ -156,7 +156,7 @@ def test_complete_data_em_equals_covariance_ml():
 
 @pytest.mark.parametrize("accelerate", ["squarem", None])
 def test_loglik_is_the_observed_data_likelihood_and_increases(accelerate):
-    data = simulate(S_SMALL, P_SMALL, 300, noise_var=0.5, loadings="gaussian", rng=2)
+    data = simulate(S_SMALL, P_SMALL, 300, noise_var=0.5, loadings="gaussian", random_state=2)
     rng = np.random.default_rng(0)
     Xs, _ = _drop_modalities(data.Xs, 0.4, rng)
     Xs[0][rng.random(Xs[0].shape) < 0.05] = np.nan           # scattered entries too
@@ -175,7 +175,7 @@ def test_loglik_is_the_observed_data_likelihood_and_increases(accelerate):
 
 def test_mstep_gradient_matches_finite_differences():
     """The gradient used for stopping (Fisher's identity) is that of the observed log-likelihood."""
-    data = simulate(S_SMALL, P_SMALL, 200, noise_var=0.5, loadings="gaussian", rng=3)
+    data = simulate(S_SMALL, P_SMALL, 200, noise_var=0.5, loadings="gaussian", random_state=3)
     Xs, _ = _drop_modalities(data.Xs, 0.3, np.random.default_rng(1))
     X = np.hstack(Xs)
     lay = _Layout(S_SMALL, P_SMALL)
@@ -219,7 +219,7 @@ def test_mstep_gradient_matches_finite_differences():
 
 
 def test_block_missing_groups_patterns():
-    data = simulate(S_SMALL, P_SMALL, 300, noise_var=0.5, loadings="gaussian", rng=4)
+    data = simulate(S_SMALL, P_SMALL, 300, noise_var=0.5, loadings="gaussian", random_state=4)
     Xs = [x.copy() for x in data.Xs]
     Xs[2][:150] = np.nan
     res = fit_missing(Xs, S_SMALL)
@@ -230,7 +230,7 @@ def test_block_missing_groups_patterns():
 
 @pytest.mark.parametrize("noise", ["modality", "isotropic"])
 def test_noise_models(noise):
-    data = simulate(S_SMALL, P_SMALL, 300, noise_var=0.5, loadings="gaussian", rng=5)
+    data = simulate(S_SMALL, P_SMALL, 300, noise_var=0.5, loadings="gaussian", random_state=5)
     Xs, _ = _drop_modalities(data.Xs, 0.3, np.random.default_rng(2))
     res = fit_missing(Xs, S_SMALL, noise=noise)
     rows = S_SMALL.row_slices(P_SMALL)
@@ -244,7 +244,7 @@ def test_noise_models(noise):
 
 
 def test_feature_rescaling_equivariance():
-    data = simulate(S_SMALL, P_SMALL, 300, noise_var=0.5, loadings="gaussian", rng=6)
+    data = simulate(S_SMALL, P_SMALL, 300, noise_var=0.5, loadings="gaussian", random_state=6)
     Xs, _ = _drop_modalities(data.Xs, 0.3, np.random.default_rng(3))
     d = np.exp(np.random.default_rng(4).uniform(-3, 3, sum(P_SMALL)))
     rows = S_SMALL.row_slices(P_SMALL)
@@ -265,7 +265,7 @@ def test_recovery_with_a_missing_modality_over_seeds():
     s = Structure({(0, 1, 2): 2, (0, 1): 1, (1, 2): 1, (0,): 1, (1,): 1, (2,): 1}, 3)
     p = (25, 20, 15)
     for seed in range(3):
-        data = simulate(s, p, 600, noise_var=1.0, loadings="gaussian", rng=seed)
+        data = simulate(s, p, 600, noise_var=1.0, loadings="gaussian", random_state=seed)
         Xs, miss = _drop_modalities(data.Xs, 0.3, np.random.default_rng(100 + seed))
         em = fit_missing(Xs, s)
         full = fit_missing(data.Xs, s)
@@ -276,7 +276,7 @@ def test_recovery_with_a_missing_modality_over_seeds():
 
 
 def test_options_are_checked():
-    data = simulate(S_SMALL, P_SMALL, 100, noise_var=0.5, loadings="gaussian", rng=7)
+    data = simulate(S_SMALL, P_SMALL, 100, noise_var=0.5, loadings="gaussian", random_state=7)
     Xs, _ = _drop_modalities(data.Xs, 0.95, np.random.default_rng(0))
     with pytest.raises(ValueError, match=r"The 'noise' parameter must be one of"):
         fit_missing(Xs, S_SMALL, noise="diag")
@@ -289,7 +289,7 @@ def test_options_are_checked():
 
 
 def test_init_complete_cases_reaches_the_same_fit():
-    data = simulate(S_SMALL, P_SMALL, 400, noise_var=0.5, loadings="gaussian", rng=8)
+    data = simulate(S_SMALL, P_SMALL, 400, noise_var=0.5, loadings="gaussian", random_state=8)
     Xs, _ = _drop_modalities(data.Xs, 0.3, np.random.default_rng(5))
     a = fit_missing(Xs, S_SMALL, init="available_case", tol=1e-12, gtol=1e-8, max_iter=5000)
     b = fit_missing(Xs, S_SMALL, init="complete_cases", tol=1e-12, gtol=1e-8, max_iter=5000)
@@ -347,7 +347,7 @@ S3 = Structure({(0, 1, 2): 2, (0, 1): 2, (1, 2): 1, (0,): 2, (1,): 2, (2,): 2}, 
 def test_selection_on_incomplete_data(design):
     """Exact structure in each of 2 seeds per design (benchmarks/bench_missing.py runs 20+)."""
     for seed in range(2):
-        data = simulate(S3, (50, 40, 30), 800, noise_var=1.0, loadings="gaussian", rng=seed)
+        data = simulate(S3, (50, 40, 30), 800, noise_var=1.0, loadings="gaussian", random_state=seed)
         rng = np.random.default_rng(10 + seed)
         if design == "one_modality_30pct":
             Xs, _ = _drop_modalities(data.Xs, 0.3, rng)
@@ -366,7 +366,7 @@ def test_selection_on_incomplete_data(design):
 
 
 def test_selection_errors_and_stability():
-    data = simulate(S_SMALL, P_SMALL, 300, noise_var=0.3, loadings="gaussian", rng=9)
+    data = simulate(S_SMALL, P_SMALL, 300, noise_var=0.3, loadings="gaussian", random_state=9)
     Xs = [x.copy() for x in data.Xs]
     Xs[0][:150] = np.nan
     Xs[2][150:] = np.nan
@@ -385,7 +385,7 @@ def test_batched_and_per_pattern_steps_agree(monkeypatch):
     """Many patterns take the batched E- and M-steps; both paths compute the same quantities."""
     import hcl_stats.estimation.missing as mi
 
-    data = simulate(S_SMALL, P_SMALL, 150, noise_var=0.5, loadings="gaussian", rng=10)
+    data = simulate(S_SMALL, P_SMALL, 150, noise_var=0.5, loadings="gaussian", random_state=10)
     X = np.hstack(data.Xs)
     X[np.random.default_rng(0).random(X.shape) < 0.08] = np.nan
     lay = _Layout(S_SMALL, P_SMALL)
@@ -410,7 +410,7 @@ def test_default_stopping_rule_and_squarem_pay_off():
     """With the defaults (those of fit_ml) the fit stops only when both the log-likelihood increase
     per sample and feature (1e-13) and the scaled gradient (1e-10) are small; SQUAREM needs fewer
     E-steps than plain EM."""
-    data = simulate(S_SMALL, P_SMALL, 300, noise_var=0.5, loadings="gaussian", rng=11)
+    data = simulate(S_SMALL, P_SMALL, 300, noise_var=0.5, loadings="gaussian", random_state=11)
     Xs, _ = _drop_modalities(data.Xs, 0.4, np.random.default_rng(6))
     sq = fit_missing(Xs, S_SMALL)
     ll = sq.history["loglik"]
@@ -425,7 +425,7 @@ def test_default_stopping_rule_and_squarem_pay_off():
 
 def test_rescaling_does_not_change_the_iterations():
     """The fit runs on a rescaled copy, so the stopping rule does not depend on the units."""
-    data = simulate(S_SMALL, P_SMALL, 300, noise_var=0.5, loadings="gaussian", rng=12)
+    data = simulate(S_SMALL, P_SMALL, 300, noise_var=0.5, loadings="gaussian", random_state=12)
     Xs, _ = _drop_modalities(data.Xs, 0.3, np.random.default_rng(7))
     for noise in ("feature", "modality", "isotropic"):
         a = fit_missing(Xs, S_SMALL, noise=noise)
@@ -437,7 +437,7 @@ def test_rescaling_does_not_change_the_iterations():
 def test_selection_prefers_rows_complete_in_the_modality():
     """Entries missing together (the same 5 features in 10% of the rows) would break the mean-filled
     test; the rows observing the whole modality (at least half of them) are used instead."""
-    data = simulate(S3, (50, 40, 30), 800, noise_var=1.0, loadings="gaussian", rng=3)
+    data = simulate(S3, (50, 40, 30), 800, noise_var=1.0, loadings="gaussian", random_state=3)
     Xs = [x.copy() for x in data.Xs]
     Xs[0][:80, :5] = np.nan
     Xs[2][400:600] = np.nan
@@ -449,7 +449,7 @@ def test_selection_prefers_rows_complete_in_the_modality():
 def test_change_tolerance_is_the_binding_rule_when_gtol_is_loose():
     """With gtol out of the way, the fit stops at the first iterate whose log-likelihood increase
     per sample and feature is at most tol (not relative to |loglik|: the data are not standardised)."""
-    data = simulate(S_SMALL, P_SMALL, 300, noise_var=0.5, loadings="gaussian", rng=11)
+    data = simulate(S_SMALL, P_SMALL, 300, noise_var=0.5, loadings="gaussian", random_state=11)
     Xs, _ = _drop_modalities(data.Xs, 0.4, np.random.default_rng(6))
     Xs = [X * 1e3 + 5.0 for X in Xs]
     res = fit_missing(Xs, S_SMALL, gtol=np.inf, tol=1e-7)
@@ -460,7 +460,7 @@ def test_change_tolerance_is_the_binding_rule_when_gtol_is_loose():
 def test_gradient_tolerance_is_the_binding_rule_when_tol_is_loose():
     """With tol out of the way the fit stops at the first iterate whose scaled gradient (loadings
     and noise) is at most gtol."""
-    data = simulate(S_SMALL, P_SMALL, 300, noise_var=0.5, loadings="gaussian", rng=11)
+    data = simulate(S_SMALL, P_SMALL, 300, noise_var=0.5, loadings="gaussian", random_state=11)
     Xs, _ = _drop_modalities(data.Xs, 0.4, np.random.default_rng(6))
     for noise in ("feature", "modality", "isotropic"):
         res = fit_missing(Xs, S_SMALL, tol=np.inf, gtol=1e-6, noise=noise)
@@ -469,7 +469,7 @@ def test_gradient_tolerance_is_the_binding_rule_when_tol_is_loose():
 
 
 def test_not_converged_gives_a_message_like_fit_ml():
-    data = simulate(S_SMALL, P_SMALL, 300, noise_var=0.5, loadings="gaussian", rng=11)
+    data = simulate(S_SMALL, P_SMALL, 300, noise_var=0.5, loadings="gaussian", random_state=11)
     Xs, _ = _drop_modalities(data.Xs, 0.4, np.random.default_rng(6))
     res = fit_missing(Xs, S_SMALL, max_iter=2)
     assert not res.converged
@@ -482,7 +482,7 @@ def test_not_converged_gives_a_message_like_fit_ml():
 def test_squarem_safeguard_keeps_the_likelihood_monotone():
     """A data set (found by search) where unguarded SQUAREM extrapolations lower the likelihood:
     the safeguard refuses them and the recorded log-likelihood never decreases."""
-    data = simulate(S_SMALL, P_SMALL, 150, noise_var=0.5, loadings="gaussian", rng=4)
+    data = simulate(S_SMALL, P_SMALL, 150, noise_var=0.5, loadings="gaussian", random_state=4)
     Xs, _ = _drop_modalities(data.Xs, 0.5, np.random.default_rng(4))
     res = fit_missing(Xs, S_SMALL)
     ll = res.history["loglik"]
@@ -498,7 +498,7 @@ def test_a_nearly_noiseless_feature_keeps_its_small_noise_variance():
     from hcl_stats.simulate import make_loadings
 
     rng = np.random.default_rng(0)
-    W = make_loadings(S_SMALL, P_SMALL, rng=rng, kind="gaussian")
+    W = make_loadings(S_SMALL, P_SMALL, random_state=rng, kind="gaussian")
     psi = np.full(sum(P_SMALL), 0.5)
     psi[0] = 1e-4 * np.sum(W[0] ** 2)
     n = 2000
@@ -513,7 +513,7 @@ def test_a_nearly_noiseless_feature_keeps_its_small_noise_variance():
 
 
 def test_fit_missing_refuses_unusable_input_directly():
-    data = simulate(S_SMALL, P_SMALL, 100, noise_var=0.5, loadings="gaussian", rng=13)
+    data = simulate(S_SMALL, P_SMALL, 100, noise_var=0.5, loadings="gaussian", random_state=13)
     Xs = [x.copy() for x in data.Xs]
     Xs[1][:, 3] = np.nan
     with pytest.raises(ValueError, match=r"feature 15 of the stacked data is observed 0 time\(s\)"):
@@ -535,7 +535,7 @@ def test_squarem_step_schedule():
 
 
 def test_selection_with_the_per_modality_noise_test():
-    data = simulate(S3, (50, 40, 30), 800, noise_var=1.0, loadings="gaussian", rng=0)
+    data = simulate(S3, (50, 40, 30), 800, noise_var=1.0, loadings="gaussian", random_state=0)
     Xs = [x.copy() for x in data.Xs]
     Xs[1][:400] = np.nan
     s, det = select_structure_incomplete(Xs, noise="modality", return_details=True)
@@ -546,7 +546,7 @@ def test_selection_with_the_per_modality_noise_test():
 def test_selection_is_invariant_to_shifting_features():
     """Missing entries are filled with their feature's mean, so adding a constant to every value
     of a feature changes no statistic (filling with 0 would)."""
-    data = simulate(S3, (30, 25, 20), 400, noise_var=1.0, loadings="gaussian", rng=5)
+    data = simulate(S3, (30, 25, 20), 400, noise_var=1.0, loadings="gaussian", random_state=5)
     rng = np.random.default_rng(5)
     Xs = [x.copy() for x in data.Xs]
     for X in Xs:
@@ -567,7 +567,7 @@ def test_px_em_is_monotone_and_reaches_the_same_fit():
     fewer iterations."""
     import hcl_stats.estimation.missing as mm
 
-    data = simulate(S_SMALL, P_SMALL, 300, noise_var=0.5, loadings="gaussian", rng=21)
+    data = simulate(S_SMALL, P_SMALL, 300, noise_var=0.5, loadings="gaussian", random_state=21)
     Xs, _ = _drop_modalities(data.Xs, 0.4, np.random.default_rng(8))
     Xs = [x.copy() for x in Xs]
     Xs[1][np.random.default_rng(9).random(Xs[1].shape) < 0.05] = np.nan
@@ -595,7 +595,7 @@ def test_scaled_gradient_means_what_it_means_in_fit_ml():
     from hcl_stats.estimation.missing import _kkt
     from hcl_stats.estimation.ml import em_fit
 
-    data = simulate(S_SMALL, P_SMALL, 200, noise_var=0.5, loadings="gaussian", rng=31)
+    data = simulate(S_SMALL, P_SMALL, 200, noise_var=0.5, loadings="gaussian", random_state=31)
     X = np.hstack(data.Xs)
     lay = _Layout(S_SMALL, P_SMALL)
     pat = _Patterns(X, lay)
@@ -618,7 +618,7 @@ def test_complete_rows_rule_edge(share_incomplete, complete_rows_used):
     of the rows observing it (58% complete: yes; 42% complete: the mean-filled rows instead)."""
     from hcl_stats import select_structure
 
-    d = simulate(S3, (30, 40, 50), 1000, noise_var=1.0, rng=11, loadings="gaussian")
+    d = simulate(S3, (30, 40, 50), 1000, noise_var=1.0, random_state=11, loadings="gaussian")
     X0 = d.Xs[0].copy()
     rng = np.random.default_rng(0)
     rows = rng.choice(1000, size=int(share_incomplete * 1000), replace=False)

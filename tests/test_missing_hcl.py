@@ -14,7 +14,7 @@ P = (12, 10, 8)
 
 
 def _data(seed=0, n=300):
-    data = simulate(S, P, n, noise_var=0.5, loadings="gaussian", rng=seed)
+    data = simulate(S, P, n, noise_var=0.5, loadings="gaussian", random_state=seed)
     Xs = [x.copy() for x in data.Xs]
     Xs[2][:90] = np.nan            # 90 samples without modality 2
     Xs[0][100:110, :3] = np.nan    # 10 samples with part of modality 0
@@ -37,7 +37,7 @@ def test_em_fit_summary_and_attributes():
     np.testing.assert_allclose(h.mean_, ref.info["mean"])
     assert h.missing_.n_absent.tolist() == [0, 0, 90] and h.missing_.n_partial.tolist() == [10, 0, 0]
     txt = str(h.summary())
-    assert "Missing per modality : Xs[0]: 0.8% of entries (10 partly observed); Xs[1]: 0.0% of entries; " \
+    assert "Missing per modality  : Xs[0]: 0.8% of entries (10 partly observed); Xs[1]: 0.0% of entries; " \
            "Xs[2]: 30.0% of entries (90 samples without it)" in txt
     assert "EM over the observed entries" in txt
     assert h.converged_ and np.all(np.diff(h.history_["loglik"]) > -1e-9)
@@ -46,7 +46,7 @@ def test_em_fit_summary_and_attributes():
 
 
 def test_complete_data_with_missing_em_takes_the_usual_path():
-    data = simulate(S, P, 300, noise_var=0.5, loadings="gaussian", rng=1)
+    data = simulate(S, P, 300, noise_var=0.5, loadings="gaussian", random_state=1)
     a = HCL(S, missing="em").fit(data.Xs)
     b = HCL(S).fit(data.Xs)
     np.testing.assert_array_equal(a.loadings_, b.loadings_)
@@ -93,7 +93,7 @@ def test_unsupported_combinations_are_errors():
 
 def test_auto_structure_and_select_structure_dispatch():
     s3 = Structure({(0, 1, 2): 2, (0, 1): 2, (1, 2): 1, (0,): 2, (1,): 2, (2,): 2}, 3)
-    data = simulate(s3, (50, 40, 30), 800, noise_var=1.0, loadings="gaussian", rng=0)
+    data = simulate(s3, (50, 40, 30), 800, noise_var=1.0, loadings="gaussian", random_state=0)
     Xs = [x.copy() for x in data.Xs]
     Xs[1][np.random.default_rng(0).permutation(800)[:400]] = np.nan
     with warnings.catch_warnings():

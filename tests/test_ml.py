@@ -9,7 +9,7 @@ from hcl_stats.estimation.ml import fit_ml
 from hcl_stats.likelihood import loglik_from_cov
 from hcl_stats.metrics import overall_gram_error
 
-TIGHT = dict(tol=1e-15, gtol=1e-12, max_iter=20000)
+TIGHT = dict(tol=1e-12, max_iter=20000)   # tol: on stop_crit_ (the change rule stays at EM(change_tol=1e-13))
 
 
 @pytest.mark.parametrize("M", [2, 3, 4, 5])
@@ -17,7 +17,7 @@ TIGHT = dict(tol=1e-15, gtol=1e-12, max_iter=20000)
 def test_exact_recovery_from_population(M, noise):
     s, nf = DESIGNS[M]
     for seed in range(2):
-        d = simulate(s, nf, 10, noise_var=[0.3 + 0.2 * m for m in range(M)], rng=seed)
+        d = simulate(s, nf, 10, noise_var=[0.3 + 0.2 * m for m in range(M)], random_state=seed)
         h = HCL(s, method="ml", noise=noise, shrinkage=False, **TIGHT).fit_covariance(d.covariance(), nf)
         assert h.converged_
         assert overall_gram_error(h.loadings_, d.loadings, relative=True) < 1e-8
@@ -32,7 +32,7 @@ def test_exact_recovery_from_population_shrinkage(M, noise):
     # noise="isotropic" assumes one noise variance
     s, nf = DESIGNS[M]
     nv = [0.3 + 0.2 * m for m in range(M)] if noise == "modality" else 0.5
-    d = simulate(s, nf, 10, noise_var=nv, rng=11)
+    d = simulate(s, nf, 10, noise_var=nv, random_state=11)
     h = HCL(s, method="ml", shrinkage=True, noise=noise, **TIGHT).fit_covariance(d.covariance(), nf)
     assert overall_gram_error(h.loadings_, d.loadings, relative=True) < 1e-8
     np.testing.assert_allclose(h.noise_var_, d.noise_var, rtol=1e-8)
@@ -42,7 +42,7 @@ def test_exact_recovery_from_population_shrinkage(M, noise):
 @pytest.mark.parametrize("noise", ["modality", "feature", "isotropic"])
 def test_loglik_never_decreases_and_matches_likelihood_module(accelerate, noise):
     s, nf = DESIGNS[3]
-    d = simulate(s, nf, 300, noise_var=2.0, rng=5)
+    d = simulate(s, nf, 300, noise_var=2.0, random_state=5)
     st = sample_covariance(d.Xs)
     res = fit_ml(st, s, noise=noise, accelerate=accelerate, max_iter=300, tol=1e-12, gtol=1e-9)
     ll = res.history["loglik"]
@@ -63,7 +63,7 @@ def test_loglik_never_decreases_and_matches_likelihood_module(accelerate, noise)
 
 def test_recorded_loglik_is_the_likelihood_of_the_iterate():
     s, nf = DESIGNS[2]
-    d = simulate(s, nf, 200, noise_var=1.0, rng=2)
+    d = simulate(s, nf, 200, noise_var=1.0, random_state=2)
     st = sample_covariance(d.Xs)
     for k in (1, 2, 5):
         res = fit_ml(st, s, max_iter=k, tol=0.0, gtol=0.0, accelerate=None)
@@ -109,7 +109,7 @@ def test_one_modality_reduction_matches_statsmodels_factor_ml():
 
 def test_ml_aligns_blocks_across_modalities_unlike_paper_mode():
     s, nf = DESIGNS[3]
-    d = simulate(s, nf, 10, noise_var=0.5, rng=3)
+    d = simulate(s, nf, 10, noise_var=0.5, random_state=3)
     ml = HCL(s, method="ml", **TIGHT).fit_covariance(d.covariance(), nf)
     paper = HCL(s, method="paper").fit_covariance(d.covariance(), nf)
     assert overall_gram_error(ml.loadings_, d.loadings, relative=True) < 1e-8
@@ -121,7 +121,7 @@ def test_fit_from_data_improves_on_paper_mode():
     nf = (20, 30, 40)
     errs = {"ml": [], "paper": []}
     for seed in range(3):
-        d = simulate(s, nf, 2000, noise_var=1.0, rng=seed)
+        d = simulate(s, nf, 2000, noise_var=1.0, random_state=seed)
         for m in errs:
             errs[m].append(overall_gram_error(HCL(s, method=m).fit(d.Xs).loadings_, d.loadings, relative=True))
     assert np.median(errs["ml"]) < 0.75 * np.median(errs["paper"])
@@ -129,7 +129,7 @@ def test_fit_from_data_improves_on_paper_mode():
 
 def test_option_errors_name_the_argument():
     s, nf = DESIGNS[2]
-    d = simulate(s, nf, 100, noise_var=1.0, rng=0)
+    d = simulate(s, nf, 100, noise_var=1.0, random_state=0)
     with pytest.raises(ValueError, match=r"The 'noise' parameter of HCL must be one of \{'modality', 'feature', 'isotropic'\} or None. Got 'diag' instead."):
         HCL(s, method="ml", noise="diag").fit(d.Xs)
     with pytest.raises(ValueError, match=r"The 'alpha' parameter of HCL must be a float in \[0, inf\) or one of \{'bic', 'cv'\}. Got -0.1 instead."):
@@ -140,4 +140,5 @@ def test_option_errors_name_the_argument():
 
 def test_default_method_is_ml_with_shrinkage():
     h = HCL(DESIGNS[2][0])
-    assert h.method == "ml" and h.shrinkage is True
+    # shrinkage=None means the method's default: True for "ml" (the EM part)
+    assert h.method == "ml" and h.shrinkage is None and h._solver().shrinkage is True

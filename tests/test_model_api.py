@@ -17,7 +17,7 @@ NF = (12, 15, 18)
 
 @pytest.fixture(scope="module")
 def data():
-    return simulate(S, NF, 600, noise_var=0.5, rng=0)
+    return simulate(S, NF, 600, noise_var=0.5, random_state=0)
 
 
 def test_fit_returns_self_and_sets_attributes(data):
@@ -136,7 +136,7 @@ def test_identifiability_violation_raise_and_warn():
     "params, match",
     [
         (dict(method="magic"), "The 'method' parameter of HCL must be one of"),
-        (dict(lr=-0.1), r"The 'lr' parameter of HCL must be a float in \(0, inf\). Got -0.1 instead."),
+        (dict(lr=-0.1), r"The 'lr' parameter of HCL must be a float in \(0, inf\) or None. Got -0.1 instead."),
         (dict(max_iter=0), "The 'max_iter' parameter of HCL must be an int in"),
         (dict(identifiability="maybe"), "The 'identifiability' parameter of HCL must be one of"),
         (dict(structure={(0,): 1}), "The 'structure' parameter of HCL must be a Structure or 'auto'"),
@@ -187,7 +187,7 @@ def test_fit_does_not_depend_on_memory_layout():
     from hcl_stats import HCL, Structure, simulate
 
     s = Structure({(0, 1, 2): 2, (0, 1): 1, (0,): 1, (1,): 1, (2,): 2}, 3)
-    d = simulate(s, (12, 15, 18), 300, noise_var=0.5, rng=0)
+    d = simulate(s, (12, 15, 18), 300, noise_var=0.5, random_state=0)
     a = HCL(s).fit(d.Xs).loadings_
     b = HCL(s).fit([np.asfortranarray(X) for X in d.Xs]).loadings_
     assert np.array_equal(a, b)
@@ -198,7 +198,7 @@ def test_fit_warnings_point_at_the_caller():
     from hcl_stats.exceptions import ConvergenceWarning
 
     s = Structure({(0, 1): 1, (0,): 1, (1,): 1}, 2)
-    d = simulate(s, (5, 6), 200, noise_var=0.3, rng=0)
+    d = simulate(s, (5, 6), 200, noise_var=0.3, random_state=0)
     with pytest.warns(ConvergenceWarning) as rec:
         HCL(s, max_iter=1).fit(d.Xs)
     assert rec[0].filename == __file__

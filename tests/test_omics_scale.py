@@ -26,7 +26,7 @@ N = 50
 
 def _data(seed=1, nf=NF, n=N, scale=0.5):
     psi = np.random.default_rng(seed).uniform(0.5, 2.0, sum(nf))
-    return simulate(S3, nf, n, psi, rng=seed, loadings="gaussian", loading_scale=scale)
+    return simulate(S3, nf, n, psi, random_state=seed, loadings="gaussian", loading_scale=scale)
 
 
 def rel_gram(A, B):
@@ -209,7 +209,7 @@ def _slow_case():
     s = Structure({(0, 1, 2): 3, (0, 1): 1, (0, 2): 1, (1, 2): 1, (0,): 2, (1,): 1, (2,): 1}, 3)
     nf = (100, 200, 300)
     psi = np.random.default_rng(0).uniform(0.5, 2.0, sum(nf))
-    d = simulate(s, nf, 100, psi, rng=1, loadings="gaussian", loading_scale=0.3)
+    d = simulate(s, nf, 100, psi, random_state=1, loadings="gaussian", loading_scale=0.3)
     st = data_statistics(d.Xs)
     st = st.scaled(np.sqrt(st.feature_var))
     sigma2, Sop, W0, _ = ml._start(st, s, True, "feature")

@@ -20,7 +20,7 @@ P3 = (100, 80, 60)
 def _hetero(seed, n=1000, spread=10.0, low=0.5, structure=S3, p=P3):
     rng = np.random.default_rng(seed)
     nv = low * np.exp(rng.uniform(0.0, np.log(spread), sum(p)))
-    return simulate(structure, p, n, nv, rng=rng, loadings="gaussian")
+    return simulate(structure, p, n, nv, random_state=rng, loadings="gaussian")
 
 
 def _rel(W, W0):
@@ -69,7 +69,7 @@ def test_feature_noise_with_shrinkage_is_not_a_silent_noop():
 
 
 def test_hcl_auto_selects_with_its_own_noise_model_and_options():
-    iso = simulate(S3, P3, 800, 1.0, rng=5, loadings="gaussian")
+    iso = simulate(S3, P3, 800, 1.0, random_state=5, loadings="gaussian")
     h = HCL("auto", noise="modality", selection={"level": 0.01, "n_resamples": 0}).fit(iso.Xs)
     d = _hetero(5, n=800)
     assert h.selection_.noise == "modality" and h.selection_.level == 0.01 and h.selection_.stability is None
@@ -174,7 +174,7 @@ def test_duplicated_columns_warn_and_fit_finitely():
 def test_single_feature_modality_is_refused_by_selection_and_fits_with_a_structure():
     rng = np.random.default_rng(13)
     s = Structure({(0, 1): 1, (0,): 2}, 2)
-    d = simulate(s, (20, 1), 500, 0.5, rng=rng, loadings="gaussian")
+    d = simulate(s, (20, 1), 500, 0.5, random_state=rng, loadings="gaussian")
     with pytest.raises(ValueError, match=r"Xs\[1\] must have at least 2 features to separate signal from noise"):
         select_structure(d.Xs)
     h = HCL(s, identifiability="warn").fit(d.Xs)
@@ -208,7 +208,7 @@ def test_stability_report_on_a_clear_structure():
 def test_unstable_selection_warns():
     """Loadings at the noise edge, n = 150: the selection moves between subsamples and says so."""
     rng = np.random.default_rng(16)
-    d = simulate(S3, P3, 150, 1.0, rng=rng, loadings="gaussian", loading_scale=0.25)
+    d = simulate(S3, P3, 150, 1.0, random_state=rng, loadings="gaussian", loading_scale=0.25)
     with pytest.warns(DataWarning, match=r"unstable selection: the most frequent structure was selected in \d+%"):
         _, res = select_structure(d.Xs, return_details=True, n_resamples=6)
     assert not res.stability.stable and "UNSTABLE" in str(res.summary())
@@ -310,7 +310,7 @@ def test_feature_rank_is_capped_by_the_ledermann_bound():
 def test_small_n_warning_starts_below_ten_samples_per_factor():
     """The small-n warning fires exactly when n < 10 K (K = 3 here: at n = 29, not at n = 30)."""
     s = Structure({(0, 1): 1, (0,): 1, (1,): 1}, 2)
-    d = simulate(s, (10, 10), 30, 0.05, rng=np.random.default_rng(20), loadings="gaussian", loading_scale=3.0)
+    d = simulate(s, (10, 10), 30, 0.05, random_state=np.random.default_rng(20), loadings="gaussian", loading_scale=3.0)
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
         assert select_structure(d.Xs, noise="modality") == s

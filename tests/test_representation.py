@@ -23,7 +23,7 @@ def _fitted(W, psi, structure=STRUCT, nf=NF, mean=None):
 
 @pytest.fixture(scope="module")
 def data():
-    return simulate(STRUCT, NF, 400, noise_var=[0.3, 0.5, 0.8], rng=3)
+    return simulate(STRUCT, NF, 400, noise_var=[0.3, 0.5, 0.8], random_state=3)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def test_posterior_mean_matches_direct_formula(hcl, data):
 
 def test_posterior_mean_regression_is_unbiased_and_paper_needs_correction():
     rng = np.random.default_rng(0)
-    W = simulate(STRUCT, NF, 2, noise_var=0.5, rng=1).loadings
+    W = simulate(STRUCT, NF, 2, noise_var=0.5, random_state=1).loadings
     psi = np.full(W.shape[0], 0.5)
     h = _fitted(W, psi)
     Sigma = W @ W.T + np.diag(psi)
@@ -68,7 +68,7 @@ def test_posterior_mean_regression_is_unbiased_and_paper_needs_correction():
 
 def test_noise_cov_is_covariance_of_encoded_noise():
     rng = np.random.default_rng(5)
-    W = simulate(STRUCT, NF, 2, noise_var=1.0, rng=2).loadings
+    W = simulate(STRUCT, NF, 2, noise_var=1.0, random_state=2).loadings
     psi = np.repeat([0.2, 0.6, 1.1], NF)
     h = _fitted(W, psi)
     E = rng.standard_normal((200000, W.shape[0])) * np.sqrt(psi)
@@ -81,7 +81,7 @@ def test_noise_cov_is_covariance_of_encoded_noise():
 
 
 def test_structure_averaged_recovers_noise_free_latents_and_matches_per_modality_formula():
-    d = simulate(STRUCT, NF, 50, noise_var=1.0, rng=4)
+    d = simulate(STRUCT, NF, 50, noise_var=1.0, random_state=4)
     W = d.loadings
     X = d.latents @ W.T                                          # noise free
     Xs = [X[:, sl] for sl in STRUCT.row_slices(NF)]
@@ -127,6 +127,6 @@ def test_validation_messages(hcl, data):
     with pytest.raises(ValueError, match="noise_var_features_ must be positive"):
         posterior_encoder(bad)
     wide = Structure({(0,): 3, (0, 1): 3, (1,): 1}, 2)
-    W = simulate(wide, (4, 5), 2, noise_var=1.0, rng=0).loadings
+    W = simulate(wide, (4, 5), 2, noise_var=1.0, random_state=0).loadings
     with pytest.raises(ValueError, match="modality 0 has 6 factors and 4 features"):
         encoder_matrix(_fitted(W, np.ones(9), wide, (4, 5)), "paper", averaged=True)

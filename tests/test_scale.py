@@ -10,7 +10,7 @@ from hcl_stats.covariance import (CovarianceAccumulator, covariance_from_chunks,
 @pytest.fixture
 def data():
     s = Structure({(0, 1, 2): 2, (0, 1): 1, (0,): 1, (1,): 1, (2,): 2}, 3)
-    d = simulate(s, (6, 8, 10), 1003, noise_var=0.5, rng=7)
+    d = simulate(s, (6, 8, 10), 1003, noise_var=0.5, random_state=7)
     # shift the means far from zero: the naive sum-of-squares formula would lose digits here
     Xs = [X + 50.0 * (m + 1) for m, X in enumerate(d.Xs)]
     return s, Xs

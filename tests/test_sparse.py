@@ -54,7 +54,7 @@ def test_prox_matches_cvxpy(l1_ratio):
 def _mstep_subproblem(seed):
     """The M-step subproblem of modality 1 in the M = 3 design, at the spectral start."""
     s, nf = DESIGNS[3]
-    d = simulate(s, nf, 500, noise_var=1.0, rng=seed)
+    d = simulate(s, nf, 500, noise_var=1.0, random_state=seed)
     st = sample_covariance(d.Xs)
     res = fit_ml(st, s, max_iter=3)
     lay = _Layout(s, nf)
@@ -95,7 +95,7 @@ def test_row_alpha_max_is_the_zeroing_threshold(l1_ratio):
 
 def test_penalised_em_objective_never_decreases_and_alpha_one_is_zero():
     s, nf = DESIGNS[3]
-    d = simulate(s, nf, 400, noise_var=1.0, rng=4)
+    d = simulate(s, nf, 400, noise_var=1.0, random_state=4)
     st = sample_covariance(d.Xs)
     res = fit_ml(st, s, alpha=0.2, l1_ratio=0.5, max_iter=200)
     obj = res.history["objective"]
@@ -120,10 +120,10 @@ def test_penalty_value_matches_definition():
 
 def test_path_and_bic_select_a_sparse_truth():
     s, nf = DESIGNS[2]
-    d0 = simulate(s, nf, 10, noise_var=0.5, rng=3)
+    d0 = simulate(s, nf, 10, noise_var=0.5, random_state=3)
     W = d0.loadings.copy()
     W[::2] = 0.0  # half of the features load on nothing
-    d = simulate(s, nf, 3000, noise_var=0.5, rng=3, loadings=W)
+    d = simulate(s, nf, 3000, noise_var=0.5, random_state=3, loadings=W)
     with pytest.warns(FutureWarning, match=r"ml_path is deprecated.*sparse_path"):
         P = ml_path(sample_covariance(d.Xs), s, n_alphas=6, l1_ratio=0.0)
     nnz = [np.count_nonzero(r.loadings) for r in P["results"]]
@@ -140,7 +140,7 @@ def test_path_and_bic_select_a_sparse_truth():
 
 def test_alpha_with_other_methods_is_an_error():
     s, nf = DESIGNS[2]
-    d = simulate(s, nf, 100, noise_var=1.0, rng=0)
+    d = simulate(s, nf, 100, noise_var=1.0, random_state=0)
     with pytest.raises(ValueError, match=r"The 'alpha' parameter of HCL \(sparse loadings\) is supported by method='ml' only. Got alpha=0.1 with method='als'."):
         HCL(s, method="als", alpha=0.1).fit(d.Xs)
 
@@ -180,7 +180,7 @@ def _sparse_truth(rng, kind="elementwise", density=0.25):
 
 def _sparse_data(seed, n, **kw):
     W = _sparse_truth(np.random.default_rng(seed), **kw)
-    d = simulate(S_SP, P_SP, n, noise_var=1.0, rng=seed + 100, loadings=W)
+    d = simulate(S_SP, P_SP, n, noise_var=1.0, random_state=seed + 100, loadings=W)
     return W, d
 
 
@@ -251,7 +251,7 @@ def test_rotate_subsets_rotates_every_subset_by_its_criterion(method, gamma):
 
 def test_rotate_subsets_keeps_every_gram_block():
     s, nf = DESIGNS[4]
-    d = simulate(s, nf, 10, noise_var=1.0, rng=1)
+    d = simulate(s, nf, 10, noise_var=1.0, random_state=1)
     Wr, rots = rotate_subsets(d.loadings, s, nf, "varimax")
     np.testing.assert_allclose(Wr @ Wr.T, d.loadings @ d.loadings.T, atol=1e-12)
     assert not np.any(Wr[~s.support_mask(nf)])

@@ -19,7 +19,7 @@ def _data(seed, n=600, density=0.25):
             M = rng.random((P[m], r)) < density
             M[rng.integers(P[m], size=r), np.arange(r)] = True
             W[rows[m], cs] = rng.standard_normal((P[m], r)) * M
-    return W, simulate(S, P, n, noise_var=1.0, rng=seed + 100, loadings=W)
+    return W, simulate(S, P, n, noise_var=1.0, random_state=seed + 100, loadings=W)
 
 
 def test_hcl_alpha_bic_beats_dense_with_default_options():

@@ -356,7 +356,9 @@ def fit_missing(Xs, structure, *, noise="feature", max_iter=1000, tol=1e-13, gto
     Returns
     -------
     EstimationResult
-        ``loadings`` (p, K), ``noise_var`` (p,), ``history`` ("loglik": average observed-data
+        ``loadings`` (p, K), ``noise_var`` (p,), ``stop_crit`` (the scaled gradient at the
+        returned point), ``tol`` (= ``gtol``), ``converged`` (``stop_crit <= gtol``), ``objective``
+        (the average observed-data log-likelihood per sample at the estimate), ``history`` ("loglik": average observed-data
         log-likelihood per sample of each iterate, "kkt": scaled gradient norm), ``info`` with
         ``mean`` (p,), ``n_patterns`` (distinct missingness patterns), ``batched`` (the E- and M-steps
         ran on all rows at once: more than ``BATCH_PATTERNS`` patterns), ``n_feature_groups`` (features
@@ -409,12 +411,14 @@ def fit_missing(Xs, structure, *, noise="feature", max_iter=1000, tol=1e-13, gto
                 n_feature_groups=None if pat.batched else len(pat.groups), init=how,
                 n_estep=out["n_estep"], squarem_rejected=out["n_rejected"], loglik_total=float(hist["loglik"][-1] * n),
                 posterior_mean=out["Z"], missing=True, tol=tol, gtol=gtol, px=bool(px))
-    if not out["converged"]:
+    info["stopping_rule_met"] = bool(out["converged"])
+    if not out["stop_crit"] <= gtol:
         info["convergence_message"] = convergence_message(
             {"history": {"objective": hist["loglik"], "kkt": hist["kkt"]}, "W": W, "n_iter": out["n_iter"],
-             "tol": tol, "gtol": gtol}, max_iter)
+             "tol": tol, "gtol": gtol, "stop_crit": out["stop_crit"]}, max_iter)
     return EstimationResult(loadings=W * d[:, None], noise_var=psi * d ** 2, n_iter=out["n_iter"],
-                            converged=out["converged"], history=hist, info=info)
+                            history=hist, info=info, stop_crit=out["stop_crit"], tol=gtol,
+                            objective=float(out["loglik_final"]) + shift)
 
 
 def _kkt(grad, gpsi, W, lay, noise):
@@ -477,8 +481,14 @@ def _em(X, mu, W, psi, pat, lay, noise, max_iter, tol, gtol, accelerate, psi_flo
             theta_n = theta1
             st_n = estep(theta_n)
         theta, st = theta_n, st_n
+    if converged:
+        stop_crit = float(kkt_trace[-1])    # measured at the returned point
+    else:                                   # the measure at the returned point (one more M-step's gradient)
+        _, (grad, gpsi) = mstep(theta, st)
+        stop_crit = float(_kkt(grad, gpsi, theta[1], lay, noise))
     return {"theta": theta, "loglik": loglik, "kkt": kkt_trace, "n_iter": it, "converged": converged,
-            "n_estep": n_estep, "Z": st[0], "n_rejected": n_rejected}
+            "n_estep": n_estep, "Z": st[0], "n_rejected": n_rejected, "stop_crit": stop_crit,
+            "loglik_final": st[2]}
 
 
 # ------------------------------------------------------------------------------------------

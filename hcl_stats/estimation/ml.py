@@ -58,7 +58,8 @@ from .lowrank import spectral_init_lowrank
 from .shrinkage import noise_and_shrunk_factor
 from .sparse import column_groups, penalised_rows, penalty_value, row_alpha_max
 
-__all__ = ["fit_ml", "em_fit", "ml_path", "alpha_max_ml", "convergence_message", "NOISE_MODELS"]
+__all__ = ["fit_ml", "em_fit", "ml_path", "alpha_max_ml", "convergence_message", "NOISE_MODELS", "scaled_kkt",
+           "subdiff_distance", "penalised_kkt", "optimality"]
 
 NOISE_MODELS = ("modality", "feature", "isotropic")
 _LOG2PI = np.log(2.0 * np.pi)
@@ -188,6 +189,48 @@ def scaled_kkt(G, W, gp, lay, noise):
     w = np.sqrt(np.array([p]) if noise == "isotropic" else
                 np.array([r.stop - r.start for r in lay.rows]) if noise == "modality" else np.ones(gp.size))
     return max(kkt_w, float(np.linalg.norm(gp / w) / np.sqrt(gp.size)))
+
+
+def subdiff_distance(G, W, structure, n_features, alpha, l1_ratio):
+    """Distance of the (masked) log-likelihood gradient ``G`` to ``alpha`` times the
+    subdifferential of the sparse-group penalty at ``W`` (:mod:`.sparse`), entry by entry, shape
+    (p, K): zero everywhere exactly at a stationary point of l(W) - alpha pen(W).
+
+    Per (feature j, subset S) row w = W[j, S] with gradient g, l1 = alpha l1_ratio and
+    lg = alpha (1 - l1_ratio) sqrt(r_S): for w != 0 the non-zero entries give
+    g - l1 sign(w) - lg w / ||w|| and the zero entries max(|g| - l1, 0); for w = 0 the row's norm
+    is max(||soft(g, l1)|| - lg, 0) (the row returned is soft(g, l1) scaled to that norm).
+    Entries outside the structure's support are zero (not free).
+    """
+    G = np.asarray(G, float)
+    W = np.asarray(W, float)
+    D = np.zeros_like(G)
+    rows = structure.row_slices(n_features)
+    l1 = alpha * l1_ratio
+    for sub, cs in structure.column_slices.items():
+        lg = alpha * (1.0 - l1_ratio) * np.sqrt(cs.stop - cs.start)
+        for m in sub:
+            g, w = G[rows[m], cs], W[rows[m], cs]
+            nrm = np.linalg.norm(w, axis=1)
+            nz = w != 0
+            d = np.where(nz, g - l1 * np.sign(w) - lg * w / np.where(nrm > 0, nrm, 1.0)[:, None],
+                         np.sign(g) * np.maximum(np.abs(g) - l1, 0.0))
+            zero = nrm == 0
+            if np.any(zero):
+                st = d[zero]                       # soft(g, l1) on the zero rows
+                sn = np.linalg.norm(st, axis=1)
+                keep = np.maximum(sn - lg, 0.0)
+                d[zero] = st * (keep / np.where(sn > 0, sn, 1.0))[:, None]
+            D[rows[m], cs] = d
+    return D
+
+
+def penalised_kkt(D, W, psi, gp, lay, noise):
+    """The scaled optimality measure of penalised EM: :func:`scaled_kkt` with the subdifferential
+    distance ``D`` (:func:`subdiff_distance`) in place of the gradient; the norm of W that makes it
+    dimensionless is replaced by sqrt(sum psi) when every loading is zero."""
+    Wn = W if np.any(W) else np.sqrt(psi)[:, None]
+    return scaled_kkt(D, Wn, gp, lay, noise)
 
 
 def squarem_steps(a0, n_max=6):
@@ -323,21 +366,11 @@ def _em_loop(S, W0, psi0, lay, noise, max_iter, tol, gtol, accelerate, alpha, l1
         obj0 = ll0 - pen(W)
         loglik.append(ll0)
         objective.append(obj0)
-        if penalised:
-            kkt = np.nan
-        else:
-            G = _gradient(stats[0], stats[2], stats[3], stats[4], psi, mask)
-            gp = _psi_gradient(S_diag, stats[0], stats[2], stats[3], psi, noise, lay)
-            kkt = scaled_kkt(G, W, gp, lay, noise)
+        kkt = optimality(stats, S_diag, W, psi, lay, noise, alpha, l1_ratio, mask)
         kkt_trace.append(kkt)
         if len(objective) > 1:
             change = (objective[-1] - objective[-2]) / max(p, 1)   # nats per sample and feature
-            small_change = change <= tol
-            if penalised:
-                ok = small_change and step_change <= np.sqrt(tol)
-            else:
-                ok = small_change and kkt <= gtol
-            if ok:
+            if change <= tol and kkt <= gtol:
                 converged = True
                 break
         W1, psi1 = em_step(W, psi, stats)
@@ -373,12 +406,30 @@ def _em_loop(S, W0, psi0, lay, noise, max_iter, tol, gtol, accelerate, alpha, l1
             Wn, psin = W1, psi1
             stn = _estep(S, Wn, psin)
             n_estep += 1
-        step_change = float(np.linalg.norm(Wn - W) / max(np.linalg.norm(W), 1e-300))
         W, psi, stats = Wn, psin, stn
+    # the optimality measure at the RETURNED point (after a break: the one just tested)
+    if converged:
+        stop_crit = float(kkt_trace[-1])
+    else:
+        stop_crit = optimality(stats, S_diag, W, psi, lay, noise, alpha, l1_ratio, mask)
     return {"W": W, "psi": psi, "n_iter": it, "converged": converged,
             "history": {"loglik": np.asarray(loglik), "objective": np.asarray(objective),
                         "kkt": np.asarray(kkt_trace)},
-            "n_estep": n_estep, "stats": stats, "tol": tol, "gtol": gtol}
+            "n_estep": n_estep, "stats": stats, "tol": tol, "gtol": gtol, "stop_crit": stop_crit,
+            "objective": float(stats[5] - pen(W)), "loglik": float(stats[5])}
+
+
+def optimality(stats, S_diag, W, psi, lay, noise, alpha=0.0, l1_ratio=1.0, mask=None):
+    """The scale-free optimality measure of EM at (W, psi) from its E-step products ``stats``
+    (:func:`_estep`): :func:`scaled_kkt` of the masked gradient without a penalty,
+    :func:`penalised_kkt` of the subdifferential distance with one (``alpha`` absolute)."""
+    mask = lay.mask if mask is None else mask
+    G = _gradient(stats[0], stats[2], stats[3], stats[4], psi, mask)
+    gp = _psi_gradient(S_diag, stats[0], stats[2], stats[3], psi, noise, lay)
+    if alpha > 0:
+        D = subdiff_distance(G, W, lay.structure, lay.n_features, alpha, l1_ratio)
+        return penalised_kkt(D, W, psi, gp, lay, noise)
+    return scaled_kkt(G, W, gp, lay, noise)
 
 
 def _block_ranks(structure):
@@ -426,7 +477,7 @@ def _check_options(noise, accelerate, alpha, l1_ratio):
 
 @register_method("ml")
 def fit_ml(stats, structure, *, noise="modality", max_iter=1000, tol=1e-13, gtol=1e-10, accelerate="squarem",
-           alpha=0.0, l1_ratio=1.0, shrinkage=False, alpha_scale="relative", init=None, noise_var=None, **_):
+           alpha=0.0, l1_ratio=1.0, shrinkage=False, alpha_scale="relative", init=None, noise_var=None):
     """Gaussian ML by (SQUAREM-accelerated) EM from the spectral initialisation.
 
     Parameters
@@ -489,6 +540,7 @@ def fit_ml(stats, structure, *, noise="modality", max_iter=1000, tol=1e-13, gtol
             for key in ("loglik", "objective"):
                 if key in res.history:
                     res.history[key] = np.asarray(res.history[key]) + shift
+            res.objective = res.objective + shift
             res.info["fitted_on_correlation_scale"] = True
             return res
     if alpha_scale not in ("relative", "absolute"):
@@ -515,10 +567,12 @@ def fit_ml(stats, structure, *, noise="modality", max_iter=1000, tol=1e-13, gtol
         out = em_fit(S, unpen["W"], unpen["psi"], lay, alpha=a_abs, **kw)
         info.update(alpha_max=a_max, alpha_abs=a_abs, n_estep=info["n_estep"] + out["n_estep"],
                     unpenalised_history=unpen["history"])
-    if not out["converged"]:
+    info["stopping_rule_met"] = bool(out["converged"])
+    if not out["stop_crit"] <= gtol:
         info["convergence_message"] = convergence_message(out, max_iter)
     return EstimationResult(loadings=out["W"], noise_var=out["psi"], n_iter=out["n_iter"],
-                            converged=out["converged"], history=out["history"], info=info)
+                            converged=out["converged"], history=out["history"], info=info,
+                            stop_crit=out["stop_crit"], tol=gtol, objective=out["objective"])
 
 
 def convergence_message(out, max_iter):
@@ -528,8 +582,9 @@ def convergence_message(out, max_iter):
     p = out["W"].shape[0]
     change = float((obj[-1] - obj[-2]) / max(p, 1)) if obj.size > 1 else float("nan")
     parts = [f"the last log-likelihood increase was {change:.2g} nats per sample and feature (tol={out['tol']:g})"]
-    if kkt.size and np.isfinite(kkt[-1]):
-        parts.append(f"the scaled gradient is {kkt[-1]:.2g} (gtol={out['gtol']:g})")
+    crit = out.get("stop_crit", kkt[-1] if kkt.size else np.nan)
+    if np.isfinite(crit):
+        parts.append(f"the optimality measure stop_crit at the returned point is {crit:.2g} (gtol={out['gtol']:g})")
     return (f"HCL(method='ml') stopped after {out['n_iter']} EM iterations (max_iter={max_iter}) without meeting its "
             f"stopping rule: {'; '.join(parts)}. Increase max_iter (e.g. max_iter={4 * max_iter}); keep "
             "accelerate='squarem'; if the increase keeps shrinking only slowly, the structure may have a weakly "

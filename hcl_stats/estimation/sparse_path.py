@@ -205,10 +205,11 @@ def _fit_one(S, Wrot, psi_rot, lay, a_abs, kw, refit):
     psip = psi_rot if pen is None else pen["psi"]
     conv = True if pen is None else bool(pen["converged"])
     if not refit or pen is None:
-        return Wp, psip, Wp, psip, conv
+        crit = (np.nan, np.nan) if pen is None else (pen["stop_crit"], pen["objective"])
+        return Wp, psip, Wp, psip, conv, crit
     supp = Wp != 0
     ref = em_fit(S, Wp, psip, lay, alpha=0.0, support=supp, **kw)
-    return Wp, psip, ref["W"], ref["psi"], conv and bool(ref["converged"])
+    return Wp, psip, ref["W"], ref["psi"], conv and bool(ref["converged"]), (ref["stop_crit"], ref["objective"])
 
 
 def _als_noise(shrinkage):
@@ -247,8 +248,10 @@ def sparse_path(stats, structure, *, method="ml", alphas=None, n_alphas=_N_ALPHA
         Relaxed refit on each support (default). With False, "loadings" are the penalised fits.
     ebic_gamma : float >= 0, default 1
         Weight of the model-space term of :attr:`SparsePath.bic` (0: plain BIC).
-    max_iter, tol, gtol, accelerate : options of the fits (default: EM 1000, 1e-8, 1e-5; ALS 2000
-        sweeps, 1e-9, 1e-5).
+    max_iter, tol, gtol, accelerate : options of the fits (default: EM 1000 iterations, ``tol`` 1e-8
+        on the increase of the log-likelihood, ``gtol`` 1e-5 on the scaled gradient; ALS 2000
+        iterations and ``gtol`` 1e-5 on its scaled gradient, its one criterion: ``tol`` is not
+        used by ALS). The tolerance compared with each fit's ``stop_crit`` is ``gtol``.
 
     Returns
     -------
@@ -291,34 +294,38 @@ def sparse_path(stats, structure, *, method="ml", alphas=None, n_alphas=_N_ALPHA
         psi_rot = dense["psi"]
         a_max = alpha_max_ml({"stats": _estep(S, Wrot, psi_rot), "psi": psi_rot}, lay, l1_ratio)
         fit_one = lambda a_abs: _fit_one(S, Wrot, psi_rot, lay, a_abs, kw, refit)  # noqa: E731
-        dense_info = (dense["n_iter"], bool(dense["converged"]))
+        dense_info = (dense["n_iter"], bool(dense["converged"]), dense["stop_crit"], dense["objective"])
     else:
         from .als import alpha_max_als, als_refine, als_setup
 
         target, sigma2, W0, _ = als_setup(cs, structure, shrinkage)
         psi_rot = np.broadcast_to(np.asarray(sigma2, float), (cs.cov.shape[0],)).copy()
-        kw = dict(max_iter=2000 if max_iter is None else max_iter, tol=1e-9 if tol is None else tol,
-                  gtol=1e-5 if gtol is None else gtol)
-        Wd, n_it, conv_d, _ = als_refine(W0, target, structure, nf, accelerate=accelerate, **kw)
+        # ALS has one criterion (scaled gradient <= tol): the path's gtol is that tolerance; tol is EM's only
+        kw = dict(max_iter=2000 if max_iter is None else max_iter, tol=1e-5 if gtol is None else gtol)
+        Wd, n_it, conv_d, hd = als_refine(W0, target, structure, nf, accelerate=accelerate, **kw)
         Wrot, _ = rotate_subsets(Wd, structure, nf, rotation)
         a_max = alpha_max_als(Wrot, target, structure, nf, l1_ratio)
 
         def fit_one(a_abs):
             if a_abs == 0:
-                return Wrot, psi_rot, Wrot, psi_rot, True
-            Wp, _, cp, _ = als_refine(Wrot, target, structure, nf, alpha=a_abs, l1_ratio=l1_ratio, **kw)
+                return Wrot, psi_rot, Wrot, psi_rot, True, (np.nan, np.nan)
+            Wp, _, cp, hp = als_refine(Wrot, target, structure, nf, alpha=a_abs, l1_ratio=l1_ratio, **kw)
             if not refit:
-                return Wp, psi_rot, Wp, psi_rot, bool(cp)
-            Wr, _, cr, _ = als_refine(Wp, target, structure, nf, support=Wp != 0, **kw)
-            return Wp, psi_rot, Wr, psi_rot, bool(cp and cr)
-        dense_info = (n_it, bool(conv_d))
+                return Wp, psi_rot, Wp, psi_rot, bool(cp), (hp["kkt"][-1], hp["objective"][-1])
+            Wr, _, cr, hr = als_refine(Wp, target, structure, nf, support=Wp != 0, **kw)
+            return Wp, psi_rot, Wr, psi_rot, bool(cp and cr), (hr["kkt"][-1], hr["objective"][-1])
+        dense_info = (n_it, bool(conv_d), float(hd["kkt"][-1]), float(hd["objective"][-1]))
     shift = -float(np.sum(np.log(scale)))
     out = {k: [] for k in ("Wp", "psip", "W", "psi", "conv")}
-    ll, llp, df, nnz, units = [], [], [], [], []
+    ll, llp, df, nnz, units, crits, objs = [], [], [], [], [], [], []
     for a in alphas:
-        Wp, psip, W, psi, conv = fit_one(a * a_max)
+        Wp, psip, W, psi, conv, (crit, obj) = fit_one(a * a_max)
         if a == 0:
             conv = conv and dense_info[1]
+            crit, obj = dense_info[2], dense_info[3]
+        crits.append(float(crit))
+        # the value the fit optimised, on the original scale (EM: average log-likelihood of its target)
+        objs.append(float(obj) + (shift if method == "ml" else 0.0))
         for key, v in zip(("Wp", "psip", "W", "psi", "conv"), (Wp * scale[:, None], psip * scale**2,
                                                                 W * scale[:, None], psi * scale**2, conv)):
             out[key].append(v)
@@ -338,7 +345,8 @@ def sparse_path(stats, structure, *, method="ml", alphas=None, n_alphas=_N_ALPHA
                       n_units=int(lay.mask.sum()) if l1_ratio > 0 else int(row_support(lay.mask, structure, nf).sum()),
                       n_units_selected=np.asarray(units), ebic_gamma=float(ebic_gamma),
                       info={"dense_n_iter": dense_info[0], "noise": noise, "shrinkage": bool(shrinkage),
-                            "refit": bool(refit), "method": method})
+                            "refit": bool(refit), "method": method, "stop_crit": np.asarray(crits),
+                            "objective": np.asarray(objs), "tol": float(kw["gtol"] if "gtol" in kw else kw["tol"])})
 
 
 def _stack(Xs):
@@ -439,8 +447,10 @@ def select_alpha(stats, structure, criterion="bic", *, Xs=None, n_folds=5, rando
     info = {"alpha_path": path, "alpha": path.alpha, "criterion": criterion, "alpha_max": path.alpha_max,
             "loadings_penalised": path.loadings_penalised[b], "noise_var_penalised": path.noise_var_penalised[b]}
     hist = {"loglik": np.array([path.loglik[b]])}
+    info["stopping_rule_met"] = bool(path.converged[b])
     return EstimationResult(loadings=path.loadings[b], noise_var=path.noise_var[b], n_iter=int(path.info["dense_n_iter"]),
-                            converged=bool(path.converged[b]), history=hist, info=info)
+                            history=hist, info=info, stop_crit=float(path.info["stop_crit"][b]),
+                            tol=path.info["tol"], objective=float(path.info["objective"][b]))
 
 
 def plot_alpha_path(path, ax=None):
