@@ -218,6 +218,8 @@ def test_contract_and_validation(bimodal):
     with pytest.raises(ValueError, match="The 'n_components' parameter of DeepHCL must be None when a structure is given"):
         DeepHCL(Structure.full(2, 1), n_components=2, **TINY).fit(bimodal.pretrain.Xs)
     assert DeepHCL(hidden=(8,), **TINY).fit(bimodal.pretrain.Xs).structure_ == Structure.full(2, 4)
+    with pytest.raises(ValueError, match="Xs has 2 modalities but the structure of DeepHCL has n_modalities=3"):
+        DeepHCL(Structure.full(3, 1), **TINY).fit(bimodal.pretrain.Xs)
     assert Cross(n_components=5).get_params()["n_components"] == 5
 
 

@@ -117,8 +117,11 @@ class DeepHCL(DeepContrastive):
         elif self.n_components is not None:
             raise ValueError(f"The 'n_components' parameter of DeepHCL must be None when a structure is given (the "
                              f"structure's ranks are used). Got {self.n_components!r} instead.")
-        if not isinstance(s, Structure) or s.n_modalities != len(n_features):
-            raise ValueError(f"The 'structure' parameter of DeepHCL must be None or a Structure with {len(n_features)} modalities. Got {s!r} instead.")
+        if not isinstance(s, Structure):
+            raise ValueError(f"The 'structure' parameter of DeepHCL must be None or a Structure. Got {s!r} instead.")
+        if s.n_modalities != len(n_features):
+            raise ValueError(f"Xs has {len(n_features)} modalities but the structure of DeepHCL has "
+                             f"n_modalities={s.n_modalities}.")
         self.structure_ = s
         return _HCLNet(s, n_features, list(self.hidden))
 
