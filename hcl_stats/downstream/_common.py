@@ -2,6 +2,7 @@
 contract asks for them), groups of coefficients, and the prediction mixins."""
 from __future__ import annotations
 
+import sys
 import warnings
 
 import numpy as np
@@ -11,9 +12,9 @@ from .._validation import Interval, check_array, user_stacklevel
 from ..exceptions import DataWarning, NotFittedError
 from ..structure import Structure
 
-__all__ = ["DataConversionWarning", "check_Z", "check_Zy", "check_noise_cov", "check_binary", "check_n_features", "resolve_groups",
-           "check_weights", "group_norms", "selected_groups", "exog", "column_names", "describe",
-           "LinearPredictorMixin", "ClassifierMixin", "COMMON_CONSTRAINTS"]
+__all__ = ["DataConversionWarning", "sklearn_compatible", "check_Z", "check_Zy", "check_noise_cov", "check_binary",
+           "check_n_features", "resolve_groups", "check_weights", "group_norms", "selected_groups", "exog",
+           "column_names", "describe", "LinearPredictorMixin", "ClassifierMixin", "COMMON_CONSTRAINTS"]
 
 
 
@@ -30,6 +31,39 @@ def describe(x) -> str:
 
 class DataConversionWarning(DataWarning):
     """The input was converted (a column-vector y raveled), as scikit-learn's warning of that name."""
+
+
+_COMPATIBLE = {}
+
+
+def sklearn_compatible(cls, name):
+    """``cls``, or, when scikit-learn is already imported, a subclass of ``cls`` and of
+    ``sklearn.exceptions.<name>`` (cached), so that code catching or filtering scikit-learn's
+    class (``except sklearn.exceptions.NotFittedError``, ``simplefilter(..., DataConversionWarning)``)
+    also sees hcl_stats' one. scikit-learn is never imported here: code that names its class has
+    imported it already. Instances pickle as plain ``cls``.
+
+    Parameters
+    ----------
+    cls : type
+        An exception or warning class of hcl_stats.
+    name : str
+        The name of the matching class in :mod:`sklearn.exceptions`.
+
+    Returns
+    -------
+    type
+    """
+    sk = sys.modules.get("sklearn.exceptions")
+    other = getattr(sk, name, None) if sk is not None else None
+    if other is None or issubclass(cls, other):
+        return cls
+    key = (cls, other)
+    if key not in _COMPATIBLE:
+        _COMPATIBLE[key] = type(cls.__name__, (cls, other), {
+            "__module__": cls.__module__, "__doc__": cls.__doc__,
+            "__reduce__": lambda self: (cls, self.args)})
+    return _COMPATIBLE[key]
 
 
 COMMON_CONSTRAINTS = {
@@ -88,7 +122,8 @@ def check_Zy(Z, y, min_rows=2, owner="the estimator", numeric_y=True):
     y_arr = np.asarray(y)
     if y_arr.ndim == 2 and y_arr.shape[1] == 1:
         warnings.warn(f"A column-vector y was passed when a 1d array was expected: y of shape {y_arr.shape} was "
-                      f"raveled to shape ({y_arr.shape[0]},).", DataConversionWarning, stacklevel=user_stacklevel())
+                      f"raveled to shape ({y_arr.shape[0]},).",
+                      sklearn_compatible(DataConversionWarning, "DataConversionWarning"), stacklevel=user_stacklevel())
         y_arr = y_arr.ravel()
     if y_arr.ndim != 1:
         raise ValueError(f"y must be 1-D of shape (n_samples,); got an array of shape {y_arr.shape}.")
@@ -209,7 +244,8 @@ def column_names(groups, K):
 class _FittedMixin:
     def _check_fitted(self):
         if not hasattr(self, "coef_"):
-            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet; call fit(Z, y) first.")
+            raise sklearn_compatible(NotFittedError, "NotFittedError")(
+                f"This {type(self).__name__} instance is not fitted yet; call fit(Z, y) first.")
 
 
 class LinearPredictorMixin(_FittedMixin):

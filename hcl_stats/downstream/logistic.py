@@ -107,7 +107,8 @@ class LogisticDownstream(ClassifierMixin, BaseEstimator):
 
     def predict(self, Z):
         """The more probable label, shape (n_samples,) (values of ``classes_``)."""
-        return self.classes_[(self.decision_function(Z) > 0).astype(int)]
+        positive = self.decision_function(Z) > 0  # checks fitted first
+        return self.classes_[positive.astype(int)]
 
     def summary(self):
         """The coefficient table as a :class:`~hcl_stats.summary.Summary` (statsmodels' own
