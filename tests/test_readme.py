@@ -42,7 +42,7 @@ def _extras_named(text):
 def _extras_list(text):
     """The extras of the README's sentence "Extras, as `setup.cfg` names them: `a` (...), ... and `z` (...)."
     (the backticked names outside parentheses)."""
-    m = re.search(r"Extras, as `setup.cfg` names them:(.*?)\.(?:\n\n|\s*$)", text, flags=re.S)
+    m = re.search(r"Extras,\s+as\s+`setup.cfg`\s+names\s+them:(.*?)\.(?:\n\n|\s*$)", text, flags=re.S)
     if not m:
         return []
     return re.findall(r"`([\w-]+)`", re.sub(r"\([^)]*\)", "", m.group(1)))
