@@ -375,12 +375,12 @@ def _check_modalities(mods, for_fit=True):
     place (to the sample order of the first file with sample names)."""
     import numpy as np
 
-    from .io import _align
+    from .io import align_rows
 
     named = [m for m in mods if m.sample_names is not None]
     if named:
         try:
-            orders = _align([m.sample_names for m in named], [m.where for m in named], "the data files")
+            orders = align_rows([m.sample_names for m in named], [m.where for m in named], "the data files")
         except ValueError as exc:
             raise CLIError(str(exc)) from None
         for m, o in zip(named, orders):

@@ -52,7 +52,7 @@ import numpy as np
 from scipy import linalg as sla
 from scipy import stats as sps
 
-from ._validation import _describe, check_random_state, check_Xs
+from ._validation import check_random_state, check_Xs, describe, user_stacklevel
 from .covariance import CovarianceStats, DataStats, sample_covariance
 from .exceptions import ConvergenceWarning, DataWarning
 from .likelihood import loglik_from_cov
@@ -120,7 +120,7 @@ class GoodnessSummary(Summary):
 # ----------------------------------------------------------------------------------------------
 def _check_structure(structure, n_modalities, name="structure"):
     if not isinstance(structure, Structure):
-        raise ValueError(f"{name} must be a hcl_stats.Structure; got {_describe(structure)}.")
+        raise ValueError(f"{name} must be a hcl_stats.Structure; got {describe(structure)}.")
     if structure.n_modalities != n_modalities:
         raise ValueError(f"{name} has {structure.n_modalities} modalities but the data have {n_modalities}; "
                          f"they must match.")
@@ -148,7 +148,7 @@ def _check_int(x, name, low):
 def _check_stats(stats, n_samples):
     if not isinstance(stats, (CovarianceStats, DataStats)):
         raise ValueError(f"stats must be a hcl_stats.covariance.CovarianceStats (e.g. from "
-                         f"hcl_stats.covariance.sample_covariance(Xs)) or DataStats; got {_describe(stats)}.")
+                         f"hcl_stats.covariance.sample_covariance(Xs)) or DataStats; got {describe(stats)}.")
     S = np.asarray(stats.cov, dtype=float)   # DataStats: the dense covariance, formed once (refused when too large)
     p = sum(stats.n_features)
     if S.shape != (p, p):
@@ -536,7 +536,7 @@ def goodness_of_fit(stats, structure, loadings=None, noise_var=None, *, noise="f
     """
     if rng is not None:
         warnings.warn("The 'rng' parameter of goodness_of_fit is deprecated; use random_state (same values).",
-                      FutureWarning, stacklevel=2)
+                      FutureWarning, stacklevel=user_stacklevel())
         random_state = rng
     if isinstance(stats, (list, tuple)):
         stats = sample_covariance(check_Xs(stats, min_samples=3, name="stats"))
@@ -565,7 +565,7 @@ def goodness_of_fit(stats, structure, loadings=None, noise_var=None, *, noise="f
     if loadings is not None:
         W_start = np.asarray(loadings, dtype=float)
         if W_start.shape != (p, K):
-            raise ValueError(f"loadings must have shape (p, K) = ({p}, {K}); got {_describe(loadings)}.")
+            raise ValueError(f"loadings must have shape (p, K) = ({p}, {K}); got {describe(loadings)}.")
         if not np.all(np.isfinite(W_start)):
             raise ValueError("loadings must be finite; got NaN or infinite entries.")
         W_start = W_start / sd[:, None]
@@ -575,7 +575,7 @@ def goodness_of_fit(stats, structure, loadings=None, noise_var=None, *, noise="f
             nv = np.full(p, float(nv))
         if nv.shape != (p,) or not np.all(np.isfinite(nv)) or np.any(nv <= 0):
             raise ValueError(f"noise_var must be a positive finite number or a (p,) = ({p},) array of them; "
-                             f"got {_describe(noise_var)}.")
+                             f"got {describe(noise_var)}.")
         if W_start is not None:
             psi_start = nv / d
     opts = {"max_iter": max_iter, "tol": tol, "gtol": gtol, "floor": heywood_tol}
@@ -678,7 +678,7 @@ def goodness_of_fit(stats, structure, loadings=None, noise_var=None, *, noise="f
     if warn:
         for msg in msgs:
             cat = ConvergenceWarning if msg.startswith("EM did not") else DataWarning
-            warnings.warn(msg, cat, stacklevel=2)
+            warnings.warn(msg, cat, stacklevel=user_stacklevel())
     return GoodnessOfFit(
         statistic=float(statistic), df=int(df), pvalue=pvalue, statistic_raw=float(raw),
         correction_factor=float(c_nested), saturated_statistic=ss, saturated_df=int(df_sat_s),
@@ -837,7 +837,7 @@ def compare_structures(Xs, structures, *, noise="feature", correction="auto", ma
         raise ValueError(f"correction must be one of ('auto', 'bartlett', 'bartlett_k', 'swain', 'none'); "
                          f"got {correction!r}.")
     if isinstance(structures, (Structure, str, bytes)) or not hasattr(structures, "__iter__"):
-        raise ValueError(f"structures must be a sequence of hcl_stats.Structure; got {_describe(structures)}.")
+        raise ValueError(f"structures must be a sequence of hcl_stats.Structure; got {describe(structures)}.")
     structures = list(structures)
     if not structures:
         raise ValueError("structures must contain at least one Structure; got an empty sequence.")
@@ -900,7 +900,7 @@ def compare_structures(Xs, structures, *, noise="feature", correction="auto", ma
                     f"approximate and BIC may favour too small structures.")
     if warn:
         for msg in msgs:
-            warnings.warn(msg, ConvergenceWarning if msg.startswith("EM did not") else DataWarning, stacklevel=2)
+            warnings.warn(msg, ConvergenceWarning if msg.startswith("EM did not") else DataWarning, stacklevel=user_stacklevel())
     best = int(order[0])
     return StructureComparison(
         structures=structures, loglik=ll, n_params=npar, aic=aic, bic=bic, rank=rank, statistic=np.array(stat),

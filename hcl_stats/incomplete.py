@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg as sla
 
-from ._validation import check_Xs
+from ._validation import check_Xs, user_stacklevel
 from .exceptions import DataWarning, IdentifiabilityWarning
 from .summary import Summary, Table
 
@@ -384,8 +384,7 @@ def _stability_incomplete(Xs, full, n_resamples, fraction, rng, level, max_rank,
 
 
 def select_structure_incomplete(Xs, *, level=1e-3, max_rank=None, noise="feature", names=None, return_details=False,
-                                n_resamples=0, resample_fraction=0.8, random_state=0, alpha=None,
-                                _stacklevel=2):
+                                n_resamples=0, resample_fraction=0.8, random_state=0, alpha=None):
     """Structure selection on incomplete data (NaN = missing), by an available-case design.
 
     The same three steps as :func:`hcl_stats.select_structure`, each statistic computed on the
@@ -421,8 +420,7 @@ def select_structure_incomplete(Xs, *, level=1e-3, max_rank=None, noise="feature
                          f"candidate subsets); got {len(Xs)}.")
     Xs, report = check_incomplete(Xs, min_samples=5)
     level, max_rank, noise, names, label = check_selection_options(
-        len(Xs), level, max_rank, noise, names, return_details, n_resamples, resample_fraction, alpha,
-        stacklevel=_stacklevel + 1)
+        len(Xs), level, max_rank, noise, names, return_details, n_resamples, resample_fraction, alpha)
     M = len(Xs)
     n = Xs[0].shape[0]
     n_features = tuple(X.shape[1] for X in Xs)
@@ -462,10 +460,10 @@ def select_structure_incomplete(Xs, *, level=1e-3, max_rank=None, noise="feature
     if problems:
         notes.append("selected structure violates identifiability conditions: " + "; ".join(problems))
         warnings.warn(f"select_structure: the selected structure violates identifiability conditions: {'; '.join(problems)}",
-                      IdentifiabilityWarning, stacklevel=_stacklevel)
+                      IdentifiabilityWarning, stacklevel=user_stacklevel())
     data_notes = [s for s in notes if not s.startswith(("selected structure", "incomplete data"))]
     if data_notes:
-        warnings.warn("select_structure: " + "; ".join(data_notes), DataWarning, stacklevel=_stacklevel)
+        warnings.warn("select_structure: " + "; ".join(data_notes), DataWarning, stacklevel=user_stacklevel())
     if not return_details:
         return struct
     res = SelectionResult(structure=struct, n_samples=n, n_features=n_features, level=level, noise=noise,

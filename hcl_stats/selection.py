@@ -51,7 +51,7 @@ import numpy as np
 from scipy import linalg as sla
 from scipy import optimize, stats as sps
 
-from ._validation import check_Xs
+from ._validation import check_Xs, user_stacklevel
 from .covariance import DataStats
 from .estimation.noise import cov_diag, is_data_stats
 from .exceptions import DataWarning, IdentifiabilityWarning
@@ -79,7 +79,7 @@ def _level_or_alpha(level, alpha, fname):
     if alpha is None:
         return level
     warnings.warn(f"The 'alpha' parameter of {fname} is deprecated; use 'level' (the test level; alpha is a "
-                  "penalty in hcl_stats).", FutureWarning, stacklevel=3)
+                  "penalty in hcl_stats).", FutureWarning, stacklevel=user_stacklevel())
     return alpha
 
 
@@ -390,7 +390,7 @@ def modality_signal_rank_diagonal(X, alpha: float = 1e-3, max_rank: int | None =
     """Deprecated name of :func:`modality_signal_rank_feature` (``max_rounds`` is unused; ``alpha``
     is the test level)."""
     warnings.warn("modality_signal_rank_diagonal is deprecated and will be removed in a future release; "
-                  "use modality_signal_rank_feature (with level= for the test level).", FutureWarning, stacklevel=2)
+                  "use modality_signal_rank_feature (with level= for the test level).", FutureWarning, stacklevel=user_stacklevel())
     return modality_signal_rank_feature(X, level=alpha, max_rank=max_rank, modality=modality)
 
 
@@ -597,7 +597,7 @@ class SelectionResult:
     def alpha(self) -> float:
         """Deprecated name of :attr:`level` (the test level; ``alpha`` is a penalty in hcl_stats)."""
         warnings.warn("SelectionResult.alpha is deprecated; use SelectionResult.level (the test level).",
-                      FutureWarning, stacklevel=2)
+                      FutureWarning, stacklevel=user_stacklevel())
         return self.level
 
     @property
@@ -757,12 +757,12 @@ def _check_max_rank(max_rank):
     return int(max_rank)
 
 
-def check_noise_model(noise, owner="select_structure", stacklevel=3):
+def check_noise_model(noise, owner="select_structure"):
     """Normalise a noise-model name: "feature", "modality" or "isotropic" ("diagonal" is the
     deprecated spelling of "feature")."""
     if noise == "diagonal":
         warnings.warn("noise='diagonal' is deprecated; use noise='feature' (one noise variance per feature). "
-                      "It will be removed in a future release.", FutureWarning, stacklevel=stacklevel)
+                      "It will be removed in a future release.", FutureWarning, stacklevel=user_stacklevel())
         return "feature"
     if noise not in NOISE_MODELS:
         raise ValueError(f"The 'noise' parameter of {owner} must be one of {NOISE_MODELS}. Got {noise!r} instead.")
@@ -1012,17 +1012,16 @@ def stability_from_structures(structs, full, M, fraction):
                               agreement=agree)
 
 
-def check_selection_options(M, level, max_rank, noise, names, return_details, n_resamples, resample_fraction, alpha,
-                             stacklevel):
+def check_selection_options(M, level, max_rank, noise, names, return_details, n_resamples, resample_fraction, alpha):
     """Validate the options of :func:`select_structure` (shared with the incomplete-data selection);
     returns (level, max_rank, noise, names, label) with ``label(m)`` naming modality m in messages."""
     if alpha is not None:
         warnings.warn("The 'alpha' parameter of select_structure is deprecated; use 'level' (the test level). "
-                      "It will be removed in a future release.", FutureWarning, stacklevel=stacklevel)
+                      "It will be removed in a future release.", FutureWarning, stacklevel=user_stacklevel())
         level = _check_level(alpha, "alpha")
     level = _check_level(level)
     max_rank = _check_max_rank(max_rank)
-    noise = check_noise_model(noise, stacklevel=stacklevel + 1)
+    noise = check_noise_model(noise)
     if not isinstance(return_details, (bool, np.bool_)):
         raise ValueError(f"The 'return_details' parameter of select_structure must be a bool. Got {return_details!r} instead.")
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, numbers.Integral) or n_resamples < 0:
@@ -1131,12 +1130,12 @@ def select_structure(Xs, *, level=1e-3, max_rank=None, noise="feature", names=No
         return select_structure_incomplete(Xs, level=level, max_rank=max_rank, noise=noise, names=names,
                                            return_details=return_details, n_resamples=n_resamples,
                                            resample_fraction=resample_fraction, random_state=random_state,
-                                           alpha=alpha, _stacklevel=3)
+                                           alpha=alpha)
     if isinstance(Xs, (list, tuple)) and 0 < len(Xs) and len(Xs) > MAX_MODALITIES:
         raise ValueError(f"Xs must contain at most {MAX_MODALITIES} modalities for structure selection (2^M - 1 candidate subsets); got {len(Xs)}.")
     Xs = check_Xs(Xs, min_samples=5)
     level, max_rank, noise, names, label = check_selection_options(
-        len(Xs), level, max_rank, noise, names, return_details, n_resamples, resample_fraction, alpha, stacklevel=3)
+        len(Xs), level, max_rank, noise, names, return_details, n_resamples, resample_fraction, alpha)
     n = Xs[0].shape[0]
     n_features = tuple(X.shape[1] for X in Xs)
     notes = _check_features(Xs, label)
@@ -1173,10 +1172,10 @@ def select_structure(Xs, *, level=1e-3, max_rank=None, noise="feature", names=No
     if problems:
         notes.append("selected structure violates identifiability conditions: " + "; ".join(problems))
         warnings.warn(f"select_structure: the selected structure violates identifiability conditions: {'; '.join(problems)}",
-                      IdentifiabilityWarning, stacklevel=2)
+                      IdentifiabilityWarning, stacklevel=user_stacklevel())
     data_notes = [s for s in notes if not s.startswith("selected structure")]
     if data_notes:
-        warnings.warn("select_structure: " + "; ".join(data_notes), DataWarning, stacklevel=2)
+        warnings.warn("select_structure: " + "; ".join(data_notes), DataWarning, stacklevel=user_stacklevel())
     if not return_details:
         return struct
     res = SelectionResult(structure=struct, n_samples=n, n_features=n_features, level=level, noise=noise,

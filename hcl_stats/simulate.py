@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validation import check_n_features, check_noise_var, check_random_state, _describe
+from ._validation import check_n_features, check_noise_var, check_random_state, describe, user_stacklevel
 from .structure import Structure
 
 __all__ = ["simulate", "SimulatedData", "make_loadings", "latent_covariance", "population_covariance"]
@@ -73,7 +73,7 @@ class SimulatedData:
         return self.loadings[rows, self.structure.column_slice(subset)]
 
 
-def _renamed_rng(random_state, rng, fname, stacklevel=3):
+def _renamed_rng(random_state, rng, fname):
     """``random_state``, or the deprecated ``rng`` keyword (with a FutureWarning pointing at the
     caller of ``fname``)."""
     if rng is None:
@@ -82,7 +82,7 @@ def _renamed_rng(random_state, rng, fname, stacklevel=3):
         raise TypeError(f"{fname}() got both random_state={random_state!r} and its deprecated spelling rng={rng!r}; "
                         "pass random_state only.")
     warnings.warn(f"The 'rng' parameter of {fname} is deprecated; use random_state (same values: None, an int, "
-                  "a SeedSequence or a Generator).", FutureWarning, stacklevel=stacklevel)
+                  "a SeedSequence or a Generator).", FutureWarning, stacklevel=user_stacklevel())
     return rng
 
 
@@ -156,7 +156,7 @@ def latent_covariance(structure: Structure, latent_corr=0.0) -> np.ndarray:
         if not np.allclose(C, C.T):
             raise ValueError("latent_corr must be symmetric when given as a (K, K) matrix.")
     else:
-        raise ValueError(f"latent_corr must be a float in (-1, 1) or a ({K}, {K}) covariance matrix; got {_describe(latent_corr)}.")
+        raise ValueError(f"latent_corr must be a float in (-1, 1) or a ({K}, {K}) covariance matrix; got {describe(latent_corr)}.")
     if not np.all(np.isfinite(C)) or np.linalg.eigvalsh(C).min() <= 1e-12:
         raise ValueError(f"latent_corr gives a latent covariance that is not positive definite (K = {K}); got {latent_corr!r}.")
     return C
@@ -194,7 +194,7 @@ def _draw_latents(rng, n, K, dist, C):
 
 def _check_structure(structure):
     if not isinstance(structure, Structure):
-        raise ValueError(f"structure must be a hcl_stats.Structure; got {_describe(structure)}.")
+        raise ValueError(f"structure must be a hcl_stats.Structure; got {describe(structure)}.")
     return structure
 
 

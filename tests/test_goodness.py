@@ -368,3 +368,16 @@ def test_summary_formats_and_html_escaping():
     ct = c.summary().as_text()
     assert "Candidates ranked by BIC" in ct and "BIC - min" in ct
     assert r"\begin{tabular}" in c.summary().as_latex() and "| rank |" in c.summary().as_markdown()
+
+
+def test_warnings_point_at_the_users_call_also_through_hcl():
+    from hcl_stats import HCL
+
+    Xs, _, _ = _draw(16)
+    with pytest.warns(FutureWarning, match=r"'rng' parameter of goodness_of_fit is deprecated") as rec:
+        goodness_of_fit(sample_covariance(Xs), S_SMALL, correction="bootstrap", n_boot=2, rng=1, warn=False)
+    assert rec[0].filename == __file__
+    h = HCL(S_SMALL).fit(Xs)
+    with pytest.warns(FutureWarning, match=r"'rng' parameter of goodness_of_fit is deprecated") as rec:
+        h.goodness_of_fit(correction="bootstrap", n_boot=2, rng=1, warn=False)
+    assert rec[0].filename == __file__   # not model.py, which forwards the option

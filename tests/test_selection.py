@@ -262,3 +262,17 @@ def test_alpha_keyword_of_the_rank_tests_is_the_deprecated_level():
         assert tracy_widom1_quantile(alpha=0.05) == tracy_widom1_quantile(0.05) == tracy_widom1_quantile(level=0.05)
     with pytest.raises(ValueError, match=r"level must be a float in \(0, 0.1\]; got 0.5"):
         tracy_widom1_quantile(0.5)
+
+
+def test_selection_warnings_point_at_the_users_call_also_through_hcl():
+    data = _data(S3, P3, 80, 2)
+    with pytest.warns(DataWarning, match=r"select_structure: .*small for the") as rec:
+        select_structure(data.Xs)
+    assert all(w.filename == __file__ for w in rec if "select_structure" in str(w.message))
+    with pytest.warns(DataWarning, match=r"select_structure: .*small for the") as rec:
+        HCL("auto", selection={"n_resamples": 0}).fit(data.Xs)
+    mine = [w for w in rec if "select_structure" in str(w.message)]
+    assert mine and all(w.filename == __file__ for w in mine)   # not model.py
+    with pytest.warns(FutureWarning, match="noise='diagonal' is deprecated") as rec:
+        select_structure(data.Xs, noise="diagonal")
+    assert [w.filename for w in rec if w.category is FutureWarning] == [__file__]
