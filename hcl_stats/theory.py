@@ -365,7 +365,7 @@ def check_loading_rate(structure=None, n_features=(20, 30, 40), noise_var=0.5, n
 
     The error at each n is the mean over replicates of the mean over blocks of
     ||W_hat_{m,S} W_hat_{m,S}^T - W_{m,S} W_{m,S}^T||_F. Theory (fixed p, r, noise): n^{-1/2}.
-    Pass: |slope - expected| <= tol. One loading matrix per replicate (the paper generator).
+    Pass: ``|slope - expected| <= tol``. One loading matrix per replicate (the paper generator).
     """
     seed = _study_seed("check_loading_rate", random_state, deprecated)
     method = _check_method(method)

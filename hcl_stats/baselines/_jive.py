@@ -93,10 +93,17 @@ class JIVE(MultiViewLoadingsMixin):
         In the HCL layout of ``structure_`` = {all modalities: joint rank, (m,): r_m}: the joint
         loadings are the right singular vectors of the joint matrix times singular value /
         sqrt(n - 1), the individual ones likewise from each individual matrix; so
-        loadings_ @ loadings_.T estimates the signal covariance.
-    joint_, individual_ : list of ndarray (n_samples, p_m), the fitted matrices (data units).
-    joint_rank_, individual_ranks_ : the ranks used.
-    structure_, mean_, n_features_, n_iter_, converged_
+        ``loadings_ @ loadings_.T`` estimates the signal covariance.
+    joint_, individual_ : list of ndarray of shape (n_samples, p_m)
+        The fitted matrices (data units).
+    joint_rank_ : int
+    individual_ranks_ : tuple of int
+        The ranks used.
+    structure_ : Structure
+    mean_ : ndarray of shape (p,)
+    n_features_ : tuple of int
+    n_iter_ : int
+    converged_ : bool
     """
 
     _parameter_constraints = {

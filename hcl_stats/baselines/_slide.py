@@ -373,13 +373,17 @@ class SLIDE(MultiViewLoadingsMixin):
     loadings_ : ndarray of shape (p, K)
         The authors' per-structure loadings: for each modality m and subset S, the rank-r_S SVD of
         U_S V_{m,S}^T, i.e. P diag(s) from the SVD of V_{m,S}, divided by sqrt(n - 1) so that
-        loadings_ @ loadings_.T estimates the signal covariance W W^T (the authors' code returns
+        ``loadings_ @ loadings_.T`` estimates the signal covariance W W^T (the authors' code returns
         them without that division, on the scale of the data matrix). Blocks of one subset are not
         rotation-aligned across modalities (each comes from its own SVD), as in the authors' code.
     V_ : ndarray of shape (p, K)
         The fitted V / sqrt(n - 1), rotation-aligned across modalities (used by ``transform``).
     scores_ : ndarray of shape (n_samples, K), the fitted U.
-    structure_ : Structure, mean_, n_features_, n_iter_, converged_
+    structure_ : Structure
+    mean_ : ndarray of shape (p,)
+    n_features_ : tuple of int
+    n_iter_ : int
+    converged_ : bool
     selection_ : dict (``structure="auto"`` only): candidates, BCV errors, path, time.
 
     Examples

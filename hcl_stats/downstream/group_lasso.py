@@ -262,9 +262,26 @@ class GroupLasso(CorrectedMomentsMixin, BaseEstimator):
 
     Attributes
     ----------
-    coef_, intercept_, lambda_, lambda_max_, n_iter_, kkt_violation_,
-    selected_groups_ : list of the groups with a non-zero coefficient block,
-    group_names_ : labels of all groups, H_, g_, H_min_eig_, n_clipped_
+    coef_ : ndarray of shape (K,)
+    intercept_ : float
+    lambda_ : float
+        The penalty used, ``alpha * lambda_max_``.
+    lambda_max_ : float
+    n_iter_ : int
+    kkt_violation_ : float
+        The KKT violation at the returned point (unscaled).
+    selected_groups_ : list
+        The groups with a non-zero coefficient block.
+    group_names_ : list of str
+        Labels of all groups.
+    H_ : ndarray of shape (K, K)
+        The (projected) corrected Gram matrix.
+    g_ : ndarray of shape (K,)
+    H_min_eig_ : float
+        Smallest eigenvalue of the corrected H before projection.
+    n_clipped_ : int
+        Number of eigenvalues raised to the floor.
+    n_features_in_ : int
     """
 
     _parameter_constraints = dict(_GL_CONSTRAINTS, alpha=[Interval(float, 0, None)])
@@ -346,13 +363,33 @@ class GroupLassoCV(LinearPredictorMixin, BaseEstimator):
 
     Attributes
     ----------
-    alphas_, lambdas_ : ndarray (n_alphas,), decreasing
-    cv_scores_ : ndarray (n_alphas, n_folds)
-    mean_cv_score_, std_error_ : ndarray (n_alphas,)
-    cv_coefs_ : ndarray (n_folds, n_alphas, K), each fold's path (fitted on its training rows)
+    alphas_, lambdas_ : ndarray of shape (n_alphas,)
+        The grid, decreasing.
+    cv_scores_ : ndarray of shape (n_alphas, n_folds)
+    mean_cv_score_, std_error_ : ndarray of shape (n_alphas,)
+    cv_coefs_ : ndarray of shape (n_folds, n_alphas, K)
+        Each fold's path (fitted on its training rows).
     folds_ : list of (train, test) index arrays
-    alpha_, lambda_ : the chosen penalty; coef_, intercept_, selected_groups_ : refit on all rows
-    path_coefs_ : ndarray (n_alphas, K), the full-data path
+    best_index_ : int
+        Index of the chosen penalty in ``alphas_``.
+    alpha_, lambda_ : float
+        The chosen penalty.
+    coef_ : ndarray of shape (K,)
+        Refit on all rows at the chosen penalty.
+    intercept_ : float
+    selected_groups_ : list
+        The groups with a non-zero block of ``coef_``.
+    path_coefs_ : ndarray of shape (n_alphas, K)
+        The full-data path.
+    lambda_max_ : float
+    n_iter_ : int
+    kkt_violation_ : float
+    group_names_ : list of str
+    H_ : ndarray of shape (K, K)
+    g_ : ndarray of shape (K,)
+    H_min_eig_ : float
+    n_clipped_ : int
+    n_features_in_ : int
     """
 
     _parameter_constraints = dict(_GL_CONSTRAINTS, n_alphas=[Interval(int, 1, None)],
