@@ -145,6 +145,20 @@ class CorrectedLeastSquares(CorrectedMomentsMixin, BaseEstimator):
     With ``Z = C_hat x`` and ``noise_cov = C_hat diag(psi) C_hat^T`` (the paper's representation),
     H -> Cov(z) = I and g -> beta when the loadings are exact, so beta_hat is consistent; the
     naive least squares (``noise_cov=None``) is attenuated, beta_naive -> (I + noise_cov)^{-1} beta.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hcl_stats.downstream import CorrectedLeastSquares
+    >>> rng = np.random.default_rng(0)
+    >>> z = rng.standard_normal((5000, 2))
+    >>> noise_cov = 0.5 * np.eye(2)
+    >>> Z = z + rng.multivariate_normal(np.zeros(2), noise_cov, size=5000)
+    >>> y = z @ np.array([1.0, -2.0]) + 0.1 * rng.standard_normal(5000)
+    >>> CorrectedLeastSquares().fit(Z, y, noise_cov).coef_.round(1)
+    array([ 1., -2.])
+    >>> CorrectedLeastSquares().fit(Z, y).coef_.round(1)  # naive: attenuated by 1 / (1 + 0.5)
+    array([ 0.7, -1.3])
     """
 
     _parameter_constraints = dict(COMMON_CONSTRAINTS)
