@@ -534,3 +534,20 @@ def test_theory_checks_that_raise_are_reported_and_progress_is_shown(tmp_path, m
     assert "theory checks" in capsys.readouterr().err
     stored = json.loads((tmp_path / "results" / "theory.json").read_text())
     assert stored["verdicts"][0]["verdict"] == "N/A" and stored["error"] == err
+
+
+def test_draw_covariance_random_state_and_the_deprecated_rng():
+    from hcl_stats.simulate import make_loadings
+
+    s = Structure({(0, 1): 1, (0,): 1}, 2)
+    W = make_loadings(s, (4, 5), random_state=0)
+    psi = np.full(9, 0.7)
+    a = draw_covariance(W, psi, 30, 5)
+    b = draw_covariance(W, psi, 30, np.random.default_rng(5))      # a Generator is used as it is
+    with pytest.warns(FutureWarning, match=r"'rng' parameter of draw_covariance is deprecated; use random_state") as rec:
+        c = draw_covariance(W, psi, 30, rng=np.random.default_rng(5))
+    assert rec[0].filename == __file__
+    for x in (b, c):
+        np.testing.assert_array_equal(a[1], x[1])
+        np.testing.assert_array_equal(a[0], x[0])
+    assert not np.array_equal(a[1], draw_covariance(W, psi, 30, 6)[1])

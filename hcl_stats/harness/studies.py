@@ -29,6 +29,7 @@ import warnings
 
 import numpy as np
 
+from .._validation import check_random_state, user_stacklevel
 from ..covariance import CovarianceStats, sample_covariance
 from ..simulate import make_loadings, simulate
 from .config import StudyConfig, grid_point_key
@@ -65,15 +66,41 @@ def task_seeds(seed: int, r: int, n_rep: int, point: dict, shared_keys=()) -> di
     }
 
 
-def draw_covariance(W, noise_features, n_samples, rng):
+def draw_covariance(W, noise_features, n_samples, random_state=None, *, rng=None):
     """Draw (CovarianceStats-like mean, cov, pseudo-data factory) of n Gaussian samples of
     x = W z + e, z ~ N(0, I), e ~ N(0, diag(noise_features)), from the exact Wishart law.
 
+    Parameters
+    ----------
+    W : ndarray of shape (p, K)
+        The loadings.
+    noise_features : ndarray of shape (p,)
+        The noise variance of each feature.
+    n_samples : int
+        The number of samples n.
+    random_state : None, int, SeedSequence or Generator, default None
+        The source of randomness (a Generator is used as it is).
+    rng : deprecated
+        Old name of ``random_state`` (FutureWarning).
+
     Returns
     -------
-    mean : ndarray (p,), cov : ndarray (p, p) (unbiased), pseudo : callable () -> ndarray (d + 1, p)
-        whose column means are ``mean`` and whose unbiased sample covariance is ``cov``.
+    mean : ndarray of shape (p,)
+    cov : ndarray of shape (p, p)
+        The unbiased sample covariance.
+    pseudo : callable
+        ``pseudo()`` returns an array of shape (K + p + 1, p) whose column means are ``mean``
+        and whose unbiased sample covariance is ``cov`` (or the drawn samples themselves when
+        n - 1 < K + p).
     """
+    if rng is not None:
+        if random_state is not None:
+            raise TypeError("draw_covariance() got both random_state and its deprecated spelling rng; pass "
+                            "random_state only.")
+        warnings.warn("The 'rng' parameter of draw_covariance is deprecated; use random_state (same values).",
+                      FutureWarning, stacklevel=user_stacklevel())
+        random_state = rng
+    rng = check_random_state(random_state)
     p, K = W.shape
     d = K + p
     df = n_samples - 1
