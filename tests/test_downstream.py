@@ -100,8 +100,9 @@ def test_indefinite_H_is_projected_with_a_warning():
     floor = 1e-3 * w[-1]
     np.testing.assert_allclose(Hp, (V * np.maximum(w, floor)) @ V.T, rtol=1e-10, atol=1e-12)
     assert min_eig == pytest.approx(w[0]) and n_clipped == int(np.sum(w < floor))
-    with pytest.warns(EstimationWarning):
+    with pytest.warns(EstimationWarning) as rec:
         est = CorrectedLeastSquares(eig_floor=1e-3, fit_intercept=False).fit(Z, y, 3 * N)
+    assert rec[0].filename == __file__  # the warning points at the user's fit call
     assert est.n_clipped_ == n_clipped and est.H_min_eig_ == pytest.approx(w[0])
     np.testing.assert_allclose(est.coef_, np.linalg.solve(Hp, Z.T @ y / 40), rtol=1e-8)
 
@@ -584,3 +585,10 @@ def test_bayes_weights_is_sigma_inverse_w_beta():
     np.testing.assert_allclose(bayes_weights(W, psi, beta), np.linalg.solve(Sigma, W @ beta), rtol=1e-10)
     with pytest.raises(ValueError, match=r"beta_true must have shape \(K,\) = \(3,\); got \(2,\)"):
         bayes_weights(W, psi, beta[:2])
+
+
+def test_convergence_warning_points_at_the_call():
+    Z, y, N, _ = _eiv_data(0)
+    with pytest.warns(ConvergenceWarning, match=r"GroupLasso stopped after max_iter=2 iterations") as rec:
+        est = GroupLasso(STRUCT, alpha=0.05, max_iter=2).fit(Z, y, N)
+    assert rec[0].filename == __file__ and est.n_iter_ == 2
