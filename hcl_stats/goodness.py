@@ -381,8 +381,8 @@ class GoodnessOfFit:
     noise, correction : str
     loadings : ndarray of shape (p, K)
         Structured ML loadings on the scale of the data.
-    noise_var : ndarray of shape (p,)
-        Structured ML noise variance of each feature.
+    noise_var_features : ndarray of shape (p,)
+        Structured ML noise variance of each feature (``noise_var`` is its deprecated name).
     heywood : dict
         Feature indices whose noise variance is at the boundary (below ``heywood_tol`` times the
         feature's variance) in the "structured" and "unstructured" fits.
@@ -418,11 +418,18 @@ class GoodnessOfFit:
     correction: str
     correction_detail: str
     loadings: np.ndarray = field(repr=False)
-    noise_var: np.ndarray = field(repr=False)
+    noise_var_features: np.ndarray = field(repr=False)
     heywood: dict = field(default_factory=dict)
     converged: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
     bootstrap_statistics: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def noise_var(self) -> np.ndarray:
+        """Deprecated name of ``noise_var_features`` (in hcl_stats ``noise_var`` is per modality)."""
+        warnings.warn("GoodnessOfFit.noise_var is deprecated; use noise_var_features (one variance per feature).",
+                      FutureWarning, stacklevel=user_stacklevel())
+        return self.noise_var_features
 
     def reject(self, level=0.05) -> bool:
         """Whether the primary test rejects the structure at ``level``."""
@@ -686,7 +693,7 @@ def goodness_of_fit(stats, structure, loadings=None, noise_var=None, *, noise="f
         unstructured_saturated_statistic=us, unstructured_saturated_df=int(df_sat_u),
         unstructured_saturated_pvalue=up, loglik=ll, n_params=npar, aic=aic, bic=bic, n_samples=n,
         n_features=p, n_features_per_modality=n_features, n_factors=K, structure=structure, noise=noise,
-        correction=correction, correction_detail=detail, loadings=fs["W"] * sd[:, None], noise_var=fs["psi"] * d,
+        correction=correction, correction_detail=detail, loadings=fs["W"] * sd[:, None], noise_var_features=fs["psi"] * d,
         heywood=heywood, converged=conv, warnings=msgs, bootstrap_statistics=boot)
 
 

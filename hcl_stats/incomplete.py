@@ -281,7 +281,7 @@ def _modality_test(X, m, level, max_rank, noise):
             note += " (this breaks a common noise variance: prefer noise='feature')"
     if noise == "feature":
         t, _ = modality_signal_rank_feature(Xt, level=level, max_rank=max_rank, modality=m, _cov=S)
-        scale = np.sqrt(t.feature_noise_var)
+        scale = np.sqrt(t.noise_var_features)
     else:
         t, _ = modality_signal_rank(Xt, level=level, max_rank=max_rank, modality=m, _cov=S)
         scale = np.ones(X.shape[1])

@@ -151,33 +151,61 @@ def _kn_noise(lam: np.ndarray, k: int, n_df: int, p: int, n_iter: int = 50) -> f
 class ModalityRankTest:
     """Evidence for the signal rank d_m of one modality (step 1).
 
-    eigenvalues : the leading eigenvalues of the modality's sample covariance (tested ones, plus
-        one); with ``noise="feature"`` of the covariance whitened by ``feature_noise_var``
-    thresholds : threshold of each test k = 0 .. (the (k+1)-th eigenvalue must exceed it)
-    noise_var : noise variance estimated under each tested k (on the whitened scale with
-        ``noise="feature"``, where it should be close to 1)
-    rank : d_m, the number of consecutive eigenvalues above their thresholds
-    max_rank : the largest rank that could be selected
-    feature_noise_var : with ``noise="feature"``, the estimated noise variance of each feature
-        under the selected rank (factor analysis with d_m factors)
-    rounds : with ``noise="feature"``, the tests run, as (k, eigenvalue k+1, threshold) on the
-        data whitened by the k-factor noise estimate; the rank is the smallest k not rejected
+    Attributes
+    ----------
+    modality : int
+        Index of the modality.
+    n_features : int
+        p_m.
+    eigenvalues : ndarray of shape (n_tested + 1,)
+        The leading eigenvalues of the modality's sample covariance (tested ones, plus one); with
+        ``noise="feature"`` of the covariance whitened by ``noise_var_features``.
+    thresholds : ndarray of shape (n_tested,)
+        Threshold of each test k = 0, 1, ... (the (k+1)-th eigenvalue must exceed it).
+    noise_var_by_rank : ndarray of shape (n_tested,)
+        The noise variance estimated under each tested rank k (on the whitened scale with
+        ``noise="feature"``, where it should be close to 1). ``noise_var`` is its deprecated name.
+    rank : int
+        d_m, the number of consecutive eigenvalues above their thresholds.
+    max_rank : int
+        The largest rank that could be selected.
+    noise_var_features : ndarray of shape (p_m,) or None
+        With ``noise="feature"``, the estimated noise variance of each feature under the selected
+        rank (factor analysis with d_m factors). ``feature_noise_var`` is its deprecated name.
+    rounds : tuple
+        With ``noise="feature"``, the tests run, as (k, eigenvalue k+1, threshold) on the data
+        whitened by the k-factor noise estimate; the rank is the smallest k not rejected.
     """
 
     modality: int
     n_features: int
     eigenvalues: np.ndarray
     thresholds: np.ndarray
-    noise_var: np.ndarray
+    noise_var_by_rank: np.ndarray
     rank: int
     max_rank: int
-    feature_noise_var: np.ndarray | None = None
+    noise_var_features: np.ndarray | None = None
     rounds: tuple = ()
     psi_cache: dict | None = field(default=None, repr=False, compare=False)  # k -> noise estimate (warm starts)
 
     @property
     def noise_var_selected(self) -> float:
-        return float(self.noise_var[min(self.rank, len(self.noise_var) - 1)])
+        """The modality's noise variance under the selected rank (float)."""
+        return float(self.noise_var_by_rank[min(self.rank, len(self.noise_var_by_rank) - 1)])
+
+    @property
+    def noise_var(self) -> np.ndarray:
+        """Deprecated name of ``noise_var_by_rank`` (in hcl_stats ``noise_var`` is per modality)."""
+        warnings.warn("ModalityRankTest.noise_var is deprecated; use noise_var_by_rank (the noise variance under each "
+                      "tested rank) or noise_var_selected.", FutureWarning, stacklevel=user_stacklevel())
+        return self.noise_var_by_rank
+
+    @property
+    def feature_noise_var(self) -> np.ndarray | None:
+        """Deprecated name of ``noise_var_features``."""
+        warnings.warn("ModalityRankTest.feature_noise_var is deprecated; use noise_var_features.", FutureWarning,
+                      stacklevel=user_stacklevel())
+        return self.noise_var_features
 
     @property
     def hit_limit(self) -> bool:
@@ -257,7 +285,7 @@ def modality_signal_rank(X, level: float = 1e-3, max_rank: int | None = None, mo
     thr, nv, rank = _kn_sequence(lam, n_df, p, q, kmax)
     n_show = min(len(lam), len(thr) + 1)
     test = ModalityRankTest(modality=modality, n_features=p, eigenvalues=lam[:n_show].copy(),
-                            thresholds=thr, noise_var=nv, rank=rank, max_rank=kmax)
+                            thresholds=thr, noise_var_by_rank=nv, rank=rank, max_rank=kmax)
     return test, U[:, :rank]
 
 
@@ -380,7 +408,7 @@ def modality_signal_rank_feature(X, level: float = 1e-3, max_rank: int | None = 
     n_show = min(len(lam), len(thr) + 1)
     rounds = tuple((k, results[k][1], results[k][2]) for k in sorted(results))
     test = ModalityRankTest(modality=modality, n_features=p, eigenvalues=lam[:n_show].copy(), thresholds=thr,
-                            noise_var=nv, rank=rank, max_rank=kmax, feature_noise_var=psi, rounds=rounds,
+                            noise_var_by_rank=nv, rank=rank, max_rank=kmax, noise_var_features=psi, rounds=rounds,
                             psi_cache={k: r[3] for k, r in results.items() if k > 0})
     return test, U[:, :rank]
 

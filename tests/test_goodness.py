@@ -57,7 +57,7 @@ def test_statistics_nonnegative_and_likelihoods_ordered(noise):
             assert 0 <= r.pvalue <= 1 and 0 <= r.saturated_pvalue <= 1
             for v in (r.statistic, r.saturated_statistic, *r.aic.values(), *r.bic.values(), *r.loglik.values()):
                 assert np.isfinite(v)
-            assert np.all(np.isfinite(r.loadings)) and np.all(r.noise_var > 0)
+            assert np.all(np.isfinite(r.loadings)) and np.all(r.noise_var_features > 0)
 
 
 def _jacobian_rank(structure, p, noise, rng):
@@ -114,7 +114,10 @@ def test_population_covariance_gives_zero_statistics():
     assert r.statistic < 1e-4
     assert r.saturated_statistic < 1e-4 and r.saturated_pvalue > 0.999
     assert r.pvalue > 0.999
-    np.testing.assert_allclose(r.loadings @ r.loadings.T + np.diag(r.noise_var), Sigma, atol=1e-5)
+    np.testing.assert_allclose(r.loadings @ r.loadings.T + np.diag(r.noise_var_features), Sigma, atol=1e-5)
+    assert r.noise_var_features.shape == (Sigma.shape[0],)
+    with pytest.warns(FutureWarning, match="GoodnessOfFit.noise_var is deprecated; use noise_var_features"):
+        assert r.noise_var is r.noise_var_features
 
 
 def test_population_covariance_needs_n_samples():

@@ -116,7 +116,7 @@ def test_feature_noise_default_handles_heteroscedastic_features():
             hits_iso += select_structure(Xs, noise="modality") == S3
         s, res = select_structure(Xs, return_details=True)
         hits_diag += s == S3
-        assert res.noise == "feature" and res.modality_tests[0].feature_noise_var.shape == (P3[0],)
+        assert res.noise == "feature" and res.modality_tests[0].noise_var_features.shape == (P3[0],)
     assert hits_diag == 3 and hits_iso == 0
     assert re.search(r"Noise model +: feature \(one noise variance per feature", str(res.summary()))
     with pytest.warns(FutureWarning, match="noise='diagonal' is deprecated; use noise='feature'"):
@@ -276,3 +276,16 @@ def test_selection_warnings_point_at_the_users_call_also_through_hcl():
     with pytest.warns(FutureWarning, match="noise='diagonal' is deprecated") as rec:
         select_structure(data.Xs, noise="diagonal")
     assert [w.filename for w in rec if w.category is FutureWarning] == [__file__]
+
+
+def test_modality_rank_test_attribute_names():
+    data = _data(S3, P3, 600, 11)
+    _, res = select_structure(data.Xs, return_details=True)
+    t = res.modality_tests[1]
+    assert t.noise_var_features.shape == (P3[1],) and t.noise_var_by_rank.ndim == 1
+    assert t.noise_var_selected == t.noise_var_by_rank[t.rank]
+    with pytest.warns(FutureWarning, match="ModalityRankTest.feature_noise_var is deprecated; use noise_var_features"):
+        assert t.feature_noise_var is t.noise_var_features
+    with pytest.warns(FutureWarning, match="ModalityRankTest.noise_var is deprecated; use noise_var_by_rank") as rec:
+        assert t.noise_var is t.noise_var_by_rank
+    assert rec[0].filename == __file__
