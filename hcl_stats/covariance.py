@@ -142,11 +142,12 @@ class DataStats:
                     f"than samples (n = {self.n_samples}) use HCL(method='ml') (the default), which works from the "
                     "n x p data, or fewer features.")
             if need > _DENSE_WARN_BYTES:
+                from ._validation import user_stacklevel
                 from .exceptions import DataWarning
 
                 warnings.warn(f"forming the dense {p} x {p} sample covariance ({need / 1024**2:.0f} MiB) from n = "
                               f"{self.n_samples} samples; HCL(method='ml') (the default) does not need it.",
-                              DataWarning, stacklevel=2)
+                              DataWarning, stacklevel=user_stacklevel())
             C = self.Xc.T @ self.Xc
             C /= self.n_samples - 1
             self._cov = 0.5 * (C + C.T)

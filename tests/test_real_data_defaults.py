@@ -10,6 +10,7 @@ from hcl_stats import HCL, Structure, select_structure, simulate
 from hcl_stats.datasets import load_multiple_features
 from hcl_stats.estimation.noise import factor_noise
 from hcl_stats.estimation.shrinkage import spiked_shrinker
+from hcl_stats.estimation.solvers import EM
 from hcl_stats.exceptions import DataWarning
 from hcl_stats.selection import _search_rank, ledermann_bound
 
@@ -76,7 +77,7 @@ def test_hcl_auto_selects_with_its_own_noise_model_and_options():
     h2 = HCL("auto", selection={"n_resamples": 3}).fit(d.Xs)
     assert h2.selection_.noise == "feature" and h2.structure_ == S3
     assert h2.selection_.stability.n_resamples == 3
-    assert "Structure         : selected from data" in str(h2.summary())
+    assert re.search(r"Structure +: selected from data", str(h2.summary()))
 
 
 @pytest.mark.parametrize("kwargs, msg", [
@@ -115,7 +116,7 @@ def test_fit_and_selection_are_equivariant_to_rescaling_features():
     W1 = h1.loadings_ / scale[:, None]
     assert np.all(np.isfinite(h1.loadings_))
     assert abs(_rel(h0.loadings_, d.loadings) - _rel(W1, d.loadings)) < 1e-3
-    tight = dict(tol=1e-14, gtol=1e-10, max_iter=20000)
+    tight = dict(solver=EM(tol=1e-10, change_tol=1e-14, max_iter=20000))
     h0, h1 = HCL(s_small, **tight).fit(d.Xs), HCL(s_small, **tight).fit(Xs_s)
     W1 = h1.loadings_ / scale[:, None]
     assert abs(_rel(h0.loadings_, d.loadings) - _rel(W1, d.loadings)) < 1e-6
@@ -125,7 +126,7 @@ def test_fit_and_selection_are_equivariant_to_rescaling_features():
 def test_data_scaled_by_1e8_fits_like_the_original():
     d = _hetero(9, n=800)
     s = select_structure([1e8 * X for X in d.Xs])
-    tight = dict(tol=1e-14, gtol=1e-10, max_iter=20000)
+    tight = dict(solver=EM(tol=1e-10, change_tol=1e-14, max_iter=20000))
     h = HCL(s, **tight).fit([1e8 * X for X in d.Xs])
     h0 = HCL(s, **tight).fit(d.Xs)
     assert s == S3 and np.all(np.isfinite(h.loadings_))

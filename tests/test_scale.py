@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from hcl_stats import HCL, Structure, simulate
+from hcl_stats.estimation.solvers import EM
 from hcl_stats.covariance import (CovarianceAccumulator, covariance_from_chunks, covariance_from_memmaps,
                                   covariance_stats, sample_covariance)
 
@@ -71,7 +72,7 @@ def test_dask_equals_in_memory(data):
 def test_fit_accepts_chunks_memmap_dask(data, tmp_path):
     s, Xs = data
     # converged tightly, so that the fits differ only through the (1e-10) covariance differences
-    kw = dict(method="ml", tol=1e-15, gtol=1e-12, max_iter=20000)
+    kw = dict(solver=EM(tol=1e-12, change_tol=1e-15, max_iter=20000))
     ref = HCL(s, **kw).fit(Xs)
     fits = [HCL(s, **kw).fit(_chunks(Xs, [300, 300, 403]))]
     mms = []

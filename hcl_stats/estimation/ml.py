@@ -41,6 +41,11 @@ Stopping (all of): the increase of the average log-likelihood per sample divided
 the log-likelihood itself); the scaled masked loading gradient ||P_mask(dl/dW)||_F ||W||_F / p
 and the root mean square of the scaled noise gradient psi dl/dpsi are at most ``gtol`` (both
 dimensionless; dl/dW = Sigma^{-1} A - beta^T and dl/dpsi from the E-step's products, O(p K^2)).
+With a penalty the loading part is the distance of dl/dW to alpha times the penalty's
+subdifferential (:func:`subdiff_distance`), on the same scale (:func:`penalised_kkt`). The
+maximum of the two parts at the RETURNED point is ``stop_crit`` (:func:`optimality`) and
+``converged = stop_crit <= gtol`` (docs/method.md, section "stopping criteria"); whether the whole
+rule was met is ``info["stopping_rule_met"]``.
 When the rule is not met within ``max_iter``, :func:`convergence_message` says by how much and
 what to change; :class:`hcl_stats.HCL` raises it as a ``ConvergenceWarning``.
 """
@@ -308,10 +313,12 @@ def em_fit(S, W0, psi0, lay, *, noise="modality", max_iter=1000, tol=1e-9, gtol=
     Stopping (both): the increase of the objective (average log-likelihood per sample, minus the
     penalty) divided by p is at most ``tol`` -- a change in nats per sample and feature, unchanged
     by rescaling the data -- and the scaled masked gradient ||P(dl/dW)||_F ||W||_F / p (also
-    dimensionless), and the root mean square of the scaled noise gradient psi_j dl/dpsi_j (per
-    feature; for one variance per modality its sum over the modality divided by sqrt(p_m)) are at
-    most ``gtol`` (penalised fits: the relative step of W is at most
-    sqrt(tol) instead). ``blas_threads``: "auto" runs the loop on one BLAS thread when the
+    dimensionless; penalised fits: the distance of the gradient to the penalty's subdifferential,
+    :func:`subdiff_distance`), and the root mean square of the scaled noise gradient
+    psi_j dl/dpsi_j (per feature; for one variance per modality its sum over the modality divided
+    by sqrt(p_m)) are at most ``gtol``. The returned dict has ``stop_crit`` (that measure at the
+    returned point), ``objective`` and ``loglik`` (at the returned point) besides W, psi and the
+    history. ``blas_threads``: "auto" runs the loop on one BLAS thread when the
     products are small (S a LowRankCov or p K < 2e6; the K x K solves are slower with threads),
     None leaves the thread pools alone, an int sets them.
     """
@@ -501,7 +508,12 @@ def fit_ml(stats, structure, *, noise="modality", max_iter=1000, tol=1e-13, gtol
     tol, gtol : float
         Stopping rule of :func:`em_fit` (both must hold): increase of the average log-likelihood
         per sample and feature at most ``tol`` (nats; unchanged by rescaling the data) and scaled
-        masked gradient at most ``gtol``. EM uses the parameter-expanded M-step and SQUAREM, which
+        masked gradient (with a penalty: subdifferential distance) at most ``gtol``. The result's
+        ``stop_crit`` is that measure at the returned point, ``tol`` is ``gtol`` and
+        ``converged == (stop_crit <= gtol)``; ``objective`` is the average log-likelihood per
+        sample of the covariance EM fitted (the shrunk one with ``shrinkage=True``) minus the
+        penalty. (The solver part :class:`hcl_stats.estimation.solvers.EM` calls these ``tol``
+        and ``change_tol``: there ``tol`` is always the tolerance of ``stop_crit``.) EM uses the parameter-expanded M-step and SQUAREM, which
         typically meet both in tens of iterations. When they are not met within ``max_iter``,
         ``info["convergence_message"]`` says by how much and what to change.
 

@@ -427,7 +427,9 @@ def select_alpha(stats, structure, criterion="bic", *, Xs=None, n_folds=5, rando
     -------
     EstimationResult of the refitted fit at the chosen alpha; ``info["alpha_path"]`` is the
     :class:`SparsePath`, ``info["alpha"]`` the chosen relative alpha, ``info["loadings_penalised"]``
-    the penalised loadings at that alpha.
+    the penalised loadings at that alpha. ``stop_crit`` is the optimality measure of the relaxed
+    refit (its projected gradient on the support; of the dense fit when alpha = 0 is chosen),
+    ``tol`` the path's ``gtol``, ``objective`` the value that refit optimised.
     """
     if criterion not in CRITERIA:
         raise ValueError(f"The 'alpha' criterion must be one of {CRITERIA}. Got {criterion!r} instead.")
