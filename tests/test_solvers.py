@@ -342,3 +342,28 @@ def test_score_and_covariance_follow_sklearn_factor_analysis():
     assert h.score(d.Xs) == pytest.approx(fa.score(X), rel=1e-12)
     assert h.loglik_ == pytest.approx(fa.score(X), rel=1e-12)
     np.testing.assert_allclose(h.get_precision() @ h.get_covariance(), np.eye(10), atol=1e-10)
+
+
+def test_save_load_keeps_the_solver_and_the_criterion(data, tmp_path):
+    from hcl_stats.io import load_fit
+
+    h = _fit(data, solver=PaperGD(lr=2e-4, min_iter=20))
+    g = load_fit(h.save(tmp_path / "fit.npz"))
+    assert g.solver == h.solver and g.get_params() == h.get_params() and g.method_ == "paper"
+    for a in ("stop_crit_", "tol_", "objective_", "loglik_", "converged_", "n_iter_"):
+        assert getattr(g, a) == getattr(h, a), a
+    assert str(g.summary()) == str(h.summary())
+    i = _fit(data, method="init")
+    j = load_fit(i.save(tmp_path / "init.npz"))
+    assert np.isnan(j.stop_crit_) and np.isnan(j.tol_) and not j.converged_
+
+
+def test_loglik_of_a_population_covariance_is_the_expected_loglik(data):
+    C = data.covariance()
+    h = HCL(S).fit_covariance(C, NF)
+    assert h.n_samples_ is None
+    assert h.loglik_ == pytest.approx(loglik_from_cov(C, h.loadings_, h.noise_var_features_), rel=1e-12)
+    # at the truth the expected log-likelihood is -1/2 (p log 2 pi + log|C| + p)
+    p = C.shape[0]
+    want = -0.5 * (p * np.log(2 * np.pi) + np.linalg.slogdet(C)[1] + p)
+    assert h.loglik_ == pytest.approx(want, rel=1e-6)
