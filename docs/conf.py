@@ -89,5 +89,55 @@ html_theme_options = {"description": "Hierarchical multimodal factor models (HCL
                       "fixed_sidebar": True, "page_width": "1100px", "sidebar_width": "260px"}
 
 
+def _lookup(dotted):
+    """The object named ``dotted`` (a module, then attributes), or None."""
+    import importlib
+
+    parts = dotted.split(".")
+    for k in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:k]))
+        except ImportError:
+            continue
+        try:
+            for attr in parts[k:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            return None
+        return obj
+    return None
+
+
+def _resolve_reexport(app, env, node, contnode):
+    """Link a reference to a re-exported name (``hcl_stats.HCL``, ``select_structure`` inside a module
+    that imports it) to the page of the object, which is documented once, where it is defined."""
+    if node.get("refdomain") != "py":
+        return None
+    target = node.get("reftarget", "")
+    module = node.get("py:module") or ""
+    candidates = [target] + ([f"{module}.{target}"] if module else [])
+    for name in candidates:
+        if not name.startswith("hcl_stats"):
+            continue
+        obj = _lookup(name)
+        home, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+        if not (home and qualname and home.startswith("hcl_stats")):
+            continue
+        parts = home.split(".")
+        # the defining module, then the same name without its private modules (as documented)
+        public = ".".join(p for p in parts if not p.startswith("_"))
+        for canonical in dict.fromkeys([f"{home}.{qualname}", f"{public}.{qualname}"]):
+            if canonical == target:
+                continue
+            new = node.deepcopy()
+            new["reftarget"] = canonical
+            ref = env.get_domain("py").resolve_xref(env, node["refdoc"], app.builder, node["reftype"], canonical,
+                                                    new, contnode)
+            if ref is not None:
+                return ref
+    return None
+
+
 def setup(app):
     api_groups.write_api_pages(os.path.join(HERE, "api"), app)
+    app.connect("missing-reference", _resolve_reexport)
