@@ -464,3 +464,16 @@ def test_carried_products_give_the_same_sweeps():
         np.testing.assert_allclose(TW, prob.tw(W), atol=1e-11 * np.abs(TW).max())
         out.append(W)
     np.testing.assert_allclose(out[0], out[1], atol=1e-9 * np.abs(out[1]).max())
+
+
+@pytest.mark.parametrize("M", [2, 3, 4])
+def test_masked_product_with_t_equals_the_dense_product(M):
+    s, nf = DESIGNS[M]
+    rng = np.random.default_rng(M)
+    A = rng.standard_normal((sum(nf), sum(nf)))
+    C = A @ A.T
+    prob = als_mod._Problem(_Target(dense=C, shift=0.3), s, nf)
+    D = rng.standard_normal((sum(nf), s.n_factors)) * prob.mask
+    want = ((C - 0.3 * np.eye(sum(nf))) @ D) * prob.mask
+    np.testing.assert_allclose(prob.tfull(D), want, atol=1e-12 * np.abs(want).max())
+    np.testing.assert_allclose(prob.tw(D), want, atol=1e-12 * np.abs(want).max())
