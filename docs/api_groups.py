@@ -158,7 +158,15 @@ def _module_section(modname):
 
 
 def write_api_pages(out_dir, app=None):
-    """Write ``index.rst`` and one page per group into ``out_dir`` (git-ignored)."""
+    """Write ``index.rst`` and one page per group into ``out_dir`` (git-ignored); the modules are
+    imported with the configuration's ``autodoc_mock_imports`` mocked (torch where it is missing)."""
+    from sphinx.ext.autodoc.mock import mock
+
+    with mock(list(getattr(app.config, "autodoc_mock_imports", []) if app is not None else [])):
+        _write_api_pages(out_dir)
+
+
+def _write_api_pages(out_dir):
     from sphinx.util import logging
 
     log = logging.getLogger("hcl_stats.api")
