@@ -172,7 +172,7 @@ def test_feature_rank_test_from_data_equals_dense():
         b, Ub = modality_signal_rank_feature(Xc, _cov=Xc.T @ Xc / (N - 1))       # dense
         assert a.rank == b.rank and a.rank > 0
         np.testing.assert_allclose(a.eigenvalues, b.eigenvalues, rtol=1e-10)
-        np.testing.assert_allclose(a.feature_noise_var, b.feature_noise_var, rtol=1e-10)
+        np.testing.assert_allclose(a.noise_var_features, b.noise_var_features, rtol=1e-10)
         assert [r[0] for r in a.rounds] == [r[0] for r in b.rounds]
         np.testing.assert_allclose(np.abs(Ua.T @ Ub), np.eye(a.rank), atol=1e-8)
 
