@@ -167,6 +167,8 @@ def test_rank_hitting_its_limit_warns():
 
 # -- input validation -------------------------------------------------------------------------
 @pytest.mark.parametrize("kwargs, msg", [
+    ({"level": 0.0}, r"The 'level' parameter of select_structure must be a float in \(0, 0.1\]. Got 0.0 instead."),
+    ({"level": 0.5}, r"'level' parameter .* Got 0.5 instead"),
     ({"alpha": 0.0}, r"The 'alpha' parameter of select_structure must be a float in \(0, 0.1\]. Got 0.0 instead."),
     ({"alpha": 0.5}, r"'alpha' parameter .* Got 0.5 instead"),
     ({"alpha": "0.01"}, r"'alpha' parameter .* Got '0.01' instead"),
@@ -177,6 +179,11 @@ def test_rank_hitting_its_limit_warns():
 ])
 def test_parameter_messages(kwargs, msg):
     data = _data(S3, P3, 100, 0)
+    if "alpha" in kwargs:   # the deprecated spelling of level: warned about, then checked under its own name
+        with pytest.warns(FutureWarning, match=r"'alpha' parameter of select_structure is deprecated; use 'level'"), \
+                pytest.raises(ValueError, match=msg):
+            select_structure(data.Xs, **kwargs)
+        return
     with pytest.raises(ValueError, match=msg):
         select_structure(data.Xs, **kwargs)
 
