@@ -75,6 +75,17 @@ def test_readme_commands_match_ci():
     assert "export HCL_STATS_TEST_INSTALLED=1" in ci_lines
 
 
+def test_every_command_of_ci_is_in_readme():
+    # .ci/run runs nothing the README does not show (the tests, then the documentation build)
+    readme_cmds = _commands(README.read_text())
+    ci_cmds = [ln.strip() for ln in CI.read_text().splitlines() if ln.strip().startswith("pip install")]
+    assert len(ci_cmds) >= 2
+    missing = [c for c in ci_cmds if c not in readme_cmds]
+    assert not missing, f"`.ci/run` runs commands the README does not show: {missing}"
+    docs = [c for c in ci_cmds if "sphinx-build" in c]
+    assert docs and all(" -W" in c for c in docs), "the documentation build must turn warnings into errors (-W)"
+
+
 def test_readme_main_job_entry_point_exists():
     main_job = _commands(README.read_text())[0]
     assert main_job == "pip install . && hcl-stats reproduce --quick"
