@@ -181,7 +181,7 @@ def test_documented_defaults_are_pinned():
     assert sig.parameters["accelerate"].default == "squarem"
     assert sig.parameters["polish"].default is True
     assert not any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
-    assert (als_mod._INNER_TOL, als_mod._SWEEP_INNER_MAX, als_mod._N_GUARD, als_mod._DENSE_MAX) == (1e-9, 3, 3, 96)
+    assert (als_mod._INNER_TOL, als_mod._SWEEP_INNER_MAX, als_mod._N_GUARD, als_mod._DENSE_MAX) == (1e-9, 2, 3, 96)
     assert (als_mod._POLISH_RATE, als_mod._CG_MAX, als_mod._CG_ETA) == (0.5, 50, 0.1)
 
 
@@ -462,6 +462,9 @@ def test_carried_products_give_the_same_sweeps():
         for _ in range(6):
             W, TW = prob.sweep(W, TW)
         np.testing.assert_allclose(TW, prob.tw(W), atol=1e-11 * np.abs(TW).max())
+        # three blocks have more than _DENSE_MAX rows (LOBPCG), each runs _SWEEP_INNER_MAX iterations per sweep
+        assert sum(len(idx) > als_mod._DENSE_MAX for _, idx, *_ in prob.plan) == 3
+        assert prob.n_inner == 6 * 3 * als_mod._SWEEP_INNER_MAX
         out.append(W)
     np.testing.assert_allclose(out[0], out[1], atol=1e-9 * np.abs(out[1]).max())
 

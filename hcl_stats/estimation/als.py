@@ -2,7 +2,7 @@
 
 Objective (diagonal included)::
 
-    f(W) = 1/2 || W W^T - T ||_F^2,   W zero off ``structure.support_mask``,
+    f(W) = 1/2 || W W^T - T ||_F^2,   W zero off structure.support_mask,
 
 with target T = S_W = S_n - sigma2 I (sigma2: mean of the p - K smallest eigenvalues of S_n,
 :func:`.noise.bottom_eigenvalue_noise`), or, with ``shrinkage=True``, the spiked-model optimal
@@ -32,8 +32,11 @@ and carries ``_N_GUARD`` extra Ritz vectors per block from sweep to sweep (they 
 eigenvalue gap that governs convergence when the top eigenvalues are nearly tied): an inexact
 but monotone block minimisation, exact at a fixed point of the sweeps (zero Ritz residual is a
 zero block gradient, -2 Res diag(theta)^(1/2)). Each LOBPCG iteration costs one product of
-T[S, S] with a thin matrix; a sweep reads T about 3 x (sum over subsets of (p_S / p)^2) times,
-which bounds its cost from below (memory bandwidth). Small blocks (p_S <= ``_DENSE_MAX``) use a dense partial
+T[S, S] with a thin matrix, except the first: T[S, S] times the current block is carried along with W
+(the sweeps, the extrapolations and the polish keep T W on the support up to date, as it is linear in W)
+and T[S, S] times the guard vectors comes from the previous sweep, so the start costs no product with T.
+A sweep reads T about ``(_SWEEP_INNER_MAX - 1) x sum_S (p_S / p)^2`` times, which bounds
+its cost from below (memory bandwidth). Small blocks (p_S <= ``_DENSE_MAX``) use a dense partial
 eigendecomposition. For a low-rank target T = F F^T the residual has rank <= q + K and the update
 is computed exactly from a thin QR (O(p_S (q + K)^2)).
 
@@ -43,11 +46,11 @@ continuous map of W, which the acceleration needs.
 
 Acceleration (``accelerate="squarem"``, default): SQUAREM (Varadhan and Roland 2008, scheme S3)
 on the sweep map W -> sweep(W) in this gauge, with a monotone safeguard: from W0, two plain sweeps
-give W1, W2; the extrapolation W0 - 2 a r + a^2 v (r = W1 - W0, v = W2 - 2 W1 + W0, a = -|r|/|v|)
+give W1, W2; the extrapolation W0 - 2 a r + a^2 v (r = W1 - W0, v = W2 - 2 W1 + W0, ``a = -||r|| / ||v||``)
 is kept only if its objective is at most f(W2) (else a is halved towards -1, which gives W2), and
 is followed by one stabilising sweep. The objective of an extrapolated point costs only K x K work,
 because T W on the support is linear in W and is carried along from the block updates (so a sweep
-needs no separate product with T to evaluate f and the gradient). ``max_iter`` counts sweeps.
+needs no separate product with T to evaluate f and the gradient).
 
 Sparse loadings (``alpha > 0``): the objective gets the sparse-group penalty of :mod:`.sparse`,
 weighted scale-free (see :func:`fit_als`); each block update is then ``_PROX_STEPS``
@@ -55,9 +58,24 @@ proximal-gradient steps with backtracking on the block (the products are the sam
 X -> T[S, S] X - O (O^T X)), so the penalised objective never increases; sweeps are plain (no
 extrapolation, no Procrustes gauge: the penalty is not rotation invariant).
 
-Stopping (scale-free): the relative decrease of f over an accepted step is below ``tol`` AND the
-masked gradient ||P_mask(2 (W W^T - T) W)||_F / (2 ||T||_F ||W||_F) (invariant to scaling T by c
-and W by sqrt(c)) is below ``gtol``. History: "objective", "kkt" (one entry per accepted step).
+Polish (``polish=True``, default): once the sweeps slow down -- an accepted step decreases f by at least
+``_POLISH_RATE`` times the decrease of the step before (linear convergence at rate >= 1/2) -- the
+iteration switches to truncated Newton steps on the same f: conjugate gradients on H D = -grad f
+(``H D = 2 P_mask(D W^T W + W D^T W + W W^T D - T D)``, one product of T with a p x K matrix per CG
+iteration, at most ``_CG_MAX``, stopped at a residual ``_CG_ETA`` times the gradient, or at a direction of
+non-positive curvature, which is then a candidate direction itself), then an exact line search: along a
+direction D, f(W + t D) - f(W) is a quartic polynomial in t whose coefficients come from K x K products
+and T D, so its global minimiser is found from the roots of a cubic. A step that does not decrease f is
+rejected and the sweeps resume; the objective never increases. The rotational invariance per subset
+makes H singular along W_S -> W_S A (A skew), but the gradient is orthogonal to those directions, so CG
+never leaves their complement. The sweeps (alternating block minimisation) do the global work from the
+spectral start; the polish removes the slow linear tail along the nearly flat directions.
+
+Stopping (one criterion, scale-free):
+``stop_crit = ||P_mask(2 (W W^T - T) W)||_F / (2 ||T||_F ||W||_F)`` (invariant to scaling T by c and W by sqrt(c)); with a penalty, the same scaling of the proximal-gradient
+mapping. The fit stops, converged, when ``stop_crit <= tol``, confirmed at the returned loadings with a
+fresh product with T, so ``converged == (stop_crit <= tol)`` always. History: "objective" and "kkt" (the
+criterion) per accepted step; ``max_iter`` counts sweeps plus Newton steps.
 """
 from __future__ import annotations
 
@@ -78,7 +96,7 @@ __all__ = ["fit_als", "als_refine", "als_setup", "alpha_max_als"]
 
 _INNER_TOL = 1e-9   # Ritz residual / largest Ritz value at which a block update counts as exact
 _INNER_MAX = 300    # LOBPCG iterations per exact block update at most
-_SWEEP_INNER_MAX = 3   # inside the sweeps: at most this many LOBPCG iterations per block update
+_SWEEP_INNER_MAX = 2   # inside the sweeps: at most this many LOBPCG iterations per block update
 _SWEEP_REDUCE = 0.1    # ... stopping once the warm-start Ritz residual is reduced by this factor
 _N_GUARD = 3          # guard Ritz vectors per block, kept from sweep to sweep
 _DENSE_MAX = 96     # blocks with at most this many rows use a dense eigendecomposition
@@ -670,9 +688,9 @@ def alpha_max_als(W, target, structure, n_features, l1_ratio):
     its own, stays at zero to first order.
 
     Setting W_jk to zero moves the gradient of f at that entry by -2 W_jk (W^T W)_kk (first order,
-    at a stationary W), so the entry stays zero once lam * l1_ratio >= 2 |W_jk| (W^T W)_kk; for a
-    row w of block (m, S) the group threshold is 2 ||w (W_S^T W_S)|| / sqrt(r_S) against
-    lam (1 - l1_ratio). With lam = alpha ||T||_F^(3/2) (:func:`fit_als`) this gives alpha. With
+    at a stationary W), so the entry stays zero once ``lam * l1_ratio >= 2 abs(W_jk) (W^T W)_kk``; for a
+    row w of block (m, S) the group threshold is ``2 ||w (W_S^T W_S)|| / sqrt(r_S)`` against
+    lam (1 - l1_ratio). With ``lam = alpha ||T||_F^(3/2)`` (:func:`fit_als`) this gives alpha. With
     both parts (0 < l1_ratio < 1) the smaller of the two thresholds is returned. A scale for a
     grid of relative penalties (as ``alpha_max`` of the EM path), not an exact zeroing threshold.
     """
@@ -723,9 +741,9 @@ def fit_als(stats, structure, *, max_iter=500, tol=1e-6, shrinkage=False, init=N
         decrease), switch to truncated Newton-CG steps with an exact line search (monotone). False:
         sweeps only.
     alpha : float, default 0
-        Sparse loadings: minimise f(W) + alpha ||T||_F^(3/2) pen(W) with the sparse-group penalty
+        Sparse loadings: minimise ``f(W) + alpha ||T||_F^(3/2) pen(W)`` with the sparse-group penalty
         of :mod:`.sparse` (``l1_ratio`` L1, the rest row-group norms per subset block). The factor
-        ||T||_F^(3/2) makes ``alpha`` scale-free (f scales as c^2 and pen as c^(1/2) when T -> c T).
+        ``||T||_F^(3/2)`` makes ``alpha`` scale-free (f scales as c^2 and pen as c^(1/2) when T -> c T).
         Each block update is then a few proximal-gradient steps with backtracking (monotone in
         the penalised objective); sweeps are neither extrapolated nor polished.
     l1_ratio : float in [0, 1], default 1
