@@ -146,12 +146,12 @@ def _module_section(modname):
     classes, functions, constants = _documented_objects(modname)
     out = [_title(f"``{modname}``", "-"), f".. automodule:: {modname}\n   :no-members:\n",
            f".. currentmodule:: {modname}\n"]
-    for label, names, template in (("Classes", classes, "class.rst"), ("Functions", functions, None)):
+    # classes get docs/_templates/autosummary/class.rst (their public methods documented)
+    for label, names in (("Classes", classes), ("Functions", functions)):
         if not names:
             continue
         out.append(f".. rubric:: {label}\n")
-        opts = "   :toctree: generated\n" + (f"   :template: {template}\n" if template else "")
-        out.append(".. autosummary::\n" + opts + "\n" + "".join(f"   {n}\n" for n in names))
+        out.append(".. autosummary::\n   :toctree: generated\n\n" + "".join(f"   {n}\n" for n in names))
     if constants:
         out.append("Constants: " + ", ".join(f"``{c}``" for c in constants) + ".\n")
     return "\n".join(out)

@@ -45,7 +45,7 @@ templates_path = ["_templates"]
 # -- autodoc / autosummary / numpydoc -------------------------------------------------------------
 autosummary_generate = True
 autosummary_imported_members = False
-autodoc_default_options = {"members": False, "inherited-members": False}
+autodoc_default_options = {}
 autodoc_typehints = "none"          # the numpydoc sections carry the types and shapes
 autodoc_member_order = "bysource"
 nitpicky = False
