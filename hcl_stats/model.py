@@ -208,7 +208,10 @@ class HCL(BaseEstimator):
         ``HCL(s, solver=EM(accelerate=None, max_iter=5000))``. With a solver, ``method`` is left
         at its default (or names the same method) and the top-level solver options (``lr``,
         ``lr_decay``, ``decay_every``, ``min_iter``, ``max_iter``, ``tol``, ``gtol``,
-        ``accelerate``, ``shrinkage``) are left unset: set them on the part.
+        ``accelerate``, ``shrinkage``) are left unset: set them on the part. Without a solver,
+        an option the chosen method does not use (e.g. ``lr`` with "ml", ``shrinkage`` with
+        "init", ``accelerate=None`` with "paper") is a ValueError naming it; an option counts as
+        set when it differs from its default.
     noise : {"feature", "modality", "isotropic"} or None, default None
         The noise model, with the same meaning everywhere in hcl_stats (:func:`select_structure`,
         the CLI, the harness): "feature" = one noise variance per feature (diagonal Psi),
@@ -233,7 +236,8 @@ class HCL(BaseEstimator):
     l1_ratio : float in [0, 1], default 1.0
         Mix of elementwise L1 (1) and row-group L2 (0: features not loading on a subset).
     shrinkage : bool, optional
-        "ml", "als" (default True for both): fit the spiked-model optimal eigenvalue shrinkage of the (per-modality
+        "ml", "als" (None = the method's default, True for both; any value with "paper" or
+        "init" is an error since they do not shrink): fit the spiked-model optimal eigenvalue shrinkage of the (per-modality
         whitened) covariance instead of the covariance itself
         (:mod:`hcl_stats.estimation.shrinkage`). Exact for a population covariance; for
         samples it discards the eigen-directions inside the noise bulk, which makes the fit both
@@ -259,10 +263,8 @@ class HCL(BaseEstimator):
         log-likelihood per sample and feature is at most ``EM(change_tol=1e-13)``; "paper" stops
         by the authors' schedule (``PaperGD(change_tol=1e-6)``) and ``tol`` only decides
         ``converged_``. Changed in this release: ``tol`` was the change rule of "ml", "als" and
-        "paper" (now ``change_tol`` of the part), ``gtol`` the gradient tolerance.
-    An option the chosen method does not use (e.g. ``lr`` with "ml", ``shrinkage`` with "init",
-    ``accelerate=None`` with "paper") is a ValueError naming it; an option counts as set when it
-    differs from its default.
+        "paper" (now ``EM(change_tol=...)`` and ``PaperGD(change_tol=...)``; ALS stops on
+        ``tol`` alone), ``gtol`` the gradient tolerance.
     identifiability : {"raise", "warn", "ignore"}, default "raise"
         What to do when ``structure.check_identifiable(n_features)`` reports violated rank
         conditions. Ranks larger than a modality's features are always an error.
@@ -313,6 +315,8 @@ class HCL(BaseEstimator):
         Per-iteration traces.
     solver_ : Solver
         The solver part used (with its options).
+    method_ : str
+        The registered method the solver part ran ("ml", "als", "paper" or "init").
     mean_ : ndarray of shape (p,)
     n_features_ : tuple of int
     results_ : HCLResults

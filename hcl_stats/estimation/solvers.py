@@ -48,8 +48,8 @@ __all__ = ["Solver", "EM", "ALS", "PaperGD", "SpectralInit", "SOLVERS", "solver_
 class Solver(BaseEstimator):
     """Base class of the solver parts (see the module docstring).
 
-    Class attributes
-    ----------------
+    Attributes
+    ----------
     method : str
         The registered method the part runs.
     noise_models : tuple of str
