@@ -310,7 +310,7 @@ class LinearContrastiveHCL(BaseEstimator):
         L-BFGS iteration limit.
     tol : float, default 1e-7
         Stop when ``stop_crit_``, the largest absolute entry of the gradient divided by
-        max(1, |loss|), is at most ``tol`` (the optimality criterion). The old spelling
+        max(1, abs(loss)), is at most ``tol`` (the optimality criterion). The old spelling
         ``gtol`` still works (FutureWarning).
     random_state : int, SeedSequence, Generator or None, default 0
         Seed of the random start (``init="random"``); 0 by default so that two fits of the
@@ -334,15 +334,15 @@ class LinearContrastiveHCL(BaseEstimator):
         covariance.
     n_iter_ : int
     stop_crit_ : float
-        max |gradient| / max(1, |loss|) at the returned encoders.
+        max abs(gradient) / max(1, abs(loss)) at the returned encoders.
     tol_ : float
         The tolerance compared with ``stop_crit_``.
     converged_ : bool
         ``stop_crit_ <= tol_``.
     grad_norm_ : float
-        max |gradient| at the returned encoders.
+        max abs(gradient) at the returned encoders.
     history_ : dict
-        ``"loss"``: ndarray of shape (n_iter_,), the loss after every L-BFGS iteration.
+        ``"loss"``: ndarray of shape (``n_iter_``,), the loss after every L-BFGS iteration.
     structure_ : Structure
     n_features_ : tuple of int
         p_m, one per modality.
@@ -528,7 +528,7 @@ class LinearContrastiveHCL(BaseEstimator):
         kind="averaged" (default, the authors' downstream representation): per structure, the
         mean over its modalities of h_m^S, concatenated in ``structure.subsets`` order,
         shape (n_samples, K). kind="concat": every h_m^S, in ``structure.blocks()`` order,
-        shape (n_samples, sum_S |S| r_S).
+        shape (n_samples, sum_S len(S) r_S).
         """
         self._check_fitted()
         Xs = check_Xs(Xs, n_modalities=self.structure_.n_modalities, n_features=self.n_features_, min_samples=1)

@@ -143,7 +143,7 @@ def factorcl_bayes_accuracy(mix, label_weights, latent_var=0.5, noise_sd=0.0, d_
     The latents w = (w_s, w_1, w_2) ~ N(0, latent_var I) and y = 1[a^T w >= 0] with ``label_weights``
     a; x = B w + noise is linear Gaussian, so w | x ~ N(mu(x), P) and a^T mu(x) ~ N(0, v_s) with
     v_s = a^T (latent_var I - P) a. The Bayes rule predicts 1[a^T mu >= 0] and its accuracy is
-    E[Phi(|a^T mu| / sqrt(a^T P a))] = 1/2 + arctan(sqrt(v_s / a^T P a)) / pi; 1 without noise
+    E[Phi(abs(a^T mu) / sqrt(a^T P a))] = 1/2 + arctan(sqrt(v_s / a^T P a)) / pi; 1 without noise
     (the latents are then a linear function of x, as the mixing has full row rank).
     """
     U1, U2 = (np.asarray(U, dtype=np.float64) for U in mix)

@@ -31,6 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
+__all__ = ["SHORT", "DROP_METHODS", "representations", "classify", "run", "run_default", "report_default", "figures",
+           "report", "write", "main"]
+
 SHORT = ("fou", "fac", "kar", "mor", "pix", "zer")
 DROP_METHODS = ("HCL", "HCL (posterior mean)", "concatenated PCA")
 
@@ -204,6 +207,22 @@ def _full_fit(Xs, structure, cfg):
 
 
 def run(cfg, log=print, on_progress=None):
+    """Run the configured study (selection, fit, classification per representation, drop one).
+
+    Parameters
+    ----------
+    cfg : dict
+        The study config (``simulations/configs/multiple_features.toml``, read with tomllib).
+    log : callable, default print
+        Called with one line of progress text at a time.
+    on_progress : callable or None
+        Called with the partial results dict after every stage (to store partial results).
+
+    Returns
+    -------
+    dict
+        Everything measured (JSON-serialisable; :func:`write` stores it as ``results.json``).
+    """
     from ..datasets import load_multiple_features
 
     seed = int(cfg["seed"])
@@ -371,6 +390,7 @@ def run_default(cfg, log=print, on_progress=None):
 
 
 def report_default(res) -> str:
+    """The markdown report of the default-path study from the results dict ``res`` of :func:`run_default`."""
     d = res["data"]["standardized"]
     raw = res["data"]["raw"]
     L = ["## The default path: `HCL(\"auto\").fit(Xs)`, no options", "",
@@ -421,6 +441,7 @@ def _ms(rows, key):
 
 
 def figures(res, out_dir):
+    """Draw the study's figures from the results dict ``res`` into ``out_dir`` (PNG files)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -483,6 +504,7 @@ def figures(res, out_dir):
 
 
 def report(res):
+    """The study's REPORT.md text (markdown) from the results dict ``res`` of :func:`run`."""
     cfg = res["config"]
     cc = cfg["classification"]
     L = ["# UCI Multiple Features: hierarchical structure and classification from the representation", "",
@@ -549,6 +571,8 @@ def report(res):
 
 
 def write(res, out_dir):
+    """Store ``res`` as ``out_dir/results.json`` and write the figures and ``out_dir/REPORT.md`` from it
+    (led by the default-path report when ``out_dir/default/results.json`` exists)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps(res, indent=1, default=float))
@@ -566,6 +590,8 @@ def write(res, out_dir):
 
 
 def main(argv=None):
+    """Command line of the study: ``CONFIG [--report-only] [--out-dir DIR] [--default-path]``
+    (see ``simulations/real_data/multiple_features.py``). Returns the exit status 0."""
     import argparse
 
     ap = argparse.ArgumentParser(description="UCI Multiple Features study")

@@ -45,7 +45,7 @@ class _HCLNet(nn.Module):
 class DeepHCL(DeepContrastive):
     """Hierarchical contrastive learning with one MLP encoder per (modality, level).
 
-    The encoder of modality m at level l (= |S|) outputs one block of r_S coordinates for each
+    The encoder of modality m at level l (= len(S)) outputs one block of r_S coordinates for each
     structure S of size l containing m; h_m^S is that block. Representation (authors'): per
     structure the mean over its modalities of h_m^S, concatenated in ``structure.subsets``
     order, shape (n_samples, K).
