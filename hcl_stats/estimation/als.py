@@ -495,6 +495,10 @@ def _newton_step(prob, W, TW, cg_max=_CG_MAX, eta=_CG_ETA):
         cands.append((D, TD))
     best = (0.0, 0.0, None, None)
     for Dc, TDc in cands:
+        scale = float(np.linalg.norm(Dc))
+        if not scale > 0:
+            continue
+        Dc, TDc = Dc / scale, TDc / scale   # unit direction: well-scaled cubic for the line search
         WtD, DtD = W.T @ Dc, Dc.T @ Dc
         c1 = float(np.sum(g * Dc))
         c2 = float(np.sum(WtW * DtD) + np.sum(WtD * WtD.T) + np.sum(WtD * WtD) - np.sum(Dc * TDc))
