@@ -229,6 +229,9 @@ def test_resume_after_truncation_gives_the_uninterrupted_rows(tmp_path, tiny_cfg
     store.path.write_text("".join(lines[:-2]) + lines[-2][: len(lines[-2]) // 2])
     s = run_study(tiny_cfg, out, progress=False)
     assert s.n_done_before == 2 and s.n_run == 4
+    sm = s.summary()
+    assert ("Already done", "2") in sm.info and ("State", "finished") in sm.info
+    assert sm.title == f"Study {tiny_cfg.name}" and "Tasks run    : 4 in" in str(sm)
     assert numbers(store.read()) == numbers(full)
     s = run_study(tiny_cfg, out, progress=False)  # nothing left to do
     assert s.n_run == 0

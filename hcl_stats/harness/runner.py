@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..summary import Summary
 from .config import StudyConfig
 from .studies import run_task, task_id
 
@@ -237,6 +238,26 @@ def provenance_base(cfg: StudyConfig) -> dict:
 
 @dataclass
 class RunSummary:
+    """What one call of :func:`run_study` did (``str`` is one line; ``summary()`` a
+    :class:`hcl_stats.summary.Summary`).
+
+    Attributes
+    ----------
+    study : str
+    path : str
+        The results file.
+    n_tasks : int
+        Tasks of the study.
+    n_done_before : int
+        Tasks already stored when the run started.
+    n_run : int
+        Tasks run now.
+    wall_time : float
+        Seconds.
+    backend : str
+    interrupted : bool
+    """
+
     study: str
     path: str
     n_tasks: int
@@ -245,6 +266,18 @@ class RunSummary:
     wall_time: float
     backend: str
     interrupted: bool = False
+
+    def summary(self) -> Summary:
+        """The run as key / value lines.
+
+        Returns
+        -------
+        hcl_stats.summary.Summary
+        """
+        return Summary(f"Study {self.study}", [
+            ("State", "interrupted" if self.interrupted else "finished"),
+            ("Tasks run", f"{self.n_run} in {self.wall_time:.1f} s ({self.backend})"),
+            ("Already done", str(self.n_done_before)), ("Tasks in all", str(self.n_tasks)), ("Results", self.path)])
 
     def __str__(self):
         state = "interrupted" if self.interrupted else "finished"
