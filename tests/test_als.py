@@ -480,3 +480,20 @@ def test_masked_product_with_t_equals_the_dense_product(M):
     want = ((C - 0.3 * np.eye(sum(nf))) @ D) * prob.mask
     np.testing.assert_allclose(prob.tfull(D), want, atol=1e-12 * np.abs(want).max())
     np.testing.assert_allclose(prob.tw(D), want, atol=1e-12 * np.abs(want).max())
+
+
+def test_a_newton_step_without_descent_hands_back_to_the_sweeps(monkeypatch):
+    s, nf, _, st = _big_stats(n=400, seed=7, noise=3.0)
+    calls = []
+
+    def no_descent(prob, W, TW, **kw):
+        calls.append(1)
+        return W, TW, 0.0, 1
+
+    monkeypatch.setattr(als_mod, "_newton_step", no_descent)
+    res = fit_als(st, s, tol=1e-7, max_iter=3000)
+    h = res.history
+    assert len(calls) == 1 and h["n_newton"] == 1 and h["polish_start"] is not None
+    assert res.converged and h["n_sweeps"] == res.n_iter - 1
+    f = h["objective"]
+    assert np.all(np.diff(f) <= 1e-12 * f[0])
