@@ -743,7 +743,7 @@ class SelectionSummary(Summary):
             kind = "global" if len(S) == M else ("specific" if len(S) == 1 else "partial")
             e = ", ".join(f"{names[m]}: {v}" for m, v in ests.items())
             rows3.append([r._label(S), kind, e, str(r.ranks[S])])
-        tables.append(Table(["subset", "level", "Moebius estimate from each modality", "selected rank"], rows3,
+        tables.append(Table(["subset", "kind", "Moebius estimate from each modality", "selected rank"], rows3,
                             title="Step 3: rank of each candidate subset (Moebius inversion of the Schur ranks d_m - h(m,T))",
                             align="l"))
         st = r.stability

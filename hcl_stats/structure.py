@@ -148,11 +148,23 @@ class Structure:
     def rank(self, subset) -> int:
         return dict(self._items)[self.normalise_subset(subset)]
 
-    def level(self, subset) -> str:
+    def kind(self, subset) -> str:
+        """Where ``subset`` sits in the hierarchy: "global" (all modalities), "specific" (one
+        modality) or "partial" (in between)."""
         k = len(self.normalise_subset(subset))
         if k == self._n_modalities:
             return "global"
         return "specific" if k == 1 else "partial"
+
+    def level(self, subset) -> str:
+        """Deprecated name of :meth:`kind` (in hcl_stats ``level`` is a test level)."""
+        import warnings
+
+        from ._validation import user_stacklevel
+
+        warnings.warn("Structure.level is deprecated; use Structure.kind (global, partial or specific).",
+                      FutureWarning, stacklevel=user_stacklevel())
+        return self.kind(subset)
 
     def subsets_containing(self, m: int) -> tuple:
         return tuple(s for s, _ in self._items if m in s)

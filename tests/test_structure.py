@@ -19,7 +19,10 @@ def test_example_structure_attributes():
     assert s.subsets == ((0, 1, 2), (0, 1), (1, 2), (0,), (1,), (2,))
     assert dict(s.ranks) == EXAMPLE
     assert s.column_slices[(1, 2)] == slice(4, 5)
-    assert s.level((0, 1, 2)) == "global" and s.level((0, 1)) == "partial" and s.level((2,)) == "specific"
+    assert s.kind((0, 1, 2)) == "global" and s.kind((0, 1)) == "partial" and s.kind((2,)) == "specific"
+    with pytest.warns(FutureWarning, match=r"Structure.level is deprecated; use Structure.kind") as rec:
+        assert s.level((0, 1)) == "partial"
+    assert rec[0].filename == __file__
     assert s.subsets_containing(2) == ((0, 1, 2), (1, 2), (2,))
 
 
