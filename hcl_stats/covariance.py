@@ -30,7 +30,7 @@ import numpy as np
 from scipy import linalg as sla
 from scipy.linalg import blas
 
-from ._validation import _describe, check_array, check_Xs
+from ._validation import check_array, check_Xs, describe
 
 __all__ = ["CovarianceStats", "DataStats", "sample_covariance", "data_statistics", "fit_statistics", "CovarianceAccumulator", "covariance_from_chunks",
            "covariance_from_memmaps", "covariance_from_dask", "covariance_stats", "is_out_of_core"]
@@ -254,7 +254,7 @@ class CovarianceAccumulator:
         name = f"chunk {self._n_chunks}"
         if isinstance(chunk, np.ndarray) or not isinstance(chunk, Sequence) or isinstance(chunk, (str, bytes)):
             raise ValueError(
-                f"chunks: each chunk must be a list of 2-D arrays, one (n_rows, n_features_m) array per modality; {name} is {_describe(chunk)}."
+                f"chunks: each chunk must be a list of 2-D arrays, one (n_rows, n_features_m) array per modality; {name} is {describe(chunk)}."
             )
         arrs = [check_array(X, f"chunks: {name}[{m}]") for m, X in enumerate(chunk)]
         got = tuple(a.shape[1] for a in arrs)
@@ -330,7 +330,7 @@ def covariance_from_chunks(chunks, n_features=None) -> CovarianceStats:
     ``dsyrk`` rank-k updates, n p^2 flops in total, plus p^2 per chunk for the merge.
     """
     if isinstance(chunks, (np.ndarray, str, bytes)) or not isinstance(chunks, Iterable):
-        raise ValueError(f"chunks must be an iterable of chunks (each a list of per-modality arrays); got {_describe(chunks)}.")
+        raise ValueError(f"chunks must be an iterable of chunks (each a list of per-modality arrays); got {describe(chunks)}.")
     acc = CovarianceAccumulator(n_features)
     for chunk in chunks:
         acc.update(chunk)
@@ -388,7 +388,7 @@ def covariance_from_dask(Xs) -> CovarianceStats:
 def _check_row_counts(Xs, name):
     for m, X in enumerate(Xs):
         if len(getattr(X, "shape", ())) != 2:
-            raise ValueError(f"{name}[{m}] must be 2-D of shape (n_samples, n_features); got {_describe(X)}.")
+            raise ValueError(f"{name}[{m}] must be 2-D of shape (n_samples, n_features); got {describe(X)}.")
     rows = [int(X.shape[0]) for X in Xs]
     if len(set(rows)) > 1:
         raise ValueError(f"{name}: every modality must have the same number of rows (samples); got row counts {rows}.")

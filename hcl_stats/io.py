@@ -329,8 +329,13 @@ def save_fit(hcl, path, *, extra=None) -> Path:
     Path
         The file written.
     """
-    from . import __version__
+    import sys
+
     from .structure import Structure
+
+    # the running package's version (io is imported as part of it; no import of the package
+    # itself, which is a higher layer)
+    __version__ = getattr(sys.modules.get(__package__), "__version__", None)
 
     hcl._check_fitted()
     params = hcl.get_params()

@@ -40,7 +40,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg as sla
 
-from ._validation import _describe, check_Xs
+from ._validation import check_Xs, describe
 from .exceptions import NotFittedError
 
 __all__ = [
@@ -66,7 +66,7 @@ def _check_hcl(hcl):
     if not all(hasattr(hcl, a) for a in needed):
         if hasattr(hcl, "get_params"):
             raise NotFittedError(f"This {type(hcl).__name__} instance is not fitted yet; call fit(Xs) first.")
-        raise ValueError(f"hcl must be a fitted hcl_stats.HCL (with attributes {needed}); got {_describe(hcl)}.")
+        raise ValueError(f"hcl must be a fitted hcl_stats.HCL (with attributes {needed}); got {describe(hcl)}.")
     W = np.asarray(hcl.loadings_, dtype=np.float64)
     psi = np.asarray(hcl.noise_var_features_, dtype=np.float64)
     if np.any(psi <= 0):
@@ -174,7 +174,7 @@ def encoder_matrix(hcl, kind: str = "paper", averaged: bool = False) -> np.ndarr
     """
     _check_kind(kind)
     if not isinstance(averaged, (bool, np.bool_)):
-        raise ValueError(f"averaged must be a bool; got {_describe(averaged)}.")
+        raise ValueError(f"averaged must be a bool; got {describe(averaged)}.")
     W, psi = _check_hcl(hcl)
     if averaged:
         return _averaged_enc(W, psi, hcl.structure_, hcl.n_features_, kind)

@@ -58,7 +58,7 @@ import numpy as np
 from scipy import linalg as sla
 
 from . import EstimationResult
-from .ml import NOISE_MODELS, _Layout, _px_factor, convergence_message, scaled_kkt, squarem_steps
+from .ml import NOISE_MODELS, Layout as _Layout, convergence_message, px_factor as _px_factor, scaled_kkt, squarem_steps
 
 __all__ = ["fit_missing", "missing_estep", "posterior_moments_incomplete", "paper_representation_incomplete",
            "loglik_samples_incomplete", "available_case_moments", "INIT_OPTIONS"]

@@ -64,7 +64,8 @@ from .shrinkage import noise_and_shrunk_factor
 from .sparse import column_groups, penalised_rows, penalty_value, row_alpha_max
 
 __all__ = ["fit_ml", "em_fit", "ml_path", "alpha_max_ml", "convergence_message", "NOISE_MODELS", "scaled_kkt",
-           "subdiff_distance", "penalised_kkt", "optimality"]
+           "subdiff_distance", "penalised_kkt", "optimality", "Layout", "px_factor", "block_ranks", "check_options",
+           "matrix_diagonal", "estep", "n_noise_params", "em_start", "squarem_steps", "LowRankCov"]
 
 NOISE_MODELS = ("modality", "feature", "isotropic")
 _LOG2PI = np.log(2.0 * np.pi)
@@ -680,3 +681,15 @@ def ml_path(stats, structure, *, alphas=None, n_alphas=8, eps=1e-2, l1_ratio=1.0
         bic.append(-2.0 * n * l_ + np.log(n) * d_)
     return {"alphas": alphas, "alpha_max": a_max, "results": results, "loglik": np.asarray(ll),
             "df": np.asarray(df), "bic": np.asarray(bic), "best": int(np.argmin(bic))}
+
+
+# public names of the EM building blocks shared with .missing, .sparse_path and .als (the private
+# spellings stay for existing callers)
+Layout = _Layout
+px_factor = _px_factor
+block_ranks = _block_ranks
+check_options = _check_options
+matrix_diagonal = _diag
+estep = _estep
+n_noise_params = _n_noise_params
+em_start = _start

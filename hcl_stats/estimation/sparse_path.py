@@ -44,7 +44,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import EstimationResult
-from .ml import _Layout, _check_options, _diag, _estep, _n_noise_params, _start, alpha_max_ml, em_fit
+from .ml import Layout as _Layout, alpha_max_ml, check_options as _check_options, em_fit, em_start as _start, estep as _estep
+from .ml import matrix_diagonal as _diag, n_noise_params as _n_noise_params
 from .rotation import ROTATIONS, rotate_subsets
 from ..likelihood import loglik_from_cov
 
