@@ -554,3 +554,30 @@ def test_draw_covariance_random_state_and_the_deprecated_rng():
         np.testing.assert_array_equal(a[1], x[1])
         np.testing.assert_array_equal(a[0], x[0])
     assert not np.array_equal(a[1], draw_covariance(W, psi, 30, 6)[1])
+
+
+def test_verdict_table_is_one_table_with_escaped_cells():
+    from types import SimpleNamespace
+
+    from hcl_stats.harness.report import table_latex, table_markdown, verdict_table
+    from hcl_stats.summary import Table
+
+    studies = [{"cfg": SimpleNamespace(name="s1"),
+                "checks": [{"name": "slope", "verdict": "PASS", "spec": {"max": 0.1}, "detail": "a | b"},
+                           {"name": "level", "verdict": "FAIL", "spec": None, "detail": "x"}]}]
+    t = verdict_table(studies, {"verdicts": [{"name": "t1", "verdict": "PASS", "quick": True, "detail": "ok"}]})
+    assert isinstance(t, Table) and t.header == ["study", "check", "verdict", "pre-registered", "detail"]
+    assert t.rows == [["s1", "slope", "**PASS**", "max = 0.1", "a | b"], ["s1", "level", "**FAIL**", "-", "x"],
+                      ["theory (quick)", "t1", "**PASS**", "see hcl_stats.theory", "ok"]]
+    md = t.as_markdown().splitlines()
+    assert md[:2] == ["| study | check | verdict | pre-registered | detail |", "|---|---|---|---|---|"]
+    assert md[2] == r"| s1 | slope | **PASS** | max = 0.1 | a \| b |" and len(md) == 5
+    none = verdict_table([], None).rows
+    assert none == [["theory", "(all)", "**N/A**", "-",
+                     "not run: `hcl-stats verify` stores its verdicts in results/theory.json"]]
+    # the study tables: Markdown as before, LaTeX escaped (the errors of || W ||, 5 %, a_b)
+    assert table_markdown("T", ["n", "a_b"], [["1", "2"]]).splitlines() == ["*T*", "", "| n | a_b |", "|---|---|",
+                                                                           "| 1 | 2 |"]
+    tex = table_latex("||W - W*|| at 5%", ["n", "a_b"], [["1", "2"]])
+    assert r"\caption{\textbar{}\textbar{}W - W*\textbar{}\textbar{} at 5\%}" in tex and r"n & a\_b \\ \hline" in tex
+    assert tex.startswith(r"\begin{table}[ht]") and tex.endswith(r"\end{table}")
