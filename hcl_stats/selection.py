@@ -9,17 +9,17 @@ Method (three steps, all on the centred data)
 1. **Signal rank of each modality.** d_m = the number of eigenvalues of the sample covariance of
    modality m above the noise edge: the Kritchman--Nadler sequential test. For k = 0, 1, ... the
    noise variance is re-estimated assuming k spikes (their bias-corrected estimator) and the
-   (k+1)-th eigenvalue is compared with sigma2_k * (mu + s_alpha * sd), where mu, sd are
+   (k+1)-th eigenvalue is compared with sigma2_k * (mu + s * sd), where mu, sd are
    Johnstone's Tracy--Widom centring and scaling of the largest eigenvalue of a white Wishart
-   matrix with (n - 1) degrees of freedom and p_m - k dimensions, and s_alpha is the upper
-   alpha quantile of the Tracy--Widom (beta = 1) law. d_m = sum of r_S over S containing m.
+   matrix with (n - 1) degrees of freedom and p_m - k dimensions, and s is the upper
+   ``level`` quantile of the Tracy--Widom (beta = 1) law. d_m = sum of r_S over S containing m.
 2. **Shared ranks by canonical correlations.** Each modality is reduced to its top d_m principal
    component scores U_m (n x d_m). For every modality m and every non-empty set T of other
    modalities, h(m, T) = the number of non-zero canonical correlations between U_m and
    [U_t, t in T] = the rank of Cov(x_m, x_T) = sum of r_S over S containing m and meeting T
    (noise is independent across modalities, so cross-covariances are noise-free). It is chosen by
    the sequential test: the (j+1)-th squared canonical correlation is compared with the upper
-   alpha quantile of the largest root of the null Jacobi ensemble with dimensions (a - j, b - j)
+   ``level`` quantile of the largest root of the null Jacobi ensemble with dimensions (a - j, b - j)
    (Johnstone 2008's Tracy--Widom approximation on the logit scale; the exact Beta law when one
    dimension is 1).
 3. **Moebius inversion.** q_m(U) = d_m - h(m, complement of U) is the rank of the Schur complement
@@ -771,10 +771,6 @@ def _check_level(level, name="level"):
     if isinstance(level, bool) or not isinstance(level, numbers.Real) or not (0.0 < float(level) <= 0.1):
         raise ValueError(f"The '{name}' parameter of select_structure must be a float in (0, 0.1]. Got {level!r} instead.")
     return float(level)
-
-
-def _check_alpha(alpha):  # kept for callers of the old name
-    return _check_level(alpha, "alpha")
 
 
 def _check_max_rank(max_rank):
