@@ -367,3 +367,11 @@ def test_loglik_of_a_population_covariance_is_the_expected_loglik(data):
     p = C.shape[0]
     want = -0.5 * (p * np.log(2 * np.pi) + np.linalg.slogdet(C)[1] + p)
     assert h.loglik_ == pytest.approx(want, rel=1e-6)
+
+
+def test_deprecated_ml_path_warns_at_the_caller(data):
+    from hcl_stats.estimation.ml import ml_path
+
+    with pytest.warns(FutureWarning, match="ml_path is deprecated") as rec:
+        ml_path(sample_covariance(data.Xs), S, alphas=[0.5], max_iter=20)
+    assert rec[0].filename == __file__
