@@ -50,7 +50,8 @@ GROUPS = [
      "The linear contrastive estimator, the synthetic contrastive tasks and the deep models "
      "(docs/method.md, section 8). The deep models need the ``deep`` extra (torch).",
      ["hcl_stats.contrastive", "hcl_stats.contrastive.linear", "hcl_stats.contrastive.tasks",
-      "hcl_stats.contrastive.deep", "hcl_stats.contrastive.deep.coral", "hcl_stats.contrastive.deep.training"]),
+      "hcl_stats.contrastive.deep", "hcl_stats.contrastive.deep.hcl", "hcl_stats.contrastive.deep.factorcl",
+      "hcl_stats.contrastive.deep.coral", "hcl_stats.contrastive.deep.cross", "hcl_stats.contrastive.deep.training"]),
     ("Theory checks, simulation harness and command line", "harness",
      "The simulation checks of the theory, the study harness (configs, runner, aggregation, "
      "report) and the ``hcl-stats`` command.",
@@ -73,7 +74,7 @@ LISTED = {m for group in GROUPS for m in group[3]}
 # and the deprecated aliases of moved modules (they re-export the documented objects and warn)
 NOT_DOCUMENTED = {"hcl_stats.__main__", "hcl_stats.studies", "hcl_stats.studies.multiple_features",
                   "hcl_stats.contrastive_tasks", "hcl_stats.deep", "hcl_stats.deep.coral", "hcl_stats.deep.cross",
-                  "hcl_stats.deep.factorcl", "hcl_stats.deep.hcl"}
+                  "hcl_stats.deep.factorcl", "hcl_stats.deep.hcl", "hcl_stats.deep._train"}
 
 
 def _public_modules():

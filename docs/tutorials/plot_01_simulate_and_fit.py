@@ -46,7 +46,7 @@ print(hcl.summary())
 # The fitted attributes have the shapes of the glossary (:doc:`/glossary`).
 print("loadings_", hcl.loadings_.shape)
 print("noise_var_", hcl.noise_var_.shape)
-print("n_iter_", hcl.n_iter_, "converged_", hcl.converged_)
+print("n_iter_", hcl.n_iter_, "converged_", hcl.converged_, "loglik_", round(hcl.loglik_, 3))
 
 # %%
 # Recovery
@@ -58,10 +58,15 @@ for (m, subset), err in errors.items():
     print(f"{metrics.block_label(structure, m, subset):>12}: {err:.3f}")
 
 # %%
-# The authors' estimator ("paper mode") on the same data, for comparison.
+# The authors' estimator ("paper mode") on the same data, for comparison. It stops by the
+# authors' step schedule; ``converged_`` says whether the point it returns is stationary, by the
+# same scale-free measure ``stop_crit_`` as every solver (:doc:`/method`, section 14).
 paper = HCL(structure, method="paper").fit(data.Xs)
 errors_paper = metrics.gram_errors(paper.loadings_, data.loadings, structure, data.n_features, relative=True)
 print(f"largest block error: ML {max(errors.values()):.3f}, paper mode {max(errors_paper.values()):.3f}")
+for name, est in (("ML", hcl), ("paper mode", paper)):
+    print(f"{name:>10}: {est.n_iter_} iterations, stop_crit_ = {est.stop_crit_:.2g} (tol_ = {est.tol_:g}), "
+          f"converged_ = {est.converged_}")
 
 # %%
 # Representation and plot
