@@ -203,7 +203,7 @@ def _write_api_pages(out_dir):
                         "GROUPS in docs/api_groups.py, or export them from the package")
     index = [_title("API reference", "="),
              "Grouped by layer and concept; the layers and the rule that imports only go down are in "
-             "CONTRIBUTING.md. The package namespace ``hcl_stats`` re-exports the main entry points "
+             ":doc:`/contributing`. The package namespace ``hcl_stats`` re-exports the main entry points "
              "(:class:`~hcl_stats.HCL`, :class:`~hcl_stats.Structure`, :func:`~hcl_stats.simulate.simulate`, "
              ":func:`~hcl_stats.select_structure`, ...); each is documented once, in the module that "
              "defines it.\n",
