@@ -297,7 +297,7 @@ class HCL(BaseEstimator):
     stop_crit_ : float
         A scale-free optimality measure at the returned point: the scaled projected gradient, or
         with a penalty the scaled distance of the gradient to the penalty's subdifferential (NaN
-        for "init"). docs/method.md, section "stopping criteria".
+        for "init"). docs/method.md, section 14.
     tol_ : float
         The tolerance ``stop_crit_`` is compared with (NaN for "init").
     converged_ : bool

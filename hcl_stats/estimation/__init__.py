@@ -43,9 +43,9 @@ class EstimationResult:
     info : dict
         Anything else worth keeping (initial loadings, timings, ...).
     stop_crit : float, default NaN
-        A scale-free optimality measure at the RETURNED point (docs/method.md, section
-        "stopping criteria"): a scaled projected gradient, or with a penalty the scaled distance of
-        the negative gradient to the subdifferential. NaN for a method without iterations.
+        A scale-free optimality measure at the RETURNED point (docs/method.md, section 14): a
+        scaled projected gradient, or with a penalty the scaled distance of the negative gradient
+        to the subdifferential. NaN for a method without iterations.
     tol : float, default NaN
         The tolerance ``stop_crit`` is compared with.
     objective : float, default NaN

@@ -44,7 +44,7 @@ dimensionless; dl/dW = Sigma^{-1} A - beta^T and dl/dpsi from the E-step's produ
 With a penalty the loading part is the distance of dl/dW to alpha times the penalty's
 subdifferential (:func:`subdiff_distance`), on the same scale (:func:`penalised_kkt`). The
 maximum of the two parts at the RETURNED point is ``stop_crit`` (:func:`optimality`) and
-``converged = stop_crit <= gtol`` (docs/method.md, section "stopping criteria"); whether the whole
+``converged = stop_crit <= gtol`` (docs/method.md, section 14); whether the whole
 rule was met is ``info["stopping_rule_met"]``.
 When the rule is not met within ``max_iter``, :func:`convergence_message` says by how much and
 what to change; :class:`hcl_stats.HCL` raises it as a ``ConvergenceWarning``.

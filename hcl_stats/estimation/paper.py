@@ -7,7 +7,7 @@
    at most ``max_iter`` iterations, stop when ``i > min_iter`` and |f_{i-1} - f_i| < ``change_tol``
    (f evaluated before each step, as in their loop).
 
-Stopping criterion and convergence (docs/method.md, section "stopping criteria"): the loop stops
+Stopping criterion and convergence (docs/method.md, section 14): the loop stops
 by the authors' schedule above (with the default schedule the step has decayed by 1e-10 after 100
 iterations, so the loop ends at iteration 102 whether or not the point is stationary). What is
 reported is separate from why the loop stopped: ``stop_crit`` is the scaled masked gradient of f

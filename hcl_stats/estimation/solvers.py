@@ -15,7 +15,7 @@
 The penalty (``alpha``, ``l1_ratio``) and the noise model stay options of :class:`hcl_stats.HCL`:
 they describe the model, not the algorithm.
 
-Tolerances (one meaning, docs/method.md, section "stopping criteria"): a part's ``tol`` is the
+Tolerances (one meaning, docs/method.md, section 14): a part's ``tol`` is the
 tolerance compared with the scale-free optimality measure ``stop_crit`` at the returned point,
 ``converged = stop_crit <= tol``. :class:`EM` also has ``change_tol``, a rule on the increase of
 the average log-likelihood per sample and feature (EM stops when both hold); :class:`PaperGD` has
