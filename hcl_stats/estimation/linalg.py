@@ -23,7 +23,7 @@ def top_eigh(A: np.ndarray, k: int):
 
 
 def top_abs_eigh(A, q):
-    """Top-q eigenpairs of a symmetric matrix by |eigenvalue| (as an SVD of it would give).
+    """Top-q eigenpairs of a symmetric matrix by absolute eigenvalue (as an SVD of it would give).
 
     Large matrices with few wanted pairs use Lanczos (ARPACK, as the authors' ``svds``) from a
     fixed start vector, so the result is deterministic; small ones, or a Lanczos run that does

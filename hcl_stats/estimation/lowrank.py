@@ -17,7 +17,7 @@ __all__ = ["spectral_init_lowrank", "eig_factor"]
 
 
 def eig_factor(X, d, q):
-    """The q eigenpairs of largest |eigenvalue| of X diag(d) X^T (zero eigenvalues padded)."""
+    """The q eigenpairs of largest absolute eigenvalue of X diag(d) X^T (zero eigenvalues padded)."""
     n, k = X.shape
     q = int(min(q, n))
     if k == 0 or q <= 0:

@@ -13,13 +13,14 @@ the data, grouped by *missingness pattern* (o = the set of observed features of 
 - E-step, per pattern: M_o = I + W_o^T Psi_o^{-1} W_o, E[z | x_o] = M_o^{-1} W_o^T Psi_o^{-1}
   (x_o - mu_o), Cov(z | x_o) = M_o^{-1} (one K x K Cholesky factorisation per pattern, shared
   by all its rows). The log-likelihood of the observed entries comes with it (Woodbury):
-  log N(x_o; mu_o, W_o W_o^T + Psi_o) = -1/2 (|o| log 2 pi + log det M_o + sum log psi_o
-  + r^T Psi_o^{-1} r - t^T M_o^{-1} t), r = x_o - mu_o, t = W_o^T Psi_o^{-1} r.
+  log N(x_o; mu_o, W_o W_o^T + Psi_o) = -1/2 (n_o log 2 pi + log det M_o + sum log psi_o
+  + r^T Psi_o^{-1} r - t^T M_o^{-1} t), r = x_o - mu_o, t = W_o^T Psi_o^{-1} r, n_o the number
+  of observed entries.
 - M-step, per feature j over the rows I_j observing it: (mu_j, W_j[C_m]) solve the expected
   normal equations of the regression of x_j on (1, z_{C_m}) (C_m = the columns of the subsets
   containing j's modality m): G_j b_j = R_j with G_j = sum_{i in I_j} E[(1, z)(1, z)^T | x_o(i)]
   and R_j = sum_{i in I_j} x_ij E[(1, z) | x_o(i)]. Then psi_j = (sum_{I_j} x_ij^2 - b_j^T R_j)
-  / |I_j| (pooled over the modality's or all features for the "modality" and "isotropic" noise
+  / n_j, n_j the number of rows in I_j (pooled over the modality's or all features for the "modality" and "isotropic" noise
   models). Features observed by the same rows (and in the same modality) share G_j and one
   factorisation, so whole-modality missingness costs about as much as complete data.
 
@@ -39,7 +40,7 @@ gtol=1e-10): the increase of the average observed-data log-likelihood per sample
 p, is at most ``tol`` AND the scaled gradient max(||dl/dW||_F ||W||_F / p, root mean square of
 psi dl/dpsi per noise parameter, a modality's sum divided by sqrt(p_m)) is at most ``gtol``. By
 Fisher's identity the gradient at the current point is that of the EM surrogate there:
-(R_j - G_j b_j)[1:] / (psi_j n) for W_j, and psi_j dl/dpsi_j = (e_j / psi_j - |I_j|) / (2 n)
+(R_j - G_j b_j)[1:] / (psi_j n) for W_j, and psi_j dl/dpsi_j = (e_j / psi_j - n_j) / (2 n)
 with e_j the expected residual sum of squares of feature j at the current point.
 
 Start: the ML fit (:func:`.ml.fit_ml`, plain, no shrinkage) of the available-case covariance

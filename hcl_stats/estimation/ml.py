@@ -204,7 +204,7 @@ def subdiff_distance(G, W, structure, n_features, alpha, l1_ratio):
 
     Per (feature j, subset S) row w = W[j, S] with gradient g, l1 = alpha l1_ratio and
     lg = alpha (1 - l1_ratio) sqrt(r_S): for w != 0 the non-zero entries give
-    g - l1 sign(w) - lg w / ||w|| and the zero entries max(|g| - l1, 0); for w = 0 the row's norm
+    g - l1 sign(w) - lg w / ||w|| and the zero entries max(abs(g) - l1, 0); for w = 0 the row's norm
     is max(||soft(g, l1)|| - lg, 0) (the row returned is soft(g, l1) scaled to that norm).
     Entries outside the structure's support are zero (not free).
     """

@@ -4,7 +4,7 @@
 2. S_W = S_n - sigma2 I; spectral initialisation by Schur complements (:mod:`.init`);
 3. masked gradient descent on f(V) = 1/2 ||V^T V - S_W||_F^2, V = W^T, with the authors'
    schedule: step ``lr`` multiplied by ``lr_decay`` when ``i > 0 and i % decay_every == 0``,
-   at most ``max_iter`` iterations, stop when ``i > min_iter`` and |f_{i-1} - f_i| < ``change_tol``
+   at most ``max_iter`` iterations, stop when ``i > min_iter`` and abs(f_{i-1} - f_i) < ``change_tol``
    (f evaluated before each step, as in their loop).
 
 Stopping criterion and convergence (docs/method.md, section 14): the loop stops
@@ -55,7 +55,7 @@ def paper_refine(W0, S_W, mask, *, lr=1e-4, lr_decay=0.1, decay_every=10, max_it
                  tol=1e-6, min_iter=100):
     """The authors' masked gradient refinement.
 
-    ``tol`` here is the authors' stopping threshold on |f_{i-1} - f_i| (``change_tol`` of
+    ``tol`` here is the authors' stopping threshold on abs(f_{i-1} - f_i) (``change_tol`` of
     :func:`fit_paper`). Returns (W, n_iter, stopped, objective trace); ``stopped`` says whether
     the authors' rule ended the loop before ``max_iter`` (not whether the point is stationary:
     see :func:`paper_stop_crit`).

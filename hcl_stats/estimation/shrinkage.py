@@ -29,7 +29,7 @@ def spiked_shrinker(eigvals, sigma2, gamma):
 
     Computed without squaring lambda / sigma2 (no overflow for any finite ratio):
     (x + 1 - gamma)^2 - 4 x = (x - 1 - gamma)^2 - 4 gamma, and its square root is taken as
-    |t| sqrt(1 - 4 gamma / t^2) with t = x - 1 - gamma.
+    abs(t) sqrt(1 - 4 gamma / t^2) with t = x - 1 - gamma.
     """
     lam = np.asarray(eigvals, dtype=float)
     sigma2 = float(sigma2)

@@ -19,7 +19,7 @@ Tolerances (one meaning, docs/method.md, section 14): a part's ``tol`` is the
 tolerance compared with the scale-free optimality measure ``stop_crit`` at the returned point,
 ``converged = stop_crit <= tol``. :class:`EM` also has ``change_tol``, a rule on the increase of
 the average log-likelihood per sample and feature (EM stops when both hold); :class:`PaperGD` has
-``change_tol``, the authors' threshold on |f_{i-1} - f_i| that (with their step schedule) ends its
+``change_tol``, the authors' threshold on abs(f_{i-1} - f_i) that (with their step schedule) ends its
 loop, and reports ``stop_crit`` without acting on it; :class:`ALS` stops on ``tol`` alone.
 
 Examples
@@ -268,7 +268,7 @@ class PaperGD(Solver):
         The authors' change rule is tested from this iteration on.
     max_iter : int, default 1000
     change_tol : float, default 1e-6
-        The authors' stopping threshold on |f_{i-1} - f_i|.
+        The authors' stopping threshold on abs(f_{i-1} - f_i).
     tol : float, default 1e-6
         Tolerance of ``stop_crit``, the scaled masked gradient of the least-squares objective at
         the returned point (:func:`hcl_stats.estimation.paper.paper_stop_crit`). It decides
