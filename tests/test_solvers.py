@@ -375,3 +375,31 @@ def test_deprecated_ml_path_warns_at_the_caller(data):
     with pytest.warns(FutureWarning, match="ml_path is deprecated") as rec:
         ml_path(sample_covariance(data.Xs), S, alphas=[0.5], max_iter=20)
     assert rec[0].filename == __file__
+
+
+def test_missing_data_stop_crit_against_finite_differences(data):
+    """EM on incomplete data: the reported stop_crit (3 iterations, not stationary) equals the
+    scaled gradient of the mean observed-data log-likelihood by finite differences, on the unit
+    scale the fit works on (per-feature noise: each feature divided by its observed std)."""
+    from hcl_stats.estimation.missing import _scales, fit_missing, loglik_samples_incomplete
+
+    Xs = [x.copy() for x in data.Xs]
+    Xs[0][:30, :5] = np.nan
+    Xs[2][50:80, :] = np.nan
+    res = fit_missing(Xs, S, max_iter=3)
+    assert not res.converged
+    X = np.hstack(Xs)
+    lay = _Layout(S, NF)
+    sc = _scales(X, lay, "feature")
+    Xz = X / sc
+    mu, W, psi = res.info["mean"] / sc, res.loadings / sc[:, None], res.noise_var / sc**2
+    ll = lambda W_, psi_: float(np.mean(loglik_samples_incomplete(Xz, mu, W_, psi_)))  # noqa: E731
+    G = _fd_grad(lambda X_: ll(X_, psi), W, lay.mask)
+    gp = np.zeros_like(psi)
+    for j in range(psi.size):
+        e = np.zeros_like(psi)
+        e[j] = 1e-6 * psi[j]
+        gp[j] = psi[j] * (ll(W, psi + e) - ll(W, psi - e)) / (2 * e[j])
+    p = W.shape[0]
+    want = max(np.linalg.norm(G) * np.linalg.norm(W) / p, np.linalg.norm(gp) / np.sqrt(p))
+    assert res.stop_crit == pytest.approx(want, rel=1e-4)
