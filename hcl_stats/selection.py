@@ -25,19 +25,20 @@ Method (three steps, all on the centred data)
 3. **Moebius inversion.** q_m(U) = d_m - h(m, complement of U) is the rank of the Schur complement
    R_m(complement of U) of docs/method.md section 3: the total rank of the subsets S with
    m in S contained in U. Moebius inversion over U gives, for each S and each m in S, an estimate
-   r_S^(m) = sum over U with m in U contained in S of (-1)^{|S| - |U|} q_m(U). The |S| estimates
+   r_S^(m) = sum over U with m in U contained in S of ``(-1)^{|S| - |U|} q_m(U)``. The ``|S|`` estimates
    of one subset must agree; the selected ranks are the non-negative integers r_S whose
    predicted statistics (d_m and all h(m, T)) are closest to the measured ones in absolute
    deviation (a small integer program; when the statistics are consistent this is exactly the
    Moebius inversion, with zero residual). Disagreements are reported, not hidden.
 
-With ``noise="diagonal"`` step 1 runs on each modality whitened by per-feature noise variances
-estimated by principal-axis factor analysis, alternating with the rank test until the rank
-repeats (for data whose features have different noise levels); steps 2 and 3 are unchanged.
+With ``noise="feature"`` (the default; ``"diagonal"`` is its deprecated spelling) step 1 tests
+each rank k on the modality whitened by the noise variances of a k-factor maximum-likelihood
+factor analysis (for data whose features have different noise levels; see
+:func:`modality_signal_rank_feature`); steps 2 and 3 are unchanged.
 
 Assumptions: the model of docs/method.md (uncorrelated latents, noise independent across
-modalities and isotropic within a modality) and generic loadings (every block W_{m,S} and every
-stacked W_{T, .} of full column rank). Under these, all counts above are population ranks and the
+modalities, and isotropic within a modality unless ``noise="feature"``) and generic loadings
+(every block W_{m,S} and every stacked W_{T, .} of full column rank). Under these, all counts above are population ranks and the
 structure is identified from them.
 """
 from __future__ import annotations
@@ -418,7 +419,8 @@ def modality_signal_rank_diagonal(X, alpha: float = 1e-3, max_rank: int | None =
     """Deprecated name of :func:`modality_signal_rank_feature` (``max_rounds`` is unused; ``alpha``
     is the test level)."""
     warnings.warn("modality_signal_rank_diagonal is deprecated and will be removed in a future release; "
-                  "use modality_signal_rank_feature (with level= for the test level).", FutureWarning, stacklevel=user_stacklevel())
+                  "use modality_signal_rank_feature (with level= for the test level).", FutureWarning,
+                  stacklevel=user_stacklevel())
     return modality_signal_rank_feature(X, level=alpha, max_rank=max_rank, modality=modality)
 
 
@@ -455,11 +457,17 @@ def _cca_null_threshold(a: int, b: int, n_df: int, level: float, q_tw: float) ->
 class CanonicalRankTest:
     """Evidence for h(m, T) = rank Cov(x_m, x_T) (step 2).
 
-    canonical_corr : all canonical correlations between the d_m principal component scores of
-        modality m and the stacked scores of the modalities in T, decreasing
-    thresholds : the null threshold (on the correlation scale) of each sequential test j = 0 ..
-    rank : h(m, T), the number of consecutive correlations above their thresholds
-    schur_rank : d_m - h(m, T), the rank of the Schur complement R_m(T)
+    Attributes
+    ----------
+    canonical_corr : ndarray
+        All canonical correlations between the d_m principal component scores of modality m and
+        the stacked scores of the modalities in T, decreasing.
+    thresholds : ndarray
+        The null threshold (on the correlation scale) of each sequential test j = 0 ..
+    rank : int
+        h(m, T), the number of consecutive correlations above their thresholds.
+    schur_rank : int
+        d_m - h(m, T), the rank of the Schur complement R_m(T).
     """
 
     modality: int

@@ -129,6 +129,7 @@ def evaluate_checks(cfg, rows):
       slope is below ``max_slope`` (default 0): the metric falls in x at that confidence, a test
       across the whole grid (not the first against the last point).
     - "below" / "above": mean at the largest x against ``threshold`` (with its standard error).
+
     When the rows record the checks they were computed under (``checks_hash``) and the config's
     checks differ, the verdict is "N/A" (the cut-offs were not pre-registered for those rows).
     """

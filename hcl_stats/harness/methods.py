@@ -8,14 +8,15 @@ that covariance.
 
 Names
 -----
-``naive_svd``  Rec(S_n, K): top-K eigenpairs of the sample covariance, ignoring the structure.
-``init``       ``HCL(structure, method="init")``: the Schur-complement initialisation alone.
-``paper``      ``HCL(structure, method="paper")``: the authors' estimator.
-``default``    ``HCL(structure)`` with the package's default method.
-``slide``      ``hcl_stats.baselines.SLIDE(structure).fit_covariance(...)`` (SLIDE given the structure, with
-               its own per-view scaling and tolerance, iterated on the sample covariance).
-``oracle``     downstream studies only: the true loadings and noise variance (a bound, not a method).
-any other name registered in :data:`hcl_stats.estimation.METHODS` runs ``HCL(structure, method=name)``.
+- ``naive_svd``: Rec(S_n, K), top-K eigenpairs of the sample covariance, ignoring the structure.
+- ``init``: ``HCL(structure, method="init")``, the Schur-complement initialisation alone.
+- ``paper``: ``HCL(structure, method="paper")``, the authors' estimator.
+- ``default``: ``HCL(structure)`` with the package's default method.
+- ``slide``: ``hcl_stats.baselines.SLIDE(structure).fit_covariance(...)`` (SLIDE given the structure, with
+  its own per-view scaling and tolerance, iterated on the sample covariance).
+- ``oracle``: downstream studies only, the true loadings and noise variance (a bound, not a method).
+
+Any other name registered in :data:`hcl_stats.estimation.METHODS` runs ``HCL(structure, method=name)``.
 """
 from __future__ import annotations
 
