@@ -227,7 +227,7 @@ def n_free_parameters(structure, n_features, noise="feature"):
 
 def _fit(S, W0, psi0, structure, n_features, noise, opts):
     ml = _ml()
-    lay = ml._Layout(structure, n_features)
+    lay = ml.Layout(structure, n_features)
     kw = dict(noise=noise, max_iter=opts["max_iter"], tol=opts["tol"], gtol=opts["gtol"], accelerate="squarem")
     # relative noise floor: a Heywood variance stops at heywood_tol times the feature's variance (in the
     # units of S) instead of crawling to zero, which costs thousands of EM iterations; it is reported
