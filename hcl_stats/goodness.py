@@ -233,10 +233,7 @@ def _fit(S, W0, psi0, structure, n_features, noise, opts):
     # units of S) instead of crawling to zero, which costs thousands of EM iterations; it is reported
     floor = opts.get("floor", _PSI_FLOOR) * np.diag(S)
     psi0 = np.maximum(np.asarray(psi0, dtype=float), 2.0 * floor)
-    try:
-        out = ml.em_fit(S, W0, psi0, lay, psi_floor=floor, **kw)
-    except TypeError:  # an em_fit without psi_floor
-        out = ml.em_fit(S, W0, psi0, lay, **kw)
+    out = ml.em_fit(S, W0, psi0, lay, psi_floor=floor, **kw)
     W, psi = out["W"], out["psi"]
     ll = float(out["stats"][5])
     if not np.isfinite(ll):
