@@ -64,8 +64,10 @@ METHOD_SPECS = {
 
 
 def _default_is_ml_shrink():
-    h = HCL(STRUCTURE)
-    return h.method == "ml" and h.shrinkage is True
+    from hcl_stats.estimation.solvers import solver_for_method
+
+    h = HCL(STRUCTURE)   # shrinkage=None: the method's default, True for the EM part of "ml"
+    return h.method == "ml" and h.shrinkage is None and solver_for_method(h.method).shrinkage is True
 
 
 def run_part(part, seeds, methods, ns=None):

@@ -9,6 +9,8 @@ from .covariance import CovarianceStats, sample_covariance  # noqa: E402
 from .metrics import align  # noqa: E402
 from .goodness import GoodnessOfFit, StructureComparison, compare_structures, goodness_of_fit  # noqa: E402
 from .model import HCL, HCLResults  # noqa: E402
+from .estimation.solvers import ALS, EM, PaperGD, SpectralInit  # noqa: E402
+from .summary import Summary, Table  # noqa: E402
 from .io import load_fit  # noqa: E402
 from .selection import SelectionResult, SelectionStability, select_structure  # noqa: E402
 from .simulate import SimulatedData, simulate  # noqa: E402
@@ -21,6 +23,12 @@ __all__ = [
     "SimulatedData",
     "HCL",
     "HCLResults",
+    "EM",
+    "ALS",
+    "PaperGD",
+    "SpectralInit",
+    "Summary",
+    "Table",
     "load_fit",
     "align",
     "metrics",
