@@ -664,11 +664,11 @@ def als_setup(stats, structure, shrinkage, init=None):
     """The target T, noise estimate and start of :func:`fit_als`: (target, sigma2, W0, info)."""
     K = structure.n_factors
     if shrinkage:
-        from .ml import _block_ranks
+        from .ml import block_ranks
 
         sigma2, F, sinfo = noise_and_shrunk_factor(stats.cov, stats.n_samples, K,
                                                    rows=structure.row_slices(stats.n_features),
-                                                   block_ranks=_block_ranks(structure))
+                                                   block_ranks=block_ranks(structure))
         target = _Target(factor=F)
         info = {"sigma2": sigma2, "shrinkage": sinfo}
         W0 = spectral_init_lowrank(F, structure, stats.n_features) if init is None else np.asarray(init, float)
