@@ -76,7 +76,7 @@ def run_part(part, seeds, methods, ns=None):
     rows = []
     for n in (cfg["ns"] if ns is None else ns):
         for r in range(seeds):
-            data = simulate(STRUCTURE, N_FEATURES, n, noise_var=cfg["noise_var"], rng=children[r])
+            data = simulate(STRUCTURE, N_FEATURES, n, noise_var=cfg["noise_var"], random_state=children[r])
             stats = sample_covariance(data.Xs)
             rec = {"n": n, "noise_var": cfg["noise_var"], "replicate": r}
             for name in methods:

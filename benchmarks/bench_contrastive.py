@@ -200,8 +200,8 @@ def deep_methods(task, quick):
         ep = 2 if quick else FACTORCL_BUDGET["epochs"]
         off = dict(epochs=ep, batch_size=FACTORCL_BUDGET["batch_size"], lr=1e-4, optimizer="adam", weight_decay=0.0,
                    patience=None)
-        enc = dict(hidden=(512, 512, 512), dim=128, proj_dim=128)
-        fcl = dict(hidden=(512, 512, 512), dim=128, critic_hidden=32 if quick else FACTORCL_BUDGET["critic_hidden"], **off)
+        enc = dict(hidden=(512, 512, 512), n_components=128, proj_dim=128)
+        fcl = dict(hidden=(512, 512, 512), n_components=128, critic_hidden=32 if quick else FACTORCL_BUDGET["critic_hidden"], **off)
         return {
             "SupCon": lambda s: SupCon(random_state=s, **enc, **off),
             "Cross": lambda s: Cross(random_state=s, **enc, **off),
@@ -220,8 +220,8 @@ def deep_methods(task, quick):
         off = dict(epochs=ep, batch_size=TRIFEATURE_BUDGET["batch_size"], lr=1e-4, optimizer="adamw", weight_decay=1e-3,
                    patience=None)
         return {
-            "Cross": lambda s: Cross(random_state=s, hidden=(128, 128), dim=64, proj_dim=128, **off),
-            "Cross+Self": lambda s: CrossSelf(random_state=s, hidden=(128, 128), dim=64, proj_dim=128, **off),
+            "Cross": lambda s: Cross(random_state=s, hidden=(128, 128), n_components=64, proj_dim=128, **off),
+            "Cross+Self": lambda s: CrossSelf(random_state=s, hidden=(128, 128), n_components=64, proj_dim=128, **off),
             "CoMM": lambda s: CoMM(random_state=s, **off),
             "COrAL": lambda s: COrAL(random_state=s, **off),
         }
@@ -229,7 +229,7 @@ def deep_methods(task, quick):
     return {
         "Cross": lambda s: Cross(random_state=s, **common),
         "Cross+Self": lambda s: CrossSelf(random_state=s, **common),
-        "FactorCL-SSL": lambda s: FactorCL("ssl", hidden=(128, 128), dim=32, critic_hidden=32, lr=1e-3,
+        "FactorCL-SSL": lambda s: FactorCL("ssl", hidden=(128, 128), n_components=32, critic_hidden=32, lr=1e-3,
                                            optimizer="adamw", weight_decay=1e-4, random_state=s, **common),
         "COrAL": lambda s: COrAL(random_state=s, d=16, heads=2, lr=1e-3, **common),
         "DeepHCL(authors)": lambda s: DeepHCL(STRUCTURE, loss="authors", random_state=s, **common),
@@ -276,7 +276,7 @@ def run_factorcl(seed_seq, seed, quick, methods, shares, emit, noisy=False):
         ss = seed_seq.spawn(4)[k]
         kw = dict(noise_sd=1.0, latent_var=0.25) if noisy else {}
         task = factorcl_synthetic(n_samples=1200 if quick else FACTORCL_BUDGET["n_samples"], unique_share=all_shares[k],
-                                  rng=ss, **kw)
+                                  random_state=ss, **kw)
         base = dict(task=tname, seed=seed, unique_share=task.info["unique_share"], bayes=task.info["bayes_accuracy"],
                     mi_x1x2=task.info["mi_x1x2"] if np.isfinite(task.info["mi_x1x2"]) else None)
         lab = {k2: getattr(task, k2).y["label"] for k2 in ("train", "val", "test")}
@@ -326,7 +326,7 @@ def run_trifeature(seed_seq, seed, quick, methods, shares, emit, noisy=False):
     sizes = {k: v for k, v in TRIFEATURE_BUDGET.items() if k.startswith("n_")}
     if quick:
         sizes = dict(n_pretrain=400, n_train=400, n_val=200, n_test=400)
-    task = trifeature_vectors(rng=seed_seq, **sizes)
+    task = trifeature_vectors(random_state=seed_seq, **sizes)
     labels = ("R", "U", "Syn")
     if "raw input" in SELECTED:
         Z = {k: np.hstack(getattr(task, k).Xs) for k in ("train", "val", "test")}
@@ -375,7 +375,7 @@ def run_linear(seed_seq, seed, quick, methods):
     STRUCTURE = Structure.full(3, 2)
     sizes = dict(n_pretrain=1500, n_train=500, n_val=300, n_test=800) if quick else \
         dict(n_pretrain=2000, n_train=800, n_val=400, n_test=1000)
-    task = hierarchical_task(STRUCTURE, n_features=(30, 40, 50), noise_var=1.0, rng=seed_seq, **sizes)
+    task = hierarchical_task(STRUCTURE, n_features=(30, 40, 50), noise_var=1.0, random_state=seed_seq, **sizes)
     methods = dict(methods)
     out = []
     entries = [("raw input", None), ("HCL (covariance)", "hcl"), ("HCL ML (posterior)", "hcl_ml"),

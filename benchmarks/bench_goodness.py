@@ -160,7 +160,7 @@ def run_boot(name, structure, n_features, n, noise_kind, noise, reps, base, n_bo
         t0, c0 = time.perf_counter(), time.process_time()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res = goodness_of_fit(stats, structure, noise=noise, correction="bootstrap", n_boot=n_boot, rng=r,
+            res = goodness_of_fit(stats, structure, noise=noise, correction="bootstrap", n_boot=n_boot, random_state=r,
                                   warn=False)
         recs.append({"rep": r, "df": res.df, "raw": res.statistic_raw, "factor": res.correction_factor,
                      "pvalue": res.pvalue, "wall": time.perf_counter() - t0, "cpu": time.process_time() - c0})

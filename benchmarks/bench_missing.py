@@ -85,7 +85,7 @@ def cpu(f):
 
 def one(design, r, seq):
     s_data, s_miss = seq.spawn(2)
-    data = simulate(S3, P3, N, noise_var=1.0, loadings="gaussian", rng=np.random.default_rng(s_data))
+    data = simulate(S3, P3, N, noise_var=1.0, loadings="gaussian", random_state=np.random.default_rng(s_data))
     Xs = make_missing(data.Xs, design, np.random.default_rng(s_miss), r)
     rep = missing_report(Xs)
     Wt = data.loadings

@@ -59,7 +59,7 @@ def hetero_data(structure, n_features, n, low, spread, seed):
     rng = np.random.default_rng(seed)
     p = sum(n_features)
     nv = low * np.exp(rng.uniform(0.0, np.log(spread), p))
-    return simulate(structure, n_features, n, nv, rng=rng, loadings="gaussian")
+    return simulate(structure, n_features, n, nv, random_state=rng, loadings="gaussian")
 
 
 def run_hetero(name, structure, n_features, n, low, spread, seeds, base):
@@ -96,7 +96,7 @@ def run_hetero(name, structure, n_features, n, low, spread, seeds, base):
 def run_iso(name, structure, n_features, n, seeds, base):
     recs = []
     for r, ss in enumerate(np.random.SeedSequence(base).spawn(seeds)):
-        d = simulate(structure, n_features, n, 1.0, rng=ss, loadings="gaussian")
+        d = simulate(structure, n_features, n, 1.0, random_state=ss, loadings="gaussian")
         t = time.process_time()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -115,7 +115,7 @@ S = Structure.full(3, 3)
 out = []
 with threadpool_limits(limits=1):
     for r in range(reps):
-        d = simulate(S, (100, 500, 800), n, 6.0, rng=r)
+        d = simulate(S, (100, 500, 800), n, 6.0, random_state=r)
         warnings.simplefilter("ignore")
         t = time.process_time(); C = np.cov(np.hstack(d.Xs).T); np.linalg.eigh(C); base = time.process_time() - t
         t = time.process_time()

@@ -56,7 +56,7 @@ def design(p):
     s = Structure(RANKS, 3)
     nf = (p // 6, 2 * p // 6, p - 3 * (p // 6))
     psi = np.random.default_rng(0).uniform(0.5, 2.0, p)
-    d = simulate(s, nf, N, psi, rng=1, loadings="gaussian", loading_scale=0.3)
+    d = simulate(s, nf, N, psi, random_state=1, loadings="gaussian", loading_scale=0.3)
     return s, d
 
 

@@ -347,7 +347,7 @@ def run(designs, seed=2026, methods=None, log=print, on_record=None):
         for dname, d in designs.items():
             seeds = np.random.SeedSequence([seed, sum(map(ord, dname))]).spawn(d["reps"])
             for r, ss in enumerate(seeds):
-                data = simulate(d["structure"], d["n_features"], d["n_samples"], d["noise_var"], rng=ss,
+                data = simulate(d["structure"], d["n_features"], d["n_samples"], d["noise_var"], random_state=ss,
                                 loadings=d["loadings"])
                 Xs = data.Xs
                 if d.get("missing"):

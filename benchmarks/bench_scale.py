@@ -54,7 +54,7 @@ def main(argv=None):
     ap.add_argument("--chunk", type=int, default=5000)
     args = ap.parse_args(argv)
     threads = int(os.environ["OPENBLAS_NUM_THREADS"])
-    W = make_loadings(STRUCTURE, N_FEATURES, rng=2026)
+    W = make_loadings(STRUCTURE, N_FEATURES, random_state=2026)
     with threadpool_limits(limits=threads, user_api="blas"):
         tracemalloc.start()
         t0 = time.perf_counter()

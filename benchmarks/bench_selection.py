@@ -126,7 +126,7 @@ def design(name, truth, n_features, n_samples, n_seeds, gfa_seeds, base_seed, *,
     """hetero > 0: every feature gets extra N(0, v_j) noise, v_j ~ Uniform(0, hetero) (diagonal noise)."""
     recs = []
     for r, ss in enumerate(_seeds(base_seed, n_seeds)):
-        data = simulate(truth, n_features, n_samples, noise, rng=ss, loadings=loadings, loading_scale=scale)
+        data = simulate(truth, n_features, n_samples, noise, random_state=ss, loadings=loadings, loading_scale=scale)
         Xs = data.Xs
         if hetero > 0:
             rng = np.random.default_rng(ss.spawn(1)[0])

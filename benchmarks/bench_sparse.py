@@ -109,7 +109,7 @@ def run_one(design, n, seed_seq, with_cv):
     density = float(design.split("-")[1]) if "-" in design else 0.3
     r_load, r_data, r_cv = seed_seq.spawn(3)
     Wt = sparse_loadings(S3, P3, np.random.default_rng(r_load), kind, density)
-    d = simulate(S3, P3, n, 1.0, rng=r_data, loadings=Wt)
+    d = simulate(S3, P3, n, 1.0, random_state=r_data, loadings=Wt)
     st = sample_covariance(d.Xs)
     l1 = 0.0 if kind == "rowgroup" else 1.0
     f1 = (lambda W: row_f1(W, Wt, S3, P3)) if kind == "rowgroup" else (lambda W: entry_f1(W, Wt, S3))

@@ -51,7 +51,7 @@ def main(argv=None):
     with threadpool_limits(limits=threads, user_api="blas"), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for n in [int(v) for v in args.ns.split(",")]:
-            data = simulate(STRUCTURE, N_FEATURES, n, noise_var=6.0, rng=n)
+            data = simulate(STRUCTURE, N_FEATURES, n, noise_var=6.0, random_state=n)
             t = {"cov": [], "eigh": [], "default": [], **{k: [] for k in OTHERS}}
             for _ in range(args.repeats):
                 dt, st = _time(lambda: sample_covariance(data.Xs))

@@ -38,7 +38,7 @@ TRUE = Structure({(0, 1, 2): 2, (0, 1): 1, (0, 2): 1, (0,): 1, (1,): 1, (2,): 2}
 def write_files(workdir, n, p, seed=0):
     rng = np.random.default_rng(seed)
     noise = rng.uniform(0.5, 2.0, size=3 * p)  # one noise variance per feature
-    d = simulate(TRUE, (p, p, p), n, noise_var=noise, rng=seed, loadings="gaussian", loading_scale=0.15)
+    d = simulate(TRUE, (p, p, p), n, noise_var=noise, random_state=seed, loadings="gaussian", loading_scale=0.15)
     samples = [f"S{i:04d}" for i in range(n)]
     perm = rng.permutation(n)  # the protein file lists the samples in another order
     paths = []
