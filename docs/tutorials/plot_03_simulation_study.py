@@ -27,6 +27,7 @@ except ModuleNotFoundError:  # Python < 3.11
 
 from hcl_stats.harness import parse_config, run_study
 from hcl_stats.harness.aggregate import evaluate_checks
+from hcl_stats.harness.figures import fig_recovery_overall
 from hcl_stats.harness.report import study_tables, table_markdown
 from hcl_stats.harness.runner import load_rows
 
@@ -91,3 +92,8 @@ for title, header, body in study_tables(cfg, rows):
 # The pre-registered check, evaluated on the stored rows.
 for check in evaluate_checks(cfg, rows):
     print(f"{check['verdict']}: {check['name']} ({check['detail']})")
+
+# %%
+# The report's figure of this study: the errors against n on log-log axes (slope -1/2 is the
+# parametric rate).
+fig = fig_recovery_overall(cfg, rows)
