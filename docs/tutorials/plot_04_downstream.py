@@ -13,10 +13,11 @@ group lasso over subsets then tells which shared or specific factors the respons
 # -------------------------------------------
 # Three modalities with all seven subsets at rank 2. The response is
 # ``y = beta^T z + noise`` with the coefficients of the subsets {0,1} and {2} set to zero.
+import matplotlib.pyplot as plt
 import numpy as np
 
 from hcl_stats import HCL, Structure, metrics, simulate
-from hcl_stats.downstream import CorrectedLeastSquares, GroupLassoCV, coefficient_errors
+from hcl_stats.downstream import CorrectedLeastSquares, GroupLassoCV, coefficient_errors, rotate_coefficients
 from hcl_stats.representation import representation_noise_cov
 
 structure = Structure.full(3, 2)
@@ -68,3 +69,22 @@ print("selected subsets:", [structure.label(s) for s in gl.selected_groups_])
 print("relevant subsets:", [structure.label(s) for s in structure.subsets if s not in [(0, 1), (2,)]])
 err = coefficient_errors(gl.coef_, data.beta, structure, rotations)["overall"]
 print(f"group lasso: ||b - beta|| = {err:.3f}, test mean squared error = {np.mean((y_test - gl.predict(Z_test)) ** 2):.3f}")
+
+# %%
+# The size of each subset's coefficient block, ``||beta_S||``, for the truth and the estimates
+# (rotated to the true latent coordinates).
+labels = [structure.label(sub) for sub in structure.subsets]
+blocks = {"truth": data.beta, "corrected LS": rotate_coefficients(cls.coef_, rotations, structure),
+          "naive LS": rotate_coefficients(naive.coef_, rotations, structure),
+          "group lasso (CV)": rotate_coefficients(gl.coef_, rotations, structure)}
+fig, ax = plt.subplots(figsize=(7, 3.5))
+width = 0.2
+for k, (name, coef) in enumerate(blocks.items()):
+    norms = [np.linalg.norm(coef[cs]) for cs in structure.column_slices.values()]
+    ax.bar(np.arange(len(labels)) + (k - 1.5) * width, norms, width, label=name)
+ax.set_xticks(np.arange(len(labels)), labels)
+ax.set_xlabel("subset")
+ax.set_ylabel("norm of the coefficient block")
+ax.legend(fontsize=8)
+plt.tight_layout()
+plt.show()
