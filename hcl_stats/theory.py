@@ -731,7 +731,7 @@ def check_selection(structure=None, n_features=(20, 30, 40), noise_var=0.5, resp
     ms = _check_grid(ms, "ms", int, minimum=10)
     n_replicates = _check_positive_int(n_replicates, "n_replicates")
     nf = tuple(n_features)
-    zero = {st._normalise(g) for g in zero_groups}
+    zero = {st.normalise_subset(g) for g in zero_groups}
     relevant = [s for s in st.subsets if s not in zero]
     F = np.zeros((len(ms), n_replicates))
     prec = np.zeros_like(F)
