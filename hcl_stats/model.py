@@ -799,6 +799,7 @@ class HCL(BaseEstimator):
         return self._wrap_output((X - self.mean_) @ self.encoder().T, index)
 
     def fit_transform(self, Xs, y=None, *, use_layer=None):
+        """``fit(Xs)`` then ``transform(Xs)``: the (n_samples, K) representation of the training data."""
         return self.fit(Xs, y, use_layer=use_layer).transform(Xs, use_layer=use_layer)
 
     # -- names (scikit-learn conventions) ---------------------------------------------------
@@ -883,10 +884,15 @@ class HCL(BaseEstimator):
         return float(np.mean(self.score_samples(Xs)))
 
     def loglik_covariance(self, cov) -> float:
+        """Average Gaussian log-likelihood per sample of data with sample covariance ``cov`` (p, p)
+        under the fitted model."""
         self._check_fitted()
         return loglik_from_cov(np.asarray(cov, float), self.loadings_, self.noise_var_features_)
 
     def summary(self):
+        """The fit as a table: the share of each modality's variance explained by each subset, the
+        noise, convergence and (with ``structure="auto"``) the selection's stability; a
+        :class:`hcl_stats.summary.Summary`."""
         self._check_fitted()
         return self.results_.summary()
 
@@ -928,6 +934,8 @@ class HCL(BaseEstimator):
                                noise=self.noise_model_, **options)
 
     def plot_structure(self, ax=None, **kwargs):
+        """Modality x subset heatmap of the variance explained (:meth:`HCLResults.plot_structure`);
+        returns the matplotlib Axes."""
         self._check_fitted()
         return self.results_.plot_structure(ax=ax, **kwargs)
 
