@@ -434,7 +434,8 @@ def test_estimators_follow_the_sklearn_contract():
 
 
 # -- scikit-learn's check_estimator ----------------------------------------------------------------
-# (estimator, {check name: reason it is expected to fail}); tests/test_common.py imports this dict.
+# (estimator, {check name: reason it is expected to fail}); tests/test_common.py imports this dict and
+# runs scikit-learn's checks on these instances.
 # Every check passes today (52 for the linear models, 56 for the logistic ones; check_array_api_input
 # is skipped by scikit-learn unless SCIPY_ARRAY_API=1). The two former failures were fixed by
 # hcl_stats.downstream._common.sklearn_compatible: when scikit-learn is loaded, NotFittedError and
@@ -448,24 +449,7 @@ SKLEARN_XFAILS = {
 }
 
 
-try:
-    from sklearn.utils.estimator_checks import parametrize_with_checks
-
-    with warnings.catch_warnings():  # "does not inherit from sklearn.base.BaseEstimator": by design
-        warnings.filterwarnings("ignore", message="Estimator .* does not inherit from `sklearn.base.BaseEstimator`")
-        _params = parametrize_with_checks([est for est, _ in SKLEARN_XFAILS.values()],
-                                          expected_failed_checks=lambda est: SKLEARN_XFAILS[type(est).__name__][1])
-except ImportError:  # pragma: no cover - scikit-learn not installed
-    _params = pytest.mark.parametrize("estimator, check", [pytest.param(None, None, marks=pytest.mark.skip(
-        reason="needs scikit-learn"))])
-
-
-@_params
-def test_sklearn_check_estimator(estimator, check):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", EstimationWarning)  # tiny random designs: the corrected H gets clipped
-        warnings.simplefilter("ignore", ConvergenceWarning)  # logistic fits on separable blobs
-        check(estimator)
+# The checks themselves run once, in tests/test_common.py (parametrize_with_checks over this dict).
 
 
 def test_sklearn_checks_do_not_depend_on_warning_filters():
