@@ -589,19 +589,23 @@ def fit_ml(stats, structure, *, noise="modality", max_iter=1000, tol=1e-13, gtol
 
 
 def convergence_message(out, max_iter):
-    """What an EM run that did not converge reports, and what to change (for the ConvergenceWarning)."""
+    """What an EM run that did not converge reports, and what to change (for the ConvergenceWarning).
+
+    The tolerances are named as the user sets them on :class:`hcl_stats.estimation.solvers.EM`
+    (``tol`` for the optimality measure, ``change_tol`` for the increase of the log-likelihood),
+    which :func:`fit_ml` receives as ``gtol`` and ``tol``."""
     h = out["history"]
     obj, kkt = np.asarray(h["objective"]), np.asarray(h["kkt"])
     p = out["W"].shape[0]
     change = float((obj[-1] - obj[-2]) / max(p, 1)) if obj.size > 1 else float("nan")
-    parts = [f"the last log-likelihood increase was {change:.2g} nats per sample and feature (tol={out['tol']:g})"]
+    parts = [f"the last log-likelihood increase was {change:.2g} nats per sample and feature (change_tol={out['tol']:g})"]
     crit = out.get("stop_crit", kkt[-1] if kkt.size else np.nan)
     if np.isfinite(crit):
-        parts.append(f"the optimality measure stop_crit at the returned point is {crit:.2g} (gtol={out['gtol']:g})")
+        parts.append(f"the optimality measure stop_crit at the returned point is {crit:.2g} (tol={out['gtol']:g})")
     return (f"HCL(method='ml') stopped after {out['n_iter']} EM iterations (max_iter={max_iter}) without meeting its "
             f"stopping rule: {'; '.join(parts)}. Increase max_iter (e.g. max_iter={4 * max_iter}); keep "
             "accelerate='squarem'; if the increase keeps shrinking only slowly, the structure may have a weakly "
-            "identified subset (check it with hcl_stats.select_structure) -- loosening tol/gtol returns a less "
+            "identified subset (check it with hcl_stats.select_structure) -- loosening tol/change_tol returns a less "
             "precise estimate.")
 
 
