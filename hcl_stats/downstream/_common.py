@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 from scipy import sparse
 
-from .._validation import Interval, check_array, user_stacklevel
+from .._validation import Interval, check_array, describe, user_stacklevel
 from ..exceptions import DataWarning, NotFittedError
 from ..structure import Structure
 
@@ -18,14 +18,7 @@ __all__ = ["DataConversionWarning", "sklearn_compatible", "check_Z", "check_Zy",
 
 
 
-def describe(x) -> str:
-    """A short description of a received value for error messages (shape and dtype of an array)."""
-    if isinstance(x, np.ndarray):
-        return f"an array of shape {x.shape} and dtype {x.dtype}"
-    r = repr(x)
-    if len(r) > 80:
-        r = r[:77] + "..."
-    return f"{r} (type {type(x).__name__})"
+# describe(x): the one description of a received value in error messages (hcl_stats._validation)
 
 
 
