@@ -403,3 +403,21 @@ def test_missing_data_stop_crit_against_finite_differences(data):
     p = W.shape[0]
     want = max(np.linalg.norm(G) * np.linalg.norm(W) / p, np.linalg.norm(gp) / np.sqrt(p))
     assert res.stop_crit == pytest.approx(want, rel=1e-4)
+
+
+def test_subdiff_distance_of_an_integer_gradient_is_computed_in_float():
+    """Integer gradients (e.g. from a user's hand-made check) are not truncated: the distance to the
+    subdifferential of alpha * pen at W equals the one computed from the same gradient in float."""
+    from hcl_stats.estimation.ml import subdiff_distance
+
+    s = Structure({(0, 1): 1, (0,): 1, (1,): 1}, 2)
+    nf = (3, 3)
+    W = np.zeros((6, 3))
+    W[:, 0] = 0.5
+    W[:3, 1] = [1.0, 0.0, -2.0]
+    G = np.array([[1, -2, 0], [3, 0, 0], [0, 1, 0], [2, 0, 1], [0, 0, -3], [1, 0, 2]])
+    D_int = subdiff_distance(G, W, s, nf, alpha=0.7, l1_ratio=0.5)
+    D_float = subdiff_distance(G.astype(float), W, s, nf, alpha=0.7, l1_ratio=0.5)
+    assert D_int.dtype == np.float64
+    np.testing.assert_allclose(D_int, D_float, rtol=0, atol=0)
+    assert np.any(np.abs(D_float - np.round(D_float)) > 1e-3)   # the distances are not integers
