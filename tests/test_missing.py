@@ -474,7 +474,7 @@ def test_not_converged_gives_a_message_like_fit_ml():
     res = fit_missing(Xs, S_SMALL, max_iter=2)
     assert not res.converged
     msg = res.info["convergence_message"]
-    assert "stopped after 2 EM iterations (max_iter=2)" in msg and "tol=1e-13" in msg and "gtol=1e-10" in msg
+    assert "stopped after 2 EM iterations (max_iter=2)" in msg and "change_tol=1e-13" in msg and "(tol=1e-10)" in msg
     assert "max_iter=8" in msg
     assert "convergence_message" not in fit_missing(Xs, S_SMALL).info
 
