@@ -233,30 +233,35 @@ def test_core_does_not_import_torch_and_deep_import_error_is_actionable():
 
 
 # -- the old import paths and keywords keep working for one release, with a FutureWarning --------
-def _fresh_import(name):
+def _fresh_import(name, monkeypatch):
+    """Import ``name`` afresh; the module objects (and the parent package's attribute) in place before
+    are restored at teardown, so later tests keep seeing the same classes (pickle needs that)."""
     import importlib
     import sys
 
-    sys.modules.pop(name, None)
+    parent, _, child = name.rpartition(".")
+    if parent in sys.modules and hasattr(sys.modules[parent], child):
+        monkeypatch.setattr(sys.modules[parent], child, getattr(sys.modules[parent], child))
+    monkeypatch.delitem(sys.modules, name, raising=False)
     return importlib.import_module(name)
 
 
-def test_old_module_contrastive_tasks_reexports_and_warns():
+def test_old_module_contrastive_tasks_reexports_and_warns(monkeypatch):
     import hcl_stats.contrastive as new
 
     with pytest.warns(FutureWarning, match=r"hcl_stats\.contrastive_tasks has moved to hcl_stats\.contrastive\.tasks"):
-        old = _fresh_import("hcl_stats.contrastive_tasks")
+        old = _fresh_import("hcl_stats.contrastive_tasks", monkeypatch)
     for name in old.__all__:
         assert getattr(old, name) is getattr(new, name), name
 
 
-def test_new_paths_import_without_warnings():
+def test_new_paths_import_without_warnings(monkeypatch):
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", FutureWarning)
         for name in ("hcl_stats.contrastive", "hcl_stats.contrastive.linear", "hcl_stats.contrastive.tasks"):
-            _fresh_import(name)
+            _fresh_import(name, monkeypatch)
         LinearContrastiveHCL(S3)
         factorcl_synthetic(n_samples=20, random_state=0)
 
