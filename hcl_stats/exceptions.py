@@ -14,6 +14,7 @@ silence or escalate all of them at once::
     from hcl_stats.exceptions import HCLWarning
     warnings.simplefilter("error", HCLWarning)
 """
+import sys
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -45,6 +46,44 @@ class DataWarning(HCLWarning):
     """The data are unusual for the model (near-constant features, tiny n, ...)."""
 
 
+
+class DataConversionWarning(DataWarning):
+    """The input was converted (a column-vector y raveled), as scikit-learn's warning of that name."""
+
+
+_COMPATIBLE = {}
+
+
+def sklearn_compatible(cls, name):
+    """``cls``, or, when scikit-learn is already imported, a subclass of ``cls`` and of
+    ``sklearn.exceptions.<name>`` (cached), so that code catching or filtering scikit-learn's
+    class (``except sklearn.exceptions.NotFittedError``, ``simplefilter(..., DataConversionWarning)``)
+    also sees hcl_stats' one. scikit-learn is never imported here: code that names its class has
+    imported it already. Instances pickle as plain ``cls``.
+
+    Parameters
+    ----------
+    cls : type
+        An exception or warning class of hcl_stats.
+    name : str
+        The name of the matching class in :mod:`sklearn.exceptions`.
+
+    Returns
+    -------
+    type
+    """
+    sk = sys.modules.get("sklearn.exceptions")
+    other = getattr(sk, name, None) if sk is not None else None
+    if other is None or issubclass(cls, other):
+        return cls
+    key = (cls, other)
+    if key not in _COMPATIBLE:
+        _COMPATIBLE[key] = type(cls.__name__, (cls, other), {
+            "__module__": cls.__module__, "__doc__": cls.__doc__,
+            "__reduce__": lambda self: (cls, self.args)})
+    return _COMPATIBLE[key]
+
+
 __all__ = [
     "NotFittedError",
     "IdentifiabilityError",
@@ -53,4 +92,6 @@ __all__ = [
     "EstimationWarning",
     "IdentifiabilityWarning",
     "DataWarning",
+    "DataConversionWarning",
+    "sklearn_compatible",
 ]

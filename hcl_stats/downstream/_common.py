@@ -2,14 +2,13 @@
 contract asks for them), groups of coefficients, and the prediction mixins."""
 from __future__ import annotations
 
-import sys
 import warnings
 
 import numpy as np
 from scipy import sparse
 
 from .._validation import Interval, check_array, describe, user_stacklevel
-from ..exceptions import DataWarning, NotFittedError
+from ..exceptions import DataConversionWarning, NotFittedError, sklearn_compatible
 from ..structure import Structure
 
 __all__ = ["DataConversionWarning", "sklearn_compatible", "check_Z", "check_Zy", "check_noise_cov", "check_binary",
@@ -18,45 +17,8 @@ __all__ = ["DataConversionWarning", "sklearn_compatible", "check_Z", "check_Zy",
 
 
 
-# describe(x): the one description of a received value in error messages (hcl_stats._validation)
-
-
-
-class DataConversionWarning(DataWarning):
-    """The input was converted (a column-vector y raveled), as scikit-learn's warning of that name."""
-
-
-_COMPATIBLE = {}
-
-
-def sklearn_compatible(cls, name):
-    """``cls``, or, when scikit-learn is already imported, a subclass of ``cls`` and of
-    ``sklearn.exceptions.<name>`` (cached), so that code catching or filtering scikit-learn's
-    class (``except sklearn.exceptions.NotFittedError``, ``simplefilter(..., DataConversionWarning)``)
-    also sees hcl_stats' one. scikit-learn is never imported here: code that names its class has
-    imported it already. Instances pickle as plain ``cls``.
-
-    Parameters
-    ----------
-    cls : type
-        An exception or warning class of hcl_stats.
-    name : str
-        The name of the matching class in :mod:`sklearn.exceptions`.
-
-    Returns
-    -------
-    type
-    """
-    sk = sys.modules.get("sklearn.exceptions")
-    other = getattr(sk, name, None) if sk is not None else None
-    if other is None or issubclass(cls, other):
-        return cls
-    key = (cls, other)
-    if key not in _COMPATIBLE:
-        _COMPATIBLE[key] = type(cls.__name__, (cls, other), {
-            "__module__": cls.__module__, "__doc__": cls.__doc__,
-            "__reduce__": lambda self: (cls, self.args)})
-    return _COMPATIBLE[key]
+# describe(x): the one description of a received value in error messages (hcl_stats._validation);
+# sklearn_compatible and DataConversionWarning live with the other exceptions (hcl_stats.exceptions).
 
 
 COMMON_CONSTRAINTS = {
