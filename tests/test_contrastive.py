@@ -209,6 +209,36 @@ def test_trifeature_protocol():
     np.testing.assert_array_equal(match, syn == 1)
 
 
+def test_trifeature_unbiased_pretraining_same_maps_and_labelled_splits():
+    # the official protocol trains R / U representations on an unbiased set: independent attributes
+    a = trifeature_vectors(n_pretrain=4000, n_train=300, n_val=100, n_test=300, random_state=7)
+    b = trifeature_vectors(n_pretrain=4000, n_train=300, n_val=100, n_test=300, biased_pretrain=False, random_state=7)
+    assert a.info["biased_pretrain"] and not b.info["biased_pretrain"]
+    for k in ("train", "val", "test"):
+        np.testing.assert_array_equal(getattr(a, k).Xs[1], getattr(b, k).Xs[1])
+        np.testing.assert_array_equal(getattr(a, k).y["Syn"], getattr(b, k).y["Syn"])
+    pi = b.info["bijection"]
+    match = b.pretrain.latents["colour2"][:, 0] == pi[b.pretrain.latents["texture1"][:, 0]]
+    np.testing.assert_array_equal(match, b.pretrain.y["Syn"] == 1)
+    # independent colour_2: P(colour_2 = pi(texture_1)) = 1 / 8 (binomial sd 0.005 at n = 4000)
+    assert abs(match.mean() - 1 / 8) < 0.02
+    # colour_2 independent of texture_1: the contingency table is flat (chi-square, 49 df; 0.999 quantile 85.4)
+    tab = np.zeros((8, 8))
+    np.add.at(tab, (b.pretrain.latents["texture1"][:, 0], b.pretrain.latents["colour2"][:, 0]), 1)
+    exp = tab.sum(1, keepdims=True) * tab.sum(0, keepdims=True) / tab.sum()
+    assert ((tab - exp) ** 2 / exp).sum() < 85.4
+    with pytest.raises(ValueError, match="biased_pretrain must be True or False; got 'no'"):
+        trifeature_vectors(n_pretrain=10, biased_pretrain="no")
+
+
+def test_factorcl_task_official_split():
+    # the official notebook: 30000 rows, 80 % for training; here 80 / 10 / 10 (train / val / test)
+    t = factorcl_synthetic(n_samples=1000, unique_share=1.0, val_fraction=0.1, test_fraction=0.1, random_state=0)
+    assert (t.train.n_samples, t.val.n_samples, t.test.n_samples) == (800, 100, 100)
+    assert t.pretrain is t.train
+    assert t.info["k_shared"] == 0 and t.info["k_unique"] == 3
+
+
 def test_hierarchical_task_splits():
     t = hierarchical_task(n_pretrain=200, n_train=100, n_val=50, n_test=80, random_state=0)
     assert [s.n_samples for s in (t.pretrain, t.train, t.val, t.test)] == [200, 100, 50, 80]

@@ -165,6 +165,36 @@ def test_coral_tokens_see_the_whole_vector_and_masking_zeroes_tokens():
     assert 0.15 < float(kept) < 0.35
 
 
+def test_coral_follows_the_official_initialisation_and_loss_weights(bimodal):
+    # official main_trifeature.py: CoralLoss(temperature=0.1, ortho_weights=1), static masking ratio 0.75,
+    # AdamW lr 1e-4, weight decay 1e-3, batch 64, 100 epochs; MMFusion deep-copies the shared encoders
+    # for the unique path; FusionTransformer_new.initialize sets the attention block's weights
+    m = COrAL()
+    assert (m.tau, m.lam, m.orth, m.mask, m.mask_ratio) == (0.1, 1.0, "squared", "static", 0.75)
+    assert (m.lr, m.weight_decay, m.optimizer, m.batch_size, m.epochs, m.patience) == (1e-4, 1e-3, "adamw", 64, 100, None)
+    torch.manual_seed(0)
+    d = 64
+    net = COrAL(d=d)._build((24, 24), 0)
+    for a, b in zip(net.tok_s.parameters(), net.tok_u.parameters()):
+        assert a is not b and torch.equal(a, b)  # same initial weights, separate parameters
+    blk = net.fusion
+    for w, sd in ((blk.attn.in_proj_weight, d ** -0.5), (blk.attn.out_proj.weight, (2 * d) ** -0.5),
+                  (blk.fc1.weight, (2 * d) ** -0.5), (blk.fc2.weight, (2 * d) ** -0.5)):
+        assert abs(float(w.detach().std()) / sd - 1) < 0.05, (w.shape, sd)
+    # the loss: NT-Xent(fusion) + NT-Xent(unique 1) + NT-Xent(unique 2) + lam * (6 squared-cosine terms)
+    small = COrAL(d=8, heads=2, enc_hidden=(16,), n_tokens=3, token_dim=4, head_hidden=(16,), head_out=8, lam=0.0,
+                  random_state=0, epochs=1, batch_size=32).fit(bimodal.pretrain.Xs)
+    xs = [torch.as_tensor(X[:32], dtype=torch.float32) for X in bimodal.pretrain.Xs]
+    small.module_.eval()
+    with torch.no_grad():
+        l0 = float(small._loss(small.module_, xs, None, torch.Generator().manual_seed(5), 0))
+        small.lam = 2.5
+        l1 = float(small._loss(small.module_, xs, None, torch.Generator().manual_seed(5), 0))
+        small.lam = 0.0
+    pen = (l1 - l0) / 2.5
+    assert 0 < pen <= 6.0  # six mean squared cosines, each in [0, 1]
+
+
 @pytest.mark.parametrize("name", ["cross", "cross_self", "factorcl_ssl", "coral", "comm", "hcl_authors", "hcl_spectral"])
 def test_training_loss_decreases(name, bimodal):
     m = MODELS[name](random_state=0, epochs=6, batch_size=32, patience=100, lr=3e-3).fit(bimodal.pretrain.Xs)

@@ -272,7 +272,7 @@ def _apply_net(net, E):
 
 
 def trifeature_vectors(n_pretrain=6000, n_train=2000, n_val=1000, n_test=2000, n_classes=8, n_features=24,
-                       embed_dim=6, noise_sd=0.3, random_state=None, **deprecated) -> TaskData:
+                       embed_dim=6, noise_sd=0.3, biased_pretrain=True, random_state=None, **deprecated) -> TaskData:
     """A vector analogue of bimodal Trifeature (redundancy, uniqueness, synergy).
 
     Each modality m = 1, 2 is an "image" with three attributes in {0, ..., n_classes - 1}: shape,
@@ -282,8 +282,12 @@ def trifeature_vectors(n_pretrain=6000, n_train=2000, n_val=1000, n_test=2000, n
     (R); the texture of modality 1 is unique to it (U1); the synergy label is
     Syn = 1[colour_2 == pi(texture_1)] for a fixed random bijection pi.
 
-    Protocol (CoMM / COrAL): the representation is trained on ``pretrain``, a BIASED set where
-    every pair satisfies colour_2 = pi(texture_1); the probes use unbiased labelled sets
+    Protocol (CoMM / COrAL, official ``main_trifeature.py``): for the synergy probe the
+    representation is trained on ``pretrain`` drawn BIASED (``biased_pretrain=True``): every pair
+    satisfies colour_2 = pi(texture_1); for the redundancy and uniqueness probes a second
+    representation is trained on an unbiased ``pretrain`` (``biased_pretrain=False``: all
+    attributes independent). The same ``random_state`` gives the same maps and the same labelled
+    splits whichever ``biased_pretrain``. The probes use unbiased labelled sets
     (``train``, ``val``, ``test``) in which shape, texture and colour are independent except
     that half of the pairs are drawn with colour_2 = pi(texture_1), so that Syn is balanced
     (balanced accuracy = accuracy up to sampling). Labels: ``y["R"]`` = shape, ``y["U"]`` =
@@ -301,8 +305,13 @@ def trifeature_vectors(n_pretrain=6000, n_train=2000, n_val=1000, n_test=2000, n
         Size of each attribute's class embedding.
     noise_sd : float, default 0.3
         Standard deviation of the observation noise.
+    biased_pretrain : bool, default True
+        True: every ``pretrain`` pair satisfies colour_2 = pi(texture_1) (the synergy protocol);
+        False: the attributes of ``pretrain`` are independent (the redundancy / uniqueness protocol).
     random_state : int, SeedSequence, Generator or None, default None
-        None draws fresh entropy; the old keyword ``rng`` still works (FutureWarning).
+        None draws fresh entropy; the old keyword ``rng`` still works (FutureWarning). A
+        SeedSequence is consumed by the call (it spawns children): pass an int to draw the same
+        task twice.
 
     Returns
     -------
@@ -317,23 +326,28 @@ def trifeature_vectors(n_pretrain=6000, n_train=2000, n_val=1000, n_test=2000, n
         _check_pos_int(v, nm)
     if n_classes < 2:
         raise ValueError(f"n_classes must be at least 2; got {n_classes}.")
+    if not isinstance(biased_pretrain, (bool, np.bool_)):
+        raise ValueError(f"biased_pretrain must be True or False; got {biased_pretrain!r}.")
     r_map, r_pre, r_tr, r_va, r_te = check_random_state(random_state).spawn(5)
     C = n_classes
     emb = {a: r_map.standard_normal((C, embed_dim)) for a in ("shape", "texture", "colour")}
     nets = [_random_net(r_map, 3 * embed_dim, 4 * n_features, n_features) for _ in range(2)]
     pi = r_map.permutation(C)
 
-    def draw(r, n, biased):
+    def draw(r, n, mode):
         shape = r.integers(0, C, n)
         tex = [r.integers(0, C, n) for _ in range(2)]
         col = [r.integers(0, C, n) for _ in range(2)]
-        if biased:
+        if mode == "biased":
             syn = np.ones(n, dtype=np.int64)
         else:
             syn = (r.uniform(size=n) < 0.5).astype(np.int64)
         # colour_2: pi(texture_1) when syn, otherwise any other colour
         other = (pi[tex[0]] + r.integers(1, C, n)) % C
         col[1] = np.where(syn == 1, pi[tex[0]], other)
+        if mode == "independent":  # colour_2 drawn independently of texture_1
+            col[1] = r.integers(0, C, n)
+            syn = (col[1] == pi[tex[0]]).astype(np.int64)
         Xs = []
         for m in range(2):
             E = np.hstack([emb["shape"][shape], emb["texture"][tex[m]], emb["colour"][col[m]]])
@@ -343,8 +357,9 @@ def trifeature_vectors(n_pretrain=6000, n_train=2000, n_val=1000, n_test=2000, n
         return Split(Xs, y, lat)
 
     info = {"n_classes": C, "bijection": pi, "noise_sd": noise_sd}
-    return TaskData(draw(r_pre, n_pretrain, True), draw(r_tr, n_train, False), draw(r_va, n_val, False),
-                    draw(r_te, n_test, False), info)
+    info["biased_pretrain"] = bool(biased_pretrain)
+    return TaskData(draw(r_pre, n_pretrain, "biased" if biased_pretrain else "independent"), draw(r_tr, n_train, "balanced"),
+                    draw(r_va, n_val, "balanced"), draw(r_te, n_test, "balanced"), info)
 
 
 # ---------------------------------------------------------------------------------------

@@ -3,6 +3,8 @@ for vector data on CPU after the official code (github.com/Caro-Ci/COrAL: ``modu
 ``modules/coral_loss.py``, ``modules/mmfusion.py``, ``main_trifeature.py``)."""
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -32,13 +34,22 @@ class VectorTokenizer(nn.Module):
 
 
 class _Block(nn.Module):
-    """One pre-LayerNorm transformer block (self-attention + MLP 4d with QuickGELU), as CoMM's."""
+    """One pre-LayerNorm transformer block (self-attention + MLP 4d with QuickGELU), as CoMM's,
+    initialised as the official ``FusionTransformer_new.initialize`` (``modules/mmfusion.py``,
+    one layer): attention input weights N(0, 1/d), attention output and MLP output weights
+    N(0, 1/(2d)), MLP input weights N(0, 1/(2d))."""
 
     def __init__(self, d, heads):
         super().__init__()
         self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
         self.attn = nn.MultiheadAttention(d, heads, batch_first=True)
         self.fc1, self.fc2 = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
+        n_layers = 1
+        proj_std, attn_std, fc_std = d ** -0.5 * (2 * n_layers) ** -0.5, d ** -0.5, (2 * d) ** -0.5
+        nn.init.normal_(self.attn.in_proj_weight, std=attn_std)
+        nn.init.normal_(self.attn.out_proj.weight, std=proj_std)
+        nn.init.normal_(self.fc1.weight, std=fc_std)
+        nn.init.normal_(self.fc2.weight, std=proj_std)
 
     def forward(self, t):
         h = self.ln1(t)
@@ -75,7 +86,8 @@ class _FusionNet(nn.Module):
         self.unique_path = unique
         if unique:
             du = max(1, d // 2)
-            self.tok_u = nn.ModuleList([VectorTokenizer(p, enc_hidden, n_tokens, token_dim, d) for p in n_features])
+            # the official MMFusion deep-copies the shared encoders and adapters: same initial weights
+            self.tok_u = copy.deepcopy(self.tok_s)
             self.lin_u = nn.ModuleList([nn.Sequential(nn.Linear(d, d), nn.LayerNorm(d), nn.GELU(), nn.Linear(d, du))
                                         for _ in range(M)])
             self.pool_u = nn.ModuleList([_AttnPool(du) for _ in range(M)])
@@ -124,8 +136,9 @@ class COrAL(_FusionBase):
     Shared path: per modality an encoder and tokenizer (:class:`VectorTokenizer`: MLP encoder
     ``enc_hidden``, ``n_tokens`` tokens of ``token_dim`` mapped to ``d``), then a CLS token and the
     tokens of all modalities through one pre-LN self-attention block (``heads`` heads); s = the
-    normalised CLS output (d). Unique path of modality m: its own encoder and tokenizer (a copy,
-    separate weights), a token MLP d -> d -> d/2 (LayerNorm, GELU) and attention pooling with a
+    normalised CLS output (d). Unique path of modality m: its own encoder and tokenizer (separate
+    weights, initialised as a copy of the shared path's, as the official ``MMFusion`` deep-copies
+    them), a token MLP d -> d -> d/2 (LayerNorm, GELU) and attention pooling with a
     learned query; u_m (d/2). Heads: g on s, h_m on u_m (``head_hidden`` with BatchNorm, ReLU,
     output ``head_out``; official 512, 512 -> 256).
 
