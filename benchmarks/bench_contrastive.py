@@ -462,6 +462,8 @@ def run_linear(seed_seq, seed, quick, methods):
     return out
 
 
+# results files written before the commit was recorded in their meta: the commit they ran from
+FACTORCL_COMMITS = {"contrastive_factorcl.json": "558c658", "contrastive_factorcl_pilot.json": "558c658 (same code)"}
 # the Cross run a FactorCL variant's lead is measured against (same batch, steps and learning rate)
 LEAD_REFERENCE = {"FactorCL-SUP (lr 1e-3)": "Cross (lr 1e-3)", "FactorCL-SUP (batch 256, critic 64)": "Cross (batch 256)"}
 TASKS = {"factorcl": run_factorcl, "factorcl_noisy": run_factorcl, "trifeature": run_trifeature, "linear": run_linear}
@@ -498,6 +500,8 @@ def main(argv=None):
             budget[k] = type(budget[k])(v)
     import torch
 
+    global COMMIT
+    COMMIT = _commit()
     torch.set_num_threads(1)
     seqs = np.random.SeedSequence(MASTER_SEED).spawn(args.seeds)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -523,8 +527,26 @@ def main(argv=None):
     _write(name, rows, t, args, t0, torch, complete=True)
 
 
+def _commit():
+    """The repository's HEAD commit when the run started, with ``+dirty`` if a file of the deep
+    models, the tasks or this benchmark differs from it."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "hcl_stats/contrastive",
+                                "benchmarks/bench_contrastive.py"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+dirty" if dirty else "")
+
+
+COMMIT = None
+
+
 def _write(name, rows, t, args, t0, torch, complete):
-    meta = dict(task=t, seeds=args.seeds, quick=args.quick, wall_time=time.perf_counter() - t0,
+    meta = dict(commit=COMMIT, task=t, seeds=args.seeds, quick=args.quick, wall_time=time.perf_counter() - t0,
                 torch_threads=torch.get_num_threads(), torch=torch.__version__, python=sys.version.split()[0],
                 machine=platform.machine(), cpu_count=os.cpu_count(), date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                 load_avg=os.getloadavg(), complete=complete, seeds_done=len({r["seed"] for r in rows}),
@@ -807,7 +829,8 @@ def report():
         if "_quick" in f.name:
             continue
         meta = json.loads(f.read_text())["meta"]
-        meta_lines.append(f"- `{f.name}`: {meta.get('seeds_done', meta['seeds'])} seed(s), wall time {meta['wall_time']:.0f} s, "
+        meta_lines.append(f"- `{f.name}`: commit {meta.get('commit') or FACTORCL_COMMITS.get(f.name, 'not recorded')}, "
+                          f"{meta.get('seeds_done', meta['seeds'])} seed(s), wall time {meta['wall_time']:.0f} s, "
                           f"torch {meta['torch']} with {meta['torch_threads']} thread, {meta['cpu_count']} CPUs, load average "
                           f"at end {tuple(round(x, 1) for x in meta['load_avg'])}, {meta['date']}"
                           + (f", methods {meta['methods']}" if meta.get("methods") else "")
