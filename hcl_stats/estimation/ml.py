@@ -89,6 +89,9 @@ class _Layout:
             sup = [np.arange(cs[t].start, cs[t].stop) for t in structure.subsets if set(s) < set(t)]
             self.px_plan.append((np.arange(cs[s].start, cs[s].stop),
                                  np.concatenate(sup) if sup else np.zeros(0, int)))
+        # the index grids of the M-step and of PX-EM, built once (they are used every iteration)
+        self.cols_grid = [np.ix_(c, c) for c in self.cols]
+        self.px_grids = [(np.ix_(c, c), np.ix_(sup, sup), np.ix_(sup, c), np.ix_(c, sup)) for c, sup in self.px_plan]
 
 
 def _px_factor(B, lay):
@@ -107,14 +110,16 @@ def _px_factor(B, lay):
     K = B.shape[0]
     G = np.zeros((K, K))
     R = np.zeros((K, K))
+    grids = getattr(lay, "px_grids", None) or [(np.ix_(c, c), np.ix_(sup, sup), np.ix_(sup, c), np.ix_(c, sup))
+                                               for c, sup in lay.px_plan]
     try:
-        for c, sup in lay.px_plan:
-            Bcc = B[np.ix_(c, c)]
+        for (c, sup), (gcc, gss, gsc, gcs) in zip(lay.px_plan, grids):
+            Bcc = B[gcc]
             if sup.size:
-                coef = sla.solve(B[np.ix_(sup, sup)], B[np.ix_(sup, c)], assume_a="pos")
-                G[np.ix_(c, sup)] = coef.T
-                Bcc = Bcc - B[np.ix_(c, sup)] @ coef
-            R[np.ix_(c, c)] = np.linalg.cholesky(0.5 * (Bcc + Bcc.T))
+                coef = sla.solve(B[gss], B[gsc], assume_a="pos", check_finite=False)
+                G[gcs] = coef.T
+                Bcc = Bcc - B[gcs] @ coef
+            R[gcc] = np.linalg.cholesky(0.5 * (Bcc + Bcc.T))
     except (np.linalg.LinAlgError, sla.LinAlgError):
         return np.eye(K)   # B numerically singular (a factor with no signal): a plain EM step
     # supersets come first in the column order: I - Gamma is unit lower triangular
@@ -141,20 +146,26 @@ def _diag(S):
     return np.diag(S).copy() if isinstance(S, np.ndarray) else np.array(S.diagonal(), dtype=float)
 
 
-def _estep(S, W, psi):
-    """Sufficient statistics of the E-step and the average log-likelihood of (W, psi)."""
+def _estep(S, W, psi, S_diag=None):
+    """Sufficient statistics of the E-step and the average log-likelihood of (W, psi).
+
+    M_k = I + W^T Psi^{-1} W has every eigenvalue >= 1, so its inverse is computed once (K x K,
+    from the Cholesky factor) and applied by products: A = (S Wp) M_k^{-1}, beta^T = Wp M_k^{-1}
+    (two p x K x K products instead of triangular solves with p right-hand sides). ``S_diag``:
+    the diagonal of S when the caller has it (saves O(p q) per call for a LowRankCov)."""
     p, K = W.shape
     Wp = W / psi[:, None]
     Mk = np.eye(K) + W.T @ Wp
-    cM = sla.cho_factor(Mk, lower=True)
+    cM = sla.cho_factor(Mk, lower=True, check_finite=False)
     SWp = S @ Wp
-    A = sla.cho_solve(cM, SWp.T).T                          # S beta^T
-    beta_T = sla.cho_solve(cM, Wp.T).T                      # Sigma^{-1} W  (p, K)
-    Minv = sla.cho_solve(cM, np.eye(K))
+    Minv = sla.cho_solve(cM, np.eye(K), check_finite=False)
+    Minv = 0.5 * (Minv + Minv.T)
+    A = SWp @ Minv                                          # S beta^T
+    beta_T = Wp @ Minv                                      # Sigma^{-1} W  (p, K)
     B = Minv + beta_T.T @ SWp @ Minv
     B = 0.5 * (B + B.T)
     logdet = 2.0 * np.sum(np.log(np.diag(cM[0]))) + np.sum(np.log(psi))
-    trace = np.sum(_diag(S) / psi) - np.sum(Wp * A)       # tr(Sigma^{-1} S)
+    trace = np.sum((_diag(S) if S_diag is None else S_diag) / psi) - np.sum(Wp * A)   # tr(Sigma^{-1} S)
     ll = -0.5 * (p * _LOG2PI + logdet + trace)
     return A, B, beta_T, Wp, cM, ll
 
@@ -267,9 +278,10 @@ def _support_rows(Bcc, Am, sub):
 
 def _mstep(S_diag, A, B, W, psi, lay, noise, alpha, l1_ratio, psi_floor, support=None, px=False):
     Wn = np.zeros_like(W)
+    grids = getattr(lay, "cols_grid", None) or [np.ix_(c, c) for c in lay.cols]
     for m, r in enumerate(lay.rows):
         C = lay.cols[m]
-        Bcc = B[np.ix_(C, C)]
+        Bcc = B[grids[m]]
         Am = A[r][:, C]
         if support is not None:
             Wn[r.start:r.stop, C] = _support_rows(Bcc, Am, support[r][:, C])
@@ -278,7 +290,7 @@ def _mstep(S_diag, A, B, W, psi, lay, noise, alpha, l1_ratio, psi_floor, support
             X, _, _ = penalised_rows(Bcc, Am, alpha * psi[r], groups, gw, l1_ratio, X0=W[r][:, C])
             Wn[r.start:r.stop, C] = X
         else:
-            Wn[r.start:r.stop, C] = sla.solve(Bcc, Am.T, assume_a="pos").T
+            Wn[r.start:r.stop, C] = np.linalg.solve(Bcc, Am.T).T
     d = S_diag - 2.0 * np.sum(Wn * A, axis=1) + np.sum((Wn @ B) * Wn, axis=1)
     if px:
         Wn = Wn @ _px_factor(B, lay)
@@ -360,12 +372,12 @@ def _em_loop(S, W0, psi0, lay, noise, max_iter, tol, gtol, accelerate, alpha, l1
 
     def em_step(Wc, psic, stats=None):
         if stats is None:
-            stats = _estep(S, Wc, psic)
+            stats = _estep(S, Wc, psic, S_diag)
         A, B = stats[0], stats[1]
         return _mstep(S_diag, A, B, Wc, psic, lay, noise, alpha, l1_ratio, psi_floor, support, px)
 
     loglik, objective, kkt_trace, n_estep = [], [], [], 0
-    stats = _estep(S, W, psi)
+    stats = _estep(S, W, psi, S_diag)
     n_estep += 1
     converged = False
     it = 0
@@ -383,10 +395,10 @@ def _em_loop(S, W0, psi0, lay, noise, max_iter, tol, gtol, accelerate, alpha, l1
                 break
         W1, psi1 = em_step(W, psi, stats)
         if accelerate == "squarem":
-            st1 = _estep(S, W1, psi1)
+            st1 = _estep(S, W1, psi1, S_diag)
             n_estep += 1
             W2, psi2 = em_step(W1, psi1, st1)
-            st2 = _estep(S, W2, psi2)
+            st2 = _estep(S, W2, psi2, S_diag)
             n_estep += 1
             obj2 = st2[5] - pen(W2)
             rW, rp = W1 - W, psi1 - psi
@@ -402,17 +414,17 @@ def _em_loop(S, W0, psi0, lay, noise, max_iter, tol, gtol, accelerate, alpha, l1
                     We = W - 2 * a * rW + a * a * vW
                     pe = psi - 2 * a * rp + a * a * vp
                     if np.all(pe > psi_floor):
-                        ste = _estep(S, We, pe)
+                        ste = _estep(S, We, pe, S_diag)
                         n_estep += 1
                         if ste[5] - pen(We) >= obj2:
                             Ws, ps = em_step(We, pe, ste)   # stabilising EM step
-                            sts = _estep(S, Ws, ps)
+                            sts = _estep(S, Ws, ps, S_diag)
                             n_estep += 1
                             Wn, psin, stn = Ws, ps, sts
                             break
         else:
             Wn, psin = W1, psi1
-            stn = _estep(S, Wn, psin)
+            stn = _estep(S, Wn, psin, S_diag)
             n_estep += 1
         W, psi, stats = Wn, psin, stn
     # the optimality measure at the RETURNED point (after a break: the one just tested)
