@@ -110,6 +110,26 @@ def test_factorcl_ablations(labelled):
     assert not np.allclose(g["ZS1"][:, :8], g["ZS1"][:, 8:])
 
 
+def test_factorcl_conditional_critics_follow_the_official_code(labelled):
+    # official FactorCLSUP: f([z1, y_onehot], z2); FactorCLSSL: f([z1, z1'], [z2, z2']) (each modality
+    # joined with its own augmented view)
+    sp = labelled.pretrain
+    kw = dict(hidden=(16,), n_components=8, critic_hidden=8, random_state=0, epochs=1, batch_size=32)
+    sup = FactorCL(**kw).fit(sp.Xs, sp.y["label"])
+    ssl = FactorCL("ssl", **kw).fit(sp.Xs)
+    for crit in ("nce_x1x2_cond", "club_x1x2_cond"):
+        c_sup, c_ssl = getattr(sup.module_, crit), getattr(ssl.module_, crit)
+        assert (c_sup.fa.in_features, c_sup.fb.in_features) == (8 + 2, 8)
+        assert (c_ssl.fa.in_features, c_ssl.fb.in_features) == (16, 16)
+    f = {h: torch.full((4, 8), float(i)) for i, h in enumerate(("s_nce", "s_club_cond", "u_nce_y", "u_club", "u_nce_cond"))}
+    c = {h: v + 100 for h, v in f.items()}
+    a, b = ssl._cond_pair(f, {h: v + 10 for h, v in f.items()}, c, {h: v + 200 for h, v in f.items()}, "u_nce_cond")
+    assert torch.equal(a, torch.cat([f["u_nce_cond"], c["u_nce_cond"]], 1))
+    assert torch.equal(b, torch.cat([f["u_nce_cond"] + 10, f["u_nce_cond"] + 200], 1))
+    a, b = sup._cond_pair(f, {h: v + 10 for h, v in f.items()}, c, c, "s_club_cond")
+    assert a.shape == (4, 16) and torch.equal(b, f["s_club_cond"] + 10)
+
+
 def test_fixed_epochs_no_validation_split_and_monitor(labelled):
     sp = labelled.pretrain
     calls = []

@@ -19,7 +19,7 @@ _SHARED, _UNIQUE = _HEADS[:2], _HEADS[2:]
 
 
 class _FactorCLNet(nn.Module):
-    def __init__(self, n_features, hidden, dim, c, critic_hidden, critic_layers, factorized):
+    def __init__(self, n_features, hidden, dim, c, critic_hidden, critic_layers, factorized, cond_both=False):
         super().__init__()
         self.enc = nn.ModuleList([mlp(p, hidden, dim) for p in n_features])
         names = _HEADS if factorized else ("one",)
@@ -30,8 +30,11 @@ class _FactorCLNet(nn.Module):
         self.club_x1x2 = ConcatCritic(dim, dim, ch, cl)
         self.nce_x1y = ConcatCritic(dim, c, ch, cl)
         self.nce_x2y = ConcatCritic(dim, c, ch, cl)
-        self.nce_x1x2_cond = ConcatCritic(dim + c, dim, ch, cl)
-        self.club_x1x2_cond = ConcatCritic(dim + c, dim, ch, cl)
+        # conditional critics: the condition joins x1's head (supervised, official FactorCLSUP) or
+        # both heads (ssl: each modality with its own augmented view, official FactorCLSSL)
+        d2 = dim + c if cond_both else dim
+        self.nce_x1x2_cond = ConcatCritic(dim + c, d2, ch, cl)
+        self.club_x1x2_cond = ConcatCritic(dim + c, d2, ch, cl)
 
     def backbone(self, x, m):
         return self.enc[m](x)
@@ -60,9 +63,11 @@ class FactorCL(DeepContrastive):
     first argument only: f([z1, c], z2). Each training step: one outer step on everything except
     the two CLUB critics, then one inner step fitting the CLUB critics by InfoNCE.
 
-    ``mode="supervised"`` (FactorCL-SUP): Y = one-hot labels (``fit(Xs, y)``). ``mode="ssl"``
-    (FactorCL-SSL): Y is replaced by augmentations, I(X_i; X_i') for the label terms, and both
-    conditional terms condition on the head of the augmented view of x1.
+    ``mode="supervised"`` (FactorCL-SUP): Y = one-hot labels (``fit(Xs, y)``); the conditional
+    critics see f([z1, y], z2) (official ``FactorCLSUP.forward``). ``mode="ssl"`` (FactorCL-SSL): Y
+    is replaced by augmentations, I(X_i; X_i') for the label terms (one head applied to x_i and to
+    its augmented view x_i'), and the conditional terms join each modality's head with the same
+    head of its own augmented view, f([z1, z1'], [z2, z2']) (official ``FactorCLSSL.forward``).
 
     Ablations (the paper's "OurCL" rows are variants of this kind; the names here say what is
     removed): ``upper_bounds=False`` drops both NCE-CLUB terms (lower bounds only);
@@ -102,8 +107,8 @@ class FactorCL(DeepContrastive):
     -----
     Differences from the official code, on purpose: the CLUB critics are fitted on the training
     batch (the official code samples them from the whole data set, test rows included); the
-    SSL conditional upper bound conditions on the augmented view (the official code
-    concatenates x1 with itself); the concat critic computes its first layer as W_a a + W_b b
+    SSL conditional upper bound conditions on the augmented views as its lower bound does (the
+    official code concatenates each head with itself there, [z1, z1] and [z2, z2]); the concat critic computes its first layer as W_a a + W_b b
     (the same function as MLP([a, b]) at N^2 times less cost); the label critic sees the one-hot
     label (the official code the scalar label); inputs are standardised.
     """
@@ -141,7 +146,7 @@ class FactorCL(DeepContrastive):
             raise ValueError(f"FactorCL is bimodal: Xs must contain 2 modalities; got {len(n_features)} (concatenate modalities to form two).")
         c = n_classes if self.mode == "supervised" else self.n_components
         return _FactorCLNet(n_features, list(self.hidden), self.n_components, c, self.critic_hidden, self.critic_layers,
-                            self.factorized)
+                            self.factorized, cond_both=self.mode == "ssl")
 
     def _inner_parameters(self, net):
         if not self.upper_bounds:
@@ -149,8 +154,8 @@ class FactorCL(DeepContrastive):
         return list(net.club_x1x2.parameters()) + list(net.club_x1x2_cond.parameters())
 
     def _terms(self, net, xs, y, gen):
-        """Heads of x1, x2 and the conditions c1 (label terms of x1 and x2 use c1 / c2; the
-        conditional terms use c1)."""
+        """Heads of x1, x2 and the conditions c1, c2 (label terms of x1 and x2 use c1 / c2; the
+        conditional terms join c1 to x1's head, and in the ssl mode c2 to x2's head)."""
         f1, f2 = net.feats(xs[0], 0), net.feats(xs[1], 1)
         if self.mode == "supervised":
             yo = F.one_hot(y, self.n_classes_).to(xs[0].dtype)
@@ -160,24 +165,28 @@ class FactorCL(DeepContrastive):
             c2 = net.feats(augment(xs[1], gen, self.aug_mask, self.aug_noise), 1)
         return f1, f2, c1, c2
 
+    def _cond_pair(self, f1, f2, c1, c2, head):
+        """The two arguments of a conditional critic: [z1, c1] and z2 (supervised) or [z2, c2] (ssl)."""
+        a = torch.cat([f1[head], c1[head]], 1)
+        b = torch.cat([f2[head], c2[head]], 1) if self.mode == "ssl" else f2[head]
+        return a, b
+
     def _loss(self, net, xs, y, gen, epoch):
         f1, f2, c1, c2 = self._terms(net, xs, y, gen)
-        cat = lambda a, b: torch.cat([a, b], 1)  # noqa: E731
         obj = (net.nce_x1x2.infonce(f1["s_nce"], f2["s_nce"])
                + net.nce_x1y.infonce(f1["u_nce_y"], c1["u_nce_y"])
                + net.nce_x2y.infonce(f2["u_nce_y"], c2["u_nce_y"])
-               + net.nce_x1x2_cond.infonce(cat(f1["u_nce_cond"], c1["u_nce_cond"]), f2["u_nce_cond"]))
+               + net.nce_x1x2_cond.infonce(*self._cond_pair(f1, f2, c1, c2, "u_nce_cond")))
         if self.upper_bounds:
-            obj = obj - (net.club_x1x2_cond.club(cat(f1["s_club_cond"], c1["s_club_cond"]), f2["s_club_cond"])
+            obj = obj - (net.club_x1x2_cond.club(*self._cond_pair(f1, f2, c1, c2, "s_club_cond"))
                          + net.club_x1x2.club(f1["u_club"], f2["u_club"]))
         return -obj
 
     def _inner(self, net, xs, y, gen):
         with torch.no_grad():
             f1, f2, c1, c2 = self._terms(net, xs, y, gen)
-        cat = lambda a, b: torch.cat([a, b], 1)  # noqa: E731
         loss = -(net.club_x1x2.infonce(f1["u_club"], f2["u_club"])
-                 + net.club_x1x2_cond.infonce(cat(f1["s_club_cond"], c1["s_club_cond"]), f2["s_club_cond"]))
+                 + net.club_x1x2_cond.infonce(*self._cond_pair(f1, f2, c1, c2, "s_club_cond")))
         self._inner_opt.zero_grad(set_to_none=True)
         loss.backward()
         self._inner_opt.step()
