@@ -581,3 +581,20 @@ def test_verdict_table_is_one_table_with_escaped_cells():
     tex = table_latex("||W - W*|| at 5%", ["n", "a_b"], [["1", "2"]])
     assert r"\caption{\textbar{}\textbar{}W - W*\textbar{}\textbar{} at 5\%}" in tex and r"n & a\_b \\ \hline" in tex
     assert tex.startswith(r"\begin{table}[ht]") and tex.endswith(r"\end{table}")
+
+
+def test_convergence_table_counts_each_fit_once_and_leaves_out_paper_mode():
+    from hcl_stats.harness.report import convergence_table
+
+    def row(method, task, n, conv, it, est=None, meth="ml"):
+        return {"method": method, "task": task, "status": "ok", "point": {"n_samples": n}, "estimator": est,
+                "info": {"method": meth, "converged": conv, "n_iter": it}}
+
+    rows = [row("default", "a", 100, True, 10, "ols"), row("default", "a", 100, True, 10, "lasso"),   # one fit, two rows
+            row("default", "b", 100, False, 1000), row("default", "c", 200, True, 30),
+            row("paper", "a", 100, False, 102, meth="paper"),
+            {"method": "naive_svd", "task": "a", "status": "ok", "point": {"n_samples": 100}, "info": {}}]
+    title, header, body = convergence_table(rows, "n_samples")
+    assert len(header) == 2                      # paper mode and methods without the record are left out
+    assert body == [["100", "1/2 (505)"], ["200", "1/1 (30)"]]
+    assert convergence_table([rows[-1]], "n_samples") is None
