@@ -142,3 +142,28 @@ def test_default_method_is_ml_with_shrinkage():
     h = HCL(DESIGNS[2][0])
     # shrinkage=None means the method's default: True for "ml" (the EM part)
     assert h.method == "ml" and h.shrinkage is None and h._solver().shrinkage is True
+
+
+def test_weakest_blocks_name_the_subset_whose_loadings_vanish():
+    """The ConvergenceWarning's diagnosis: the smallest whitened singular value per subset, computed
+    here by hand, and a block with a zero column ranked first."""
+    from hcl_stats import Structure
+    from hcl_stats.estimation.ml import Layout, convergence_message, weakest_blocks
+
+    s = Structure({(0, 1): 2, (0,): 1, (1,): 2}, 2)
+    nf = (5, 6)
+    lay = Layout(s, nf)
+    rng = np.random.default_rng(0)
+    W = rng.normal(size=(11, 5)) * lay.mask
+    W[5:, 4] = 0.0                                   # subset (1,): its second column vanishes
+    psi = rng.uniform(0.5, 2.0, 11)
+    wb = weakest_blocks(W, psi, lay, n=3)
+    assert wb[0] == ((1,), 0.0)
+    cs = s.column_slices[(0, 1)]
+    expect = np.linalg.svd(W[:, cs] / np.sqrt(psi)[:, None], compute_uv=False)[-1]
+    assert dict(wb)[(0, 1)] == pytest.approx(expect, rel=1e-12)
+    out = {"history": {"objective": np.array([-3.0, -2.9]), "kkt": np.array([1e-3, 1e-4])}, "W": W, "psi": psi,
+           "n_iter": 5, "tol": 1e-13, "gtol": 1e-10, "stop_crit": 1e-4}
+    msg = convergence_message(out, 5, lay)
+    assert "(1,): 0" in msg and "have (almost) vanished" in msg
+    assert "vanished" not in convergence_message(out, 5)   # without the layout: no diagnosis

@@ -415,8 +415,8 @@ def fit_missing(Xs, structure, *, noise="feature", max_iter=1000, tol=1e-13, gto
     info["stopping_rule_met"] = bool(out["converged"])
     if not out["stop_crit"] <= gtol:
         info["convergence_message"] = convergence_message(
-            {"history": {"objective": hist["loglik"], "kkt": hist["kkt"]}, "W": W, "n_iter": out["n_iter"],
-             "tol": tol, "gtol": gtol, "stop_crit": out["stop_crit"]}, max_iter)
+            {"history": {"objective": hist["loglik"], "kkt": hist["kkt"]}, "W": W, "psi": psi, "n_iter": out["n_iter"],
+             "tol": tol, "gtol": gtol, "stop_crit": out["stop_crit"]}, max_iter, lay)
     return EstimationResult(loadings=W * d[:, None], noise_var=psi * d ** 2, n_iter=out["n_iter"],
                             history=hist, info=info, stop_crit=out["stop_crit"], tol=gtol,
                             objective=float(out["loglik_final"]) + shift)

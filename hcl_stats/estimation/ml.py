@@ -65,7 +65,8 @@ from .sparse import column_groups, penalised_rows, penalty_value, row_alpha_max
 
 __all__ = ["fit_ml", "em_fit", "ml_path", "alpha_max_ml", "convergence_message", "NOISE_MODELS", "scaled_kkt",
            "subdiff_distance", "penalised_kkt", "optimality", "Layout", "px_factor", "block_ranks", "check_options",
-           "matrix_diagonal", "estep", "n_noise_params", "em_start", "squarem_steps", "LowRankCov"]
+           "matrix_diagonal", "estep", "n_noise_params", "em_start", "squarem_steps", "LowRankCov",
+           "weakest_blocks"]
 
 NOISE_MODELS = ("modality", "feature", "isotropic")
 _LOG2PI = np.log(2.0 * np.pi)
@@ -594,18 +595,36 @@ def fit_ml(stats, structure, *, noise="modality", max_iter=1000, tol=1e-13, gtol
                     unpenalised_history=unpen["history"])
     info["stopping_rule_met"] = bool(out["converged"])
     if not out["stop_crit"] <= gtol:
-        info["convergence_message"] = convergence_message(out, max_iter)
+        info["convergence_message"] = convergence_message(out, max_iter, lay)
     return EstimationResult(loadings=out["W"], noise_var=out["psi"], n_iter=out["n_iter"],
                             converged=out["converged"], history=out["history"], info=info,
                             stop_crit=out["stop_crit"], tol=gtol, objective=out["objective"])
 
 
-def convergence_message(out, max_iter):
+def weakest_blocks(W, psi, lay, n=2):
+    """The ``n`` subsets whose loadings have the smallest whitened singular value, as
+    [(subset, value)]: the smallest singular value of Psi^{-1/2} W restricted to the subset's rows
+    (its modalities' features) and columns. A value near zero is a direction whose loadings have
+    (almost) vanished: exactly zero loadings are a fixed point of EM, and with a weak signal the
+    likelihood is nearly flat along them, where EM moves slowly (docs/method.md, section 14)."""
+    W = np.asarray(W, float)
+    psi = np.asarray(psi, float)
+    out = []
+    for s, cs in lay.structure.column_slices.items():
+        R = np.concatenate([np.arange(lay.rows[m].start, lay.rows[m].stop) for m in s])
+        block = W[R][:, cs] / np.sqrt(psi[R])[:, None]
+        if block.size:
+            out.append((s, float(np.linalg.svd(block, compute_uv=False)[-1])))
+    return sorted(out, key=lambda t: t[1])[:n]
+
+
+def convergence_message(out, max_iter, lay=None):
     """What an EM run that did not converge reports, and what to change (for the ConvergenceWarning).
 
     The tolerances are named as the user sets them on :class:`hcl_stats.estimation.solvers.EM`
     (``tol`` for the optimality measure, ``change_tol`` for the increase of the log-likelihood),
-    which :func:`fit_ml` receives as ``gtol`` and ``tol``."""
+    which :func:`fit_ml` receives as ``gtol`` and ``tol``. With the layout ``lay`` the message
+    also names the subsets with the weakest loadings (:func:`weakest_blocks`)."""
     h = out["history"]
     obj, kkt = np.asarray(h["objective"]), np.asarray(h["kkt"])
     p = out["W"].shape[0]
@@ -614,8 +633,16 @@ def convergence_message(out, max_iter):
     crit = out.get("stop_crit", kkt[-1] if kkt.size else np.nan)
     if np.isfinite(crit):
         parts.append(f"the optimality measure stop_crit at the returned point is {crit:.2g} (tol={out['gtol']:g})")
+    weak = ""
+    if lay is not None and "psi" in out:
+        wb = weakest_blocks(out["W"], out["psi"], lay)
+        if wb:
+            weak = (" The smallest whitened singular values of the subsets' loadings are "
+                    + ", ".join(f"{s}: {v:.2g}" for s, v in wb)
+                    + " (near zero: a subset whose loadings have (almost) vanished; the likelihood is nearly flat "
+                    "along such directions and EM moves slowly there).")
     return (f"HCL(method='ml') stopped after {out['n_iter']} EM iterations (max_iter={max_iter}) without meeting its "
-            f"stopping rule: {'; '.join(parts)}. Increase max_iter (e.g. max_iter={4 * max_iter}); keep "
+            f"stopping rule: {'; '.join(parts)}.{weak} Increase max_iter (e.g. max_iter={4 * max_iter}); keep "
             "accelerate='squarem'; if the increase keeps shrinking only slowly, the structure may have a weakly "
             "identified subset (check it with hcl_stats.select_structure) -- loosening tol/change_tol returns a less "
             "precise estimate.")
