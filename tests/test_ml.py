@@ -167,3 +167,25 @@ def test_weakest_blocks_name_the_subset_whose_loadings_vanish():
     msg = convergence_message(out, 5, lay)
     assert "(1,): 0" in msg and "have (almost) vanished" in msg
     assert "vanished" not in convergence_message(out, 5)   # without the layout: no diagnosis
+
+
+def test_zero_loadings_of_a_subset_are_a_fixed_point_of_em():
+    """docs/method.md, section 14 ("Where EM is slow"): a subset whose loadings are exactly zero keeps
+    them through EM steps (with the parameter expansion and SQUAREM of the default), although the
+    data carry its signal -- the reason a start with an empty subset can stop at a saddle."""
+    from hcl_stats import Structure, simulate
+    from hcl_stats.covariance import sample_covariance
+    from hcl_stats.estimation.ml import Layout, em_fit, weakest_blocks
+
+    s = Structure({(0, 1): 2, (0,): 2, (1,): 2}, 2)
+    nf = (15, 20)
+    d = simulate(s, nf, 2000, noise_var=0.5, random_state=4)
+    S = sample_covariance(d.Xs).cov
+    lay = Layout(s, nf)
+    W0 = d.loadings.copy()
+    W0[:, s.column_slices[(1,)]] = 0.0
+    out = em_fit(S, W0, np.full(35, 0.5), lay, noise="feature", max_iter=30)
+    assert np.all(out["W"][:, s.column_slices[(1,)]] == 0.0)
+    assert weakest_blocks(out["W"], out["psi"], lay, n=1)[0] == ((1,), 0.0)
+    full = em_fit(S, d.loadings, np.full(35, 0.5), lay, noise="feature", max_iter=30)
+    assert full["loglik"] > out["loglik"] + 0.01      # the empty subset costs likelihood: not a maximum
