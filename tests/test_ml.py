@@ -167,6 +167,9 @@ def test_weakest_blocks_name_the_subset_whose_loadings_vanish():
     msg = convergence_message(out, 5, lay)
     assert "(1,): 0" in msg and "have (almost) vanished" in msg
     assert "vanished" not in convergence_message(out, 5)   # without the layout: no diagnosis
+    healthy = dict(out, W=rng.normal(size=(11, 5)) * lay.mask)
+    assert min(v for _, v in weakest_blocks(healthy["W"], psi, lay, n=5)) > 1e-2
+    assert "vanished" not in convergence_message(healthy, 5, lay)   # nothing near zero: nothing named
 
 
 def test_zero_loadings_of_a_subset_are_a_fixed_point_of_em():

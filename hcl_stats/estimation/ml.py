@@ -66,7 +66,7 @@ from .sparse import column_groups, penalised_rows, penalty_value, row_alpha_max
 __all__ = ["fit_ml", "em_fit", "ml_path", "alpha_max_ml", "convergence_message", "NOISE_MODELS", "scaled_kkt",
            "subdiff_distance", "penalised_kkt", "optimality", "Layout", "px_factor", "block_ranks", "check_options",
            "matrix_diagonal", "estep", "n_noise_params", "em_start", "squarem_steps", "LowRankCov",
-           "weakest_blocks"]
+           "weakest_blocks", "VANISHED"]
 
 NOISE_MODELS = ("modality", "feature", "isotropic")
 _LOG2PI = np.log(2.0 * np.pi)
@@ -601,6 +601,11 @@ def fit_ml(stats, structure, *, noise="modality", max_iter=1000, tol=1e-13, gtol
                             stop_crit=out["stop_crit"], tol=gtol, objective=out["objective"])
 
 
+#: whitened singular value below which the ConvergenceWarning reports a subset's loadings as vanished
+#: (signal energy below 1e-4 of the noise along that direction, summed over the subset's features)
+VANISHED = 1e-2
+
+
 def weakest_blocks(W, psi, lay, n=2):
     """The ``n`` subsets whose loadings have the smallest whitened singular value, as
     [(subset, value)]: the smallest singular value of Psi^{-1/2} W restricted to the subset's rows
@@ -624,7 +629,8 @@ def convergence_message(out, max_iter, lay=None):
     The tolerances are named as the user sets them on :class:`hcl_stats.estimation.solvers.EM`
     (``tol`` for the optimality measure, ``change_tol`` for the increase of the log-likelihood),
     which :func:`fit_ml` receives as ``gtol`` and ``tol``. With the layout ``lay`` the message
-    also names the subsets with the weakest loadings (:func:`weakest_blocks`)."""
+    also names the (at most two) subsets whose smallest whitened singular value is below
+    :data:`VANISHED` (:func:`weakest_blocks`)."""
     h = out["history"]
     obj, kkt = np.asarray(h["objective"]), np.asarray(h["kkt"])
     p = out["W"].shape[0]
@@ -635,7 +641,7 @@ def convergence_message(out, max_iter, lay=None):
         parts.append(f"the optimality measure stop_crit at the returned point is {crit:.2g} (tol={out['gtol']:g})")
     weak = ""
     if lay is not None and "psi" in out:
-        wb = weakest_blocks(out["W"], out["psi"], lay)
+        wb = [(s, v) for s, v in weakest_blocks(out["W"], out["psi"], lay) if v < VANISHED]
         if wb:
             weak = (" The smallest whitened singular values of the subsets' loadings are "
                     + ", ".join(f"{s}: {v:.2g}" for s, v in wb)
