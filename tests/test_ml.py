@@ -170,6 +170,11 @@ def test_weakest_blocks_name_the_subset_whose_loadings_vanish():
     healthy = dict(out, W=rng.normal(size=(11, 5)) * lay.mask)
     assert min(v for _, v in weakest_blocks(healthy["W"], psi, lay, n=5)) > 1e-2
     assert "vanished" not in convergence_message(healthy, 5, lay)   # nothing near zero: nothing named
+    tiny = healthy["W"].copy()
+    tiny[5:, 4] *= 1e-4                                          # whitened singular value of order 1e-4 to 1e-3
+    v = dict(weakest_blocks(tiny, psi, lay, n=5))[(1,)]
+    assert 1e-5 < v < 1e-2
+    assert "(1,): " in convergence_message(dict(healthy, W=tiny), 5, lay)
 
 
 def test_zero_loadings_of_a_subset_are_a_fixed_point_of_em():
