@@ -734,7 +734,9 @@ def _trifeature_checks(rows_t, label):
         if np.isfinite(bound) and bound < 0.8:
             ok = syn >= bound - 0.10
             checks.append(f"| {label}Trifeature Syn: bound {bound:.3f} < 0.80, so COrAL within 0.10 of it | {syn:.3f} "
-                          f"(bound - COrAL = {bound - syn:+.3f}; Cross {cross:.3f}) | {'met' if ok else 'MISSED'} |")
+                          f"(bound - COrAL = {bound - syn:+.3f}; Cross {cross:.3f}; {len(_vals(_sel(rows_t, 'COrAL'), 'Syn'))} "
+                          f"seeds; the other form, >= 0.70 and >= Cross + 0.15: "
+                          f"{'met' if syn >= 0.70 and syn >= cross + 0.15 else 'missed'}) | {'met' if ok else 'MISSED'} |")
         else:
             ok = syn >= 0.70 and syn >= cross + 0.15
             checks.append(f"| {label}Trifeature Syn: COrAL >= 0.70 and >= Cross + 0.15 (bound {bound:.3f}) | {syn:.3f} vs Cross {cross:.3f} "
