@@ -18,9 +18,9 @@ wait
 $B --task trifeature --seeds 5 --methods "MLP bound,raw input,Cross,COrAL" --pretraining biased --suffix _biased &
 $B --task trifeature --seeds 5 --methods "Cross,COrAL" --pretraining unbiased --suffix _unbiased
 wait
-$B --task trifeature --seeds 5 --methods "CoMM" --pretraining biased --suffix _comm_biased
-# not run in issue 14's round for lack of CPU: CoMM on the unbiased set (R, U), and at the second budget
+$B --task trifeature --seeds 5 --methods "CoMM" --pretraining biased --suffix _comm_biased  # stopped at 01:54 after seeds 0-2 (deadline)
+# not run in issue 14's round for lack of CPU, at the second budget:
 # SupCon, Cross+Self, FactorCL-SSL, the OurCL ablations, the noisy variant, e.g.
-# $B --task trifeature --seeds 5 --methods "CoMM" --pretraining unbiased --suffix _comm_unbiased
+$B --task trifeature --seeds 5 --methods "CoMM" --pretraining unbiased --suffix _comm_unbiased  # stopped at 01:54 after seed 0 (deadline)
 # $B --task factorcl --seeds 5 --methods "raw input,SupCon,Cross+Self,FactorCL-SSL" --shares 1,0 --suffix _others
 python benchmarks/bench_contrastive.py --report
