@@ -113,8 +113,7 @@ def align(W_hat, W_true, structure, n_features=None, return_rotations: bool = Fa
     """
     W_hat, W_true = _check_pair(W_hat, W_true)
     if n_features is not None:
-        rows_of = structure.row_slices(n_features)
-        mask_rows = lambda s: np.concatenate([np.arange(rows_of[m].start, rows_of[m].stop) for m in s])  # noqa: E731
+        mask_rows = lambda s: structure.feature_rows(s, n_features)  # noqa: E731
     else:
         mask_rows = lambda s: slice(None)  # noqa: E731
     out = W_hat.copy()

@@ -204,6 +204,14 @@ class Structure:
         bounds = np.concatenate([[0], np.cumsum(n_features)])
         return [slice(int(bounds[m]), int(bounds[m + 1])) for m in range(self._n_modalities)]
 
+    def feature_rows(self, modalities, n_features) -> np.ndarray:
+        """Indices (int array) of the rows of the stacked (p, K) loadings that belong to the given
+        modalities (any iterable of modality indices, e.g. a subset), modality by modality in the
+        order given."""
+        rows = self.row_slices(n_features)
+        return np.concatenate([np.arange(rows[m].start, rows[m].stop) for m in modalities]
+                              or [np.zeros(0, dtype=int)])
+
     def support_mask(self, n_features) -> np.ndarray:
         """Boolean (p, K) mask: entry (j, k) is True when feature j's modality is in column k's subset."""
         rows = self.row_slices(n_features)

@@ -165,3 +165,17 @@ def test_malformed_ranks_raise_valueerror_only(bad):
         Structure(bad, 3)
     except ValueError:
         pass
+
+
+def test_feature_rows_are_the_stacked_rows_of_the_modalities_in_the_order_given():
+    import numpy as np
+    from hcl_stats import Structure
+
+    s = Structure({(0, 1, 2): 1, (0,): 1}, 3)
+    nf = (2, 3, 1)
+    np.testing.assert_array_equal(s.feature_rows((0, 2), nf), [0, 1, 5])
+    np.testing.assert_array_equal(s.feature_rows((2, 0), nf), [5, 0, 1])
+    assert s.feature_rows((), nf).size == 0 and s.feature_rows((), nf).dtype.kind == "i"
+    mask = s.support_mask(nf)
+    for sub, cs in s.column_slices.items():      # the rows a subset's columns may load on
+        np.testing.assert_array_equal(np.flatnonzero(mask[:, cs.start]), np.sort(s.feature_rows(sub, nf)))

@@ -306,7 +306,7 @@ class _Problem:
         K = structure.n_factors
         self.plan = []
         for s, cs in structure.column_slices.items():
-            idx = np.concatenate([np.arange(rows[m].start, rows[m].stop) for m in s])
+            idx = structure.feature_rows(s, n_features)
             others = np.setdiff1d(np.arange(K), np.arange(cs.start, cs.stop))
             self.plan.append((cs, idx, others, structure.rank(s), _runs(idx)))
         self.pairs = []   # (rows a, rows b, columns of the subsets containing modalities a and b) for tfull

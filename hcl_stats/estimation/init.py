@@ -54,7 +54,7 @@ def spectral_init(S_W, structure, n_features, return_grams: bool = False):
             if m in Sp and len(Sp) < len(S) and set(Sp) <= set(S):
                 A_mm -= grams[(m, Sp)]
         if T:
-            idx = np.concatenate([np.arange(rows[t].start, rows[t].stop) for t in T])
+            idx = structure.feature_rows(T, n_features)
             key = (T, removed)
             if key not in cache:
                 A_TT = S_W[np.ix_(idx, idx)].copy()

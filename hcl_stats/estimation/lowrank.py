@@ -50,7 +50,7 @@ def spectral_init_lowrank(F, structure, n_features):
                 Xl.append(facs[(m, Sp)])
                 dl.append(-np.ones(ranks[Sp]))
         if T:
-            idx = np.concatenate([np.arange(rows[t].start, rows[t].stop) for t in T])
+            idx = structure.feature_rows(T, n_features)
             key = (T, removed)
             if key not in cache:
                 XT, dT = [F[idx]], [np.ones(F.shape[1])]

@@ -111,10 +111,8 @@ def _px_factor(B, lay):
     K = B.shape[0]
     G = np.zeros((K, K))
     R = np.zeros((K, K))
-    grids = getattr(lay, "px_grids", None) or [(np.ix_(c, c), np.ix_(sup, sup), np.ix_(sup, c), np.ix_(c, sup))
-                                               for c, sup in lay.px_plan]
     try:
-        for (c, sup), (gcc, gss, gsc, gcs) in zip(lay.px_plan, grids):
+        for (c, sup), (gcc, gss, gsc, gcs) in zip(lay.px_plan, lay.px_grids):
             Bcc = B[gcc]
             if sup.size:
                 coef = sla.solve(B[gss], B[gsc], assume_a="pos", check_finite=False)
@@ -279,10 +277,9 @@ def _support_rows(Bcc, Am, sub):
 
 def _mstep(S_diag, A, B, W, psi, lay, noise, alpha, l1_ratio, psi_floor, support=None, px=False):
     Wn = np.zeros_like(W)
-    grids = getattr(lay, "cols_grid", None) or [np.ix_(c, c) for c in lay.cols]
     for m, r in enumerate(lay.rows):
         C = lay.cols[m]
-        Bcc = B[grids[m]]
+        Bcc = B[lay.cols_grid[m]]
         Am = A[r][:, C]
         if support is not None:
             Wn[r.start:r.stop, C] = _support_rows(Bcc, Am, support[r][:, C])
@@ -616,7 +613,7 @@ def weakest_blocks(W, psi, lay, n=2):
     psi = np.asarray(psi, float)
     out = []
     for s, cs in lay.structure.column_slices.items():
-        R = np.concatenate([np.arange(lay.rows[m].start, lay.rows[m].stop) for m in s])
+        R = lay.structure.feature_rows(s, lay.n_features)
         block = W[R][:, cs] / np.sqrt(psi[R])[:, None]
         if block.size:
             out.append((s, float(np.linalg.svd(block, compute_uv=False)[-1])))

@@ -102,9 +102,8 @@ def rotate_subsets(W, structure, n_features, method="varimax"):
     rots = {}
     if method is None:
         return W, rots
-    rows = structure.row_slices(n_features)
     for s, cs in structure.column_slices.items():
-        idx = np.concatenate([np.arange(rows[m].start, rows[m].stop) for m in s])
+        idx = structure.feature_rows(s, n_features)
         R, _ = orthomax(W[np.ix_(idx, np.arange(cs.start, cs.stop))], _GAMMA[method])
         W[:, cs] = W[:, cs] @ R
         rots[s] = R

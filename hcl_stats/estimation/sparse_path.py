@@ -83,13 +83,12 @@ def support_df(support, structure, n_features, noise):
     rotation parameters, a block with enough scattered zeros loses none. Plus the noise parameters
     of ``noise``."""
     support = np.asarray(support, bool) & structure.support_mask(n_features)
-    rows = structure.row_slices(n_features)
     df = int(support.sum())
     for s, cs in structure.column_slices.items():
         r = cs.stop - cs.start
         if r < 2:
             continue
-        idx = np.concatenate([np.arange(rows[m].start, rows[m].stop) for m in s])
+        idx = structure.feature_rows(s, n_features)
         blk = support[np.ix_(idx, np.arange(cs.start, cs.stop))]
         if not blk.any():
             continue
