@@ -255,12 +255,13 @@ class HCL(BaseEstimator):
     max_iter : int, optional
         Iteration limit (method default: 1000 for "paper" and "ml", 500 sweeps for "als").
     tol : float, optional
-        The tolerance compared with the optimality measure ``stop_crit_`` (the solver part's
+        The tolerance compared with the stopping measure ``stop_crit_`` (the solver part's
         ``tol``, recorded as ``tol_``): ``converged_ == (stop_crit_ <= tol_)``. Method default:
-        1e-10 for "ml" (the scaled gradients of the loadings and of the noise variances, both
-        dimensionless), 1e-6 for "als" and "paper" (the scaled masked gradient of the
-        least-squares objective). "ml" also stops only once the increase of the average
-        log-likelihood per sample and feature is at most ``EM(change_tol=1e-13)``; "paper" stops
+        1e-3 for "ml" (nats per iteration: the mean increase of the total log-likelihood of the
+        sample over the last 10 EM iterations, ``EM(criterion="likelihood")``; with
+        ``EM(criterion="gradient")`` 1e-10 on the scaled gradients of the loadings and of the
+        noise variances, with the change rule ``EM(change_tol=1e-13)``), 1e-6 for "als" and
+        "paper" (the scaled masked gradient of the least-squares objective). "paper" stops
         by the authors' schedule (``PaperGD(change_tol=1e-6)``) and ``tol`` only decides
         ``converged_``. Changed in this release: ``tol`` was the change rule of "ml", "als" and
         "paper" (now ``EM(change_tol=...)`` and ``PaperGD(change_tol=...)``; ALS stops on

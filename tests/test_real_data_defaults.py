@@ -116,7 +116,7 @@ def test_fit_and_selection_are_equivariant_to_rescaling_features():
     W1 = h1.loadings_ / scale[:, None]
     assert np.all(np.isfinite(h1.loadings_))
     assert abs(_rel(h0.loadings_, d.loadings) - _rel(W1, d.loadings)) < 1e-3
-    tight = dict(solver=EM(tol=1e-10, change_tol=1e-14, max_iter=20000))
+    tight = dict(solver=EM(criterion="gradient", tol=1e-10, change_tol=1e-14, max_iter=20000))
     h0, h1 = HCL(s_small, **tight).fit(d.Xs), HCL(s_small, **tight).fit(Xs_s)
     W1 = h1.loadings_ / scale[:, None]
     assert abs(_rel(h0.loadings_, d.loadings) - _rel(W1, d.loadings)) < 1e-6
@@ -126,7 +126,7 @@ def test_fit_and_selection_are_equivariant_to_rescaling_features():
 def test_data_scaled_by_1e8_fits_like_the_original():
     d = _hetero(9, n=800)
     s = select_structure([1e8 * X for X in d.Xs])
-    tight = dict(solver=EM(tol=1e-10, change_tol=1e-14, max_iter=20000))
+    tight = dict(solver=EM(criterion="gradient", tol=1e-10, change_tol=1e-14, max_iter=20000))
     h = HCL(s, **tight).fit([1e8 * X for X in d.Xs])
     h0 = HCL(s, **tight).fit(d.Xs)
     assert s == S3 and np.all(np.isfinite(h.loadings_))

@@ -72,7 +72,7 @@ def test_dask_equals_in_memory(data):
 def test_fit_accepts_chunks_memmap_dask(data, tmp_path):
     s, Xs = data
     # converged tightly, so that the fits differ only through the (1e-10) covariance differences
-    kw = dict(solver=EM(tol=1e-12, change_tol=1e-15, max_iter=20000))
+    kw = dict(solver=EM(criterion="gradient", tol=1e-12, change_tol=1e-15, max_iter=20000))
     ref = HCL(s, **kw).fit(Xs)
     fits = [HCL(s, **kw).fit(_chunks(Xs, [300, 300, 403]))]
     mms = []

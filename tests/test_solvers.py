@@ -426,15 +426,19 @@ def test_subdiff_distance_of_an_integer_gradient_is_computed_in_float():
 def test_documented_defaults_of_the_solver_parts_are_pinned_and_used_by_hcl():
     """The defaults HCL's docstring and docs/method.md (section 14) state; a fit records the tolerance
     of the part it ran (so a changed default cannot go unnoticed)."""
-    assert EM().get_params() == {"accelerate": "squarem", "change_tol": 1e-13, "max_iter": 1000, "shrinkage": True,
-                                 "tol": 1e-10}
+    assert EM().get_params() == {"accelerate": "squarem", "change_tol": 1e-13, "criterion": "likelihood",
+                                 "max_iter": 1000, "shrinkage": True, "tol": None, "window": 10}
+    assert EM.DEFAULT_TOL == {"likelihood": 1e-3, "gradient": 1e-10}
+    assert EM().tol_value == 1e-3 and EM(criterion="gradient").tol_value == 1e-10
     assert ALS().get_params() == {"accelerate": "squarem", "max_iter": 500, "polish": True, "shrinkage": True,
                                   "tol": 1e-6}
     assert PaperGD().get_params() == {"change_tol": 1e-6, "decay_every": 10, "lr": 1e-4, "lr_decay": 0.1,
                                       "max_iter": 1000, "min_iter": 100, "tol": 1e-6}
     s = Structure({(0, 1): 1, (0,): 1, (1,): 1}, 2)
     d = simulate(s, (6, 7), 400, noise_var=0.5, random_state=3)
-    for method, tol in (("ml", 1e-10), ("als", 1e-6), ("paper", 1e-6)):
+    for method, tol in (("ml", 1e-3), ("als", 1e-6), ("paper", 1e-6)):
         h = HCL(s, method=method).fit(d.Xs)
         assert h.tol_ == tol, method
-        assert h.converged_ == (h.stop_crit_ <= 1e-10 if method == "ml" else h.stop_crit_ <= 1e-6), method
+        assert h.converged_ == (h.stop_crit_ <= 1e-3 if method == "ml" else h.stop_crit_ <= 1e-6), method
+    h = HCL(s, solver=EM(criterion="gradient")).fit(d.Xs)
+    assert h.tol_ == 1e-10 and h.converged_ == (h.stop_crit_ <= 1e-10)

@@ -59,7 +59,8 @@ import numpy as np
 from scipy import linalg as sla
 
 from . import EstimationResult
-from .ml import NOISE_MODELS, Layout as _Layout, convergence_message, px_factor as _px_factor, scaled_kkt, squarem_steps
+from .ml import (LIKELIHOOD_WINDOW, NOISE_MODELS, Layout as _Layout, convergence_message, likelihood_progress,
+                 px_factor as _px_factor, scaled_kkt, squarem_steps, stop_rule)
 
 __all__ = ["fit_missing", "missing_estep", "posterior_moments_incomplete", "paper_representation_incomplete",
            "loglik_samples_incomplete", "available_case_moments", "INIT_OPTIONS"]
@@ -321,7 +322,7 @@ def _scales(X, lay, noise):
 
 
 def fit_missing(Xs, structure, *, noise="feature", max_iter=1000, tol=1e-13, gtol=1e-10, accelerate="squarem",
-                init="auto", init_max_iter=200, start=None, px=True):
+                init="auto", init_max_iter=200, start=None, px=True, criterion="gradient", window=LIKELIHOOD_WINDOW):
     """Gaussian ML of the structured factor model from incomplete data (NaN = missing), by EM.
 
     Parameters
@@ -341,6 +342,13 @@ def fit_missing(Xs, structure, *, noise="feature", max_iter=1000, tol=1e-13, gto
         max of ||dl/dW||_F ||W||_F / p and the root mean square of the scaled noise gradient
         psi dl/dpsi, both from Fisher's identity) is at most ``gtol``. Not met within ``max_iter``:
         ``info["convergence_message"]`` says by how much and what to change.
+    criterion : {"gradient", "likelihood"}, default "gradient"
+        As in :func:`.ml.fit_ml`: "likelihood" stops once the observed-data log-likelihood of the
+        whole sample rose by at most ``gtol`` nats per iteration on average over the last
+        ``window`` iterations (:func:`.ml.likelihood_progress`; ``tol`` unused), and
+        ``stop_crit`` is that mean increase (the default of :class:`hcl_stats.estimation.solvers.EM`).
+    window : int
+        Iterations over which the "likelihood" criterion averages.
     accelerate : {"squarem", None}
     init : {"auto", "available_case", "complete_cases"}, default "auto"
         Where the loadings start (module docstring); "auto" = "available_case".
@@ -403,7 +411,8 @@ def fit_missing(Xs, structure, *, noise="feature", max_iter=1000, tol=1e-13, gto
         pat = _Patterns(Xs_, lay)
         psi_floor = 1e-10 * np.ones(p)       # the data are on unit scale
         psi = np.maximum(psi, psi_floor)
-        out = _em(Xs_, mu, W, psi, pat, lay, noise, max_iter, tol, gtol, accelerate, psi_floor, bool(px))
+        out = _em(Xs_, mu, W, psi, pat, lay, noise, max_iter, tol, gtol, accelerate, psi_floor, bool(px),
+                  rule=stop_rule(criterion, n, window))
     mu, W, psi = out["theta"]
     O = pat.O
     shift = -float(np.sum(O * np.log(d))) / n   # average log-likelihood on the original scale
@@ -411,12 +420,14 @@ def fit_missing(Xs, structure, *, noise="feature", max_iter=1000, tol=1e-13, gto
     info = dict(mean=mu * d, n_patterns=pat.n_distinct, batched=pat.batched,
                 n_feature_groups=None if pat.batched else len(pat.groups), init=how,
                 n_estep=out["n_estep"], squarem_rejected=out["n_rejected"], loglik_total=float(hist["loglik"][-1] * n),
-                posterior_mean=out["Z"], missing=True, tol=tol, gtol=gtol, px=bool(px))
+                posterior_mean=out["Z"], missing=True, tol=tol, gtol=gtol, px=bool(px), criterion=criterion,
+                gradient=out["gradient"])
     info["stopping_rule_met"] = bool(out["converged"])
     if not out["stop_crit"] <= gtol:
         info["convergence_message"] = convergence_message(
             {"history": {"objective": hist["loglik"], "kkt": hist["kkt"]}, "W": W, "psi": psi, "n_iter": out["n_iter"],
-             "tol": tol, "gtol": gtol, "stop_crit": out["stop_crit"]}, max_iter, lay)
+             "tol": tol, "gtol": gtol, "stop_crit": out["stop_crit"], "criterion": criterion, "window": window},
+            max_iter, lay)
     return EstimationResult(loadings=W * d[:, None], noise_var=psi * d ** 2, n_iter=out["n_iter"],
                             history=hist, info=info, stop_crit=out["stop_crit"], tol=gtol,
                             objective=float(out["loglik_final"]) + shift)
@@ -429,7 +440,8 @@ def _kkt(grad, gpsi, W, lay, noise):
     return scaled_kkt(grad, W, g, lay, noise)
 
 
-def _em(X, mu, W, psi, pat, lay, noise, max_iter, tol, gtol, accelerate, psi_floor, px=True):
+def _em(X, mu, W, psi, pat, lay, noise, max_iter, tol, gtol, accelerate, psi_floor, px=True,
+        rule=("gradient", None, None)):
     n, p = X.shape
     n_estep = 0
 
@@ -453,7 +465,11 @@ def _em(X, mu, W, psi, pat, lay, noise, max_iter, tol, gtol, accelerate, psi_flo
         loglik.append(st[2])
         kkt = _kkt(grad, gpsi, theta[1], lay, noise)
         kkt_trace.append(kkt)
-        if len(loglik) > 1:
+        if rule[0] == "likelihood":
+            if len(loglik) > rule[2] and likelihood_progress(loglik, rule[1], rule[2]) <= gtol:
+                converged = True
+                break
+        elif len(loglik) > 1:
             change = (loglik[-1] - loglik[-2]) / p      # nats per sample and feature
             if change <= tol and kkt <= gtol:
                 converged = True
@@ -483,13 +499,17 @@ def _em(X, mu, W, psi, pat, lay, noise, max_iter, tol, gtol, accelerate, psi_flo
             st_n = estep(theta_n)
         theta, st = theta_n, st_n
     if converged:
-        stop_crit = float(kkt_trace[-1])    # measured at the returned point
+        gradient = float(kkt_trace[-1])    # measured at the returned point
     else:                                   # the measure at the returned point (one more M-step's gradient)
         _, (grad, gpsi) = mstep(theta, st)
-        stop_crit = float(_kkt(grad, gpsi, theta[1], lay, noise))
+        gradient = float(_kkt(grad, gpsi, theta[1], lay, noise))
+    if rule[0] == "likelihood":
+        stop_crit = likelihood_progress(loglik if converged else loglik + [st[2]], rule[1], rule[2])
+    else:
+        stop_crit = gradient
     return {"theta": theta, "loglik": loglik, "kkt": kkt_trace, "n_iter": it, "converged": converged,
             "n_estep": n_estep, "Z": st[0], "n_rejected": n_rejected, "stop_crit": stop_crit,
-            "loglik_final": st[2]}
+            "gradient": gradient, "loglik_final": st[2]}
 
 
 # ------------------------------------------------------------------------------------------

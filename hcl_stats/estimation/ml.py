@@ -66,9 +66,13 @@ from .sparse import column_groups, penalised_rows, penalty_value, row_alpha_max
 __all__ = ["fit_ml", "em_fit", "ml_path", "alpha_max_ml", "convergence_message", "NOISE_MODELS", "scaled_kkt",
            "subdiff_distance", "penalised_kkt", "optimality", "Layout", "px_factor", "block_ranks", "check_options",
            "matrix_diagonal", "estep", "n_noise_params", "em_start", "squarem_steps", "LowRankCov",
-           "weakest_blocks", "VANISHED"]
+           "weakest_blocks", "VANISHED", "CRITERIA", "LIKELIHOOD_WINDOW", "likelihood_progress", "stop_rule",
+           "subset_maximum"]
 
 NOISE_MODELS = ("modality", "feature", "isotropic")
+CRITERIA = ("gradient", "likelihood")
+#: iterations over which the "likelihood" criterion averages the increase of the log-likelihood
+LIKELIHOOD_WINDOW = 10
 _LOG2PI = np.log(2.0 * np.pi)
 
 
@@ -306,7 +310,8 @@ def _mstep(S_diag, A, B, W, psi, lay, noise, alpha, l1_ratio, psi_floor, support
 
 
 def em_fit(S, W0, psi0, lay, *, noise="modality", max_iter=1000, tol=1e-9, gtol=1e-6, accelerate="squarem",
-           alpha=0.0, l1_ratio=1.0, psi_floor=None, support=None, px=None, blas_threads="auto"):
+           alpha=0.0, l1_ratio=1.0, psi_floor=None, support=None, px=None, blas_threads="auto",
+           criterion="gradient", n_samples=None, window=LIKELIHOOD_WINDOW):
     """EM (optionally SQUAREM-accelerated) from (W0, psi0). Returns a dict with W, psi, history.
 
     ``S`` is anything with ``S @ V`` (p, k) products, a ``diagonal()`` (or a dense array) and a
@@ -329,7 +334,14 @@ def em_fit(S, W0, psi0, lay, *, noise="modality", max_iter=1000, tol=1e-9, gtol=
     psi_j dl/dpsi_j (per feature; for one variance per modality its sum over the modality divided
     by sqrt(p_m)) are at most ``gtol``. The returned dict has ``stop_crit`` (that measure at the
     returned point), ``objective`` and ``loglik`` (at the returned point) besides W, psi and the
-    history. ``blas_threads``: "auto" runs the loop on one BLAS thread when the
+    history.
+
+    ``criterion="likelihood"`` (with ``n_samples``) replaces that rule by the statistical one of
+    :func:`likelihood_progress`: stop once the total log-likelihood of the sample (n times the
+    objective) rose by at most ``gtol`` nats per iteration on average over the last ``window``
+    iterations; ``stop_crit`` is then that mean increase at the returned point (nats per
+    iteration) and the scaled gradient is kept in the history (``"kkt"``) and as ``"gradient"``.
+    ``blas_threads``: "auto" runs the loop on one BLAS thread when the
     products are small (S a LowRankCov or p K < 2e6; the K x K solves are slower with threads),
     None leaves the thread pools alone, an int sets them.
     """
@@ -339,13 +351,48 @@ def em_fit(S, W0, psi0, lay, *, noise="modality", max_iter=1000, tol=1e-9, gtol=
         support = np.asarray(support, bool) & lay.mask
     if px is None:
         px = alpha == 0 and support is None
+    rule = stop_rule(criterion, n_samples, window)
     limit = _blas_limit(S, W0, blas_threads)
     if limit is None:
-        return _em_loop(S, W0, psi0, lay, noise, max_iter, tol, gtol, accelerate, alpha, l1_ratio, psi_floor, support, px)
+        return _em_loop(S, W0, psi0, lay, noise, max_iter, tol, gtol, accelerate, alpha, l1_ratio, psi_floor, support, px,
+                        rule)
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=limit, user_api="blas"):
-        return _em_loop(S, W0, psi0, lay, noise, max_iter, tol, gtol, accelerate, alpha, l1_ratio, psi_floor, support, px)
+        return _em_loop(S, W0, psi0, lay, noise, max_iter, tol, gtol, accelerate, alpha, l1_ratio, psi_floor, support, px,
+                        rule)
+
+
+def stop_rule(criterion, n_samples, window):
+    """(criterion, n_samples, window) after checks; "likelihood" needs a finite sample size."""
+    if criterion not in CRITERIA:
+        raise ValueError(f"The 'criterion' parameter must be one of {CRITERIA}. Got {criterion!r} instead.")
+    if criterion == "likelihood":
+        if n_samples is None:
+            raise ValueError("criterion='likelihood' needs the number of samples (n_samples); got None (a population "
+                             "covariance has no sampling precision: use criterion='gradient').")
+        if int(window) < 1:
+            raise ValueError(f"window must be a positive int; got {window!r}.")
+        return ("likelihood", float(n_samples), int(window))
+    return ("gradient", None, None)
+
+
+def likelihood_progress(objective, n_samples, window=LIKELIHOOD_WINDOW):
+    """Mean increase per iteration of the total log-likelihood over the last ``window`` iterations.
+
+    ``objective`` is the trace of the average log-likelihood per sample (minus a penalty) of an
+    EM run, its last entry at the current point; the result is
+    n (objective[-1] - objective[-1 - w]) / w in nats per iteration with w = min(``window``,
+    len(objective) - 1) (NaN for a single entry). This is the statistical stopping measure of
+    ``EM(criterion="likelihood")`` (docs/method.md, section 14), which stops only once a whole
+    window is available: unchanged by rescaling the data and on the scale on which
+    likelihood-based inference reads differences (total nats; a likelihood-ratio statistic is
+    twice a difference of total log-likelihoods)."""
+    obj = np.asarray(objective, float)
+    w = min(int(window), obj.size - 1)
+    if w < 1:
+        return float("nan")
+    return float(n_samples * (obj[-1] - obj[-1 - w]) / w)
 
 
 def _blas_limit(S, W0, blas_threads):
@@ -357,7 +404,8 @@ def _blas_limit(S, W0, blas_threads):
     return int(blas_threads)
 
 
-def _em_loop(S, W0, psi0, lay, noise, max_iter, tol, gtol, accelerate, alpha, l1_ratio, psi_floor, support, px):
+def _em_loop(S, W0, psi0, lay, noise, max_iter, tol, gtol, accelerate, alpha, l1_ratio, psi_floor, support, px,
+             rule=("gradient", None, None)):
     p = S.shape[0]
     S_diag = _diag(S)
     if psi_floor is None:
@@ -375,6 +423,8 @@ def _em_loop(S, W0, psi0, lay, noise, max_iter, tol, gtol, accelerate, alpha, l1
         return _mstep(S_diag, A, B, Wc, psic, lay, noise, alpha, l1_ratio, psi_floor, support, px)
 
     loglik, objective, kkt_trace, n_estep = [], [], [], 0
+    check_saddle = rule[0] == "likelihood" and not penalised and support is None and W.shape[1] > 0
+    n_saddle_checks, n_escapes, saddle_gain = 0, 0, float("nan")
     stats = _estep(S, W, psi, S_diag)
     n_estep += 1
     converged = False
@@ -386,7 +436,27 @@ def _em_loop(S, W0, psi0, lay, noise, max_iter, tol, gtol, accelerate, alpha, l1
         objective.append(obj0)
         kkt = optimality(stats, S_diag, W, psi, lay, noise, alpha, l1_ratio, mask)
         kkt_trace.append(kkt)
-        if len(objective) > 1:
+        if rule[0] == "likelihood":
+            if len(objective) > rule[2] and likelihood_progress(objective, rule[1], rule[2]) <= gtol:
+                if not check_saddle:
+                    converged = True
+                    break
+                # the saddle check: would the exact maximisation of one subset's loadings (the others and
+                # the noise held) gain more than the rule tolerates over a window? Then take those steps
+                # and go on (EM stalls near a saddle, where the progress rule alone would stop)
+                Wb, gain = _subset_steps(S, W, psi, stats[5], lay, S_diag)
+                n_saddle_checks += 1
+                saddle_gain = rule[1] * gain
+                if saddle_gain <= gtol * rule[2]:
+                    converged = True
+                    break
+                n_escapes += 1
+                W = Wb
+                stats = _estep(S, W, psi, S_diag)
+                n_estep += 1
+                loglik[-1], objective[-1] = stats[5], stats[5]
+                kkt_trace[-1] = optimality(stats, S_diag, W, psi, lay, noise, alpha, l1_ratio, mask)
+        elif len(objective) > 1:
             change = (objective[-1] - objective[-2]) / max(p, 1)   # nats per sample and feature
             if change <= tol and kkt <= gtol:
                 converged = True
@@ -427,14 +497,95 @@ def _em_loop(S, W0, psi0, lay, noise, max_iter, tol, gtol, accelerate, alpha, l1
         W, psi, stats = Wn, psin, stn
     # the optimality measure at the RETURNED point (after a break: the one just tested)
     if converged:
-        stop_crit = float(kkt_trace[-1])
+        gradient = float(kkt_trace[-1])
     else:
-        stop_crit = optimality(stats, S_diag, W, psi, lay, noise, alpha, l1_ratio, mask)
+        gradient = optimality(stats, S_diag, W, psi, lay, noise, alpha, l1_ratio, mask)
+    final = float(stats[5] - pen(W))
+    if rule[0] == "likelihood":
+        stop_crit = likelihood_progress(objective if converged else objective + [final], rule[1], rule[2])
+    else:
+        stop_crit = gradient
     return {"W": W, "psi": psi, "n_iter": it, "converged": converged,
             "history": {"loglik": np.asarray(loglik), "objective": np.asarray(objective),
                         "kkt": np.asarray(kkt_trace)},
             "n_estep": n_estep, "stats": stats, "tol": tol, "gtol": gtol, "stop_crit": stop_crit,
-            "objective": float(stats[5] - pen(W)), "loglik": float(stats[5])}
+            "gradient": gradient, "criterion": rule[0], "window": rule[2], "n_samples": rule[1],
+            "saddle_checks": n_saddle_checks, "saddle_escapes": n_escapes, "saddle_gain": saddle_gain,
+            "objective": final, "loglik": float(stats[5])}
+
+
+def subset_maximum(S, W, psi, lay, subset):
+    """The loadings of one subset that maximise the likelihood with the other loadings and the
+    noise variances held (an exact conditional maximisation; docs/method.md, section 14).
+
+    Only Sigma's rows R (the subset's modalities' features) and its columns change, so with
+    C = Sigma minus the subset's term and P = C^{-1} the likelihood of x_R given the other features
+    is the factor-analysis likelihood with known noise covariance P_RR^{-1}. In Psi-whitened
+    coordinates its maximiser is U = [u_1 .. u_r] diag(sqrt(max(lambda_k - 1, 0))), from the r
+    largest generalised eigenpairs (P S P)_RR u = lambda P_RR u, u^T P_RR u = 1. A direction with
+    lambda <= 1 gets exactly zero loadings; an empty subset with lambda > 1 (a saddle that EM
+    leaves only slowly) gets its loadings at once. P from the Woodbury identity; the r pairs by
+    Lanczos on P_RR^{-1/2} (P S P)_RR P_RR^{-1/2} (products only, O(p K) each) from a fixed
+    start vector, or densely for small R. Returns (W with the subset's block replaced, lambda)."""
+    st = lay.structure
+    cs = st.column_slices[subset]
+    R = st.feature_rows(subset, lay.n_features)
+    p, K = W.shape
+    r = cs.stop - cs.start
+    sq = np.sqrt(psi)
+    X = W / sq[:, None]
+    others = np.ones(K, bool)
+    others[cs] = False
+    Xo = X[:, others]
+    N = np.linalg.inv(np.eye(Xo.shape[1]) + Xo.T @ Xo)
+    L = np.linalg.cholesky(0.5 * (N + N.T))
+
+    def P(v):                                    # C^{-1} in whitened coordinates
+        return v - Xo @ (N @ (Xo.T @ v))
+
+    Q, g, _ = np.linalg.svd(Xo[R] @ L, full_matrices=False)    # P_RR = I - Q diag(g^2) Q^T
+    coef = 1.0 / np.sqrt(np.maximum(1.0 - g**2, np.finfo(float).eps)) - 1.0
+    nR = R.size
+
+    def half(v):                                 # P_RR^{-1/2} v
+        return v + Q @ (coef[:, None] * (Q.T @ v))
+
+    def H(v):
+        v = half(np.asarray(v, float).reshape(nR, -1))
+        e = np.zeros((p, v.shape[1]))
+        e[R] = v
+        b = P(S @ (P(e) / sq[:, None]) / sq[:, None])
+        return half(b[R])
+
+    lam = V = None
+    if nR > 4 * r + 40:
+        from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, LinearOperator, eigsh
+
+        op = LinearOperator((nR, nR), matvec=lambda v: H(v).ravel(), matmat=H, dtype=float)
+        try:
+            lam, V = eigsh(op, k=r, which="LA", v0=np.full(nR, 1.0 / np.sqrt(nR)), ncv=min(nR, max(2 * r + 1, 40)),
+                           tol=1e-6, maxiter=20 * nR)
+        except (ArpackNoConvergence, ArpackError):
+            lam = V = None
+    if lam is None:
+        Hd = H(np.eye(nR))
+        lam, V = sla.eigh(0.5 * (Hd + Hd.T), subset_by_index=[nR - r, nR - 1])
+    U = half(V) * np.sqrt(np.maximum(lam - 1.0, 0.0))
+    Wn = W.copy()
+    Wn[R, cs] = sq[R][:, None] * U
+    return Wn, lam
+
+
+def _subset_steps(S, W, psi, ll, lay, S_diag):
+    """Each subset's exact conditional maximisation (:func:`subset_maximum`) in turn, each kept when
+    it raises the log-likelihood; returns (W, the total increase of the average log-likelihood)."""
+    start = ll
+    for s in lay.structure.subsets:
+        Wn, _ = subset_maximum(S, W, psi, lay, s)
+        lln = _estep(S, Wn, psi, S_diag)[5]
+        if lln > ll:
+            W, ll = Wn, lln
+    return W, ll - start
 
 
 def optimality(stats, S_diag, W, psi, lay, noise, alpha=0.0, l1_ratio=1.0, mask=None):
@@ -495,7 +646,8 @@ def _check_options(noise, accelerate, alpha, l1_ratio):
 
 @register_method("ml")
 def fit_ml(stats, structure, *, noise="modality", max_iter=1000, tol=1e-13, gtol=1e-10, accelerate="squarem",
-           alpha=0.0, l1_ratio=1.0, shrinkage=False, alpha_scale="relative", init=None, noise_var=None):
+           alpha=0.0, l1_ratio=1.0, shrinkage=False, alpha_scale="relative", init=None, noise_var=None,
+           criterion="gradient", window=LIKELIHOOD_WINDOW):
     """Gaussian ML by (SQUAREM-accelerated) EM from the spectral initialisation.
 
     Parameters
@@ -527,6 +679,16 @@ def fit_ml(stats, structure, *, noise="modality", max_iter=1000, tol=1e-13, gtol
         and ``change_tol``: there ``tol`` is always the tolerance of ``stop_crit``.) EM uses the parameter-expanded M-step and SQUAREM, which
         typically meet both in tens of iterations. When they are not met within ``max_iter``,
         ``info["convergence_message"]`` says by how much and what to change.
+    criterion : {"gradient", "likelihood"}
+        "gradient" (here the default): the rule above. "likelihood" (the default of the solver
+        part :class:`hcl_stats.estimation.solvers.EM`, so of :class:`hcl_stats.HCL`): stop once
+        the total log-likelihood of the sample (n times the objective) rose by at most ``gtol``
+        nats per iteration on average over the last ``window`` iterations
+        (:func:`likelihood_progress`; ``tol`` unused); ``stop_crit`` is that mean increase. Needs
+        ``stats.n_samples``; for a population covariance the gradient rule is used (recorded in
+        ``info["criterion"]``).
+    window : int
+        Iterations over which the "likelihood" criterion averages.
 
     Notes
     -----
@@ -555,6 +717,7 @@ def fit_ml(stats, structure, *, noise="modality", max_iter=1000, tol=1e-13, gtol
                                       n_samples=stats.n_samples, n_features=stats.n_features)
             res = fit_ml(std, structure, noise=noise, max_iter=max_iter, tol=tol, gtol=gtol, accelerate=accelerate,
                          alpha=alpha, l1_ratio=l1_ratio, shrinkage=shrinkage, alpha_scale=alpha_scale,
+                         criterion=criterion, window=window,
                          init=None if init is None else np.asarray(init, float) / d[:, None],
                          noise_var=None if noise_var is None else np.asarray(noise_var, float) / d**2)
             res.loadings = res.loadings * d[:, None]
@@ -580,9 +743,12 @@ def fit_ml(stats, structure, *, noise="modality", max_iter=1000, tol=1e-13, gtol
     if noise_var is not None:
         psi0 = noise_var.copy()
         noise = "fixed"
-    kw = dict(noise=noise, max_iter=max_iter, tol=tol, gtol=gtol, accelerate=accelerate, l1_ratio=l1_ratio)
+    if criterion == "likelihood" and stats.n_samples is None:
+        criterion = "gradient"   # a population covariance: no sampling precision to calibrate against
+    kw = dict(noise=noise, max_iter=max_iter, tol=tol, gtol=gtol, accelerate=accelerate, l1_ratio=l1_ratio,
+              criterion=criterion, n_samples=stats.n_samples, window=window)
     out = em_fit(S, W0, psi0, lay, alpha=0.0, **kw)
-    info.update(init=W0, n_estep=out["n_estep"])
+    info.update(init=W0, n_estep=out["n_estep"], criterion=criterion)
     if alpha > 0:
         a_max = alpha_max_ml(out, lay, l1_ratio)
         a_abs = alpha * a_max if alpha_scale == "relative" else alpha
@@ -591,6 +757,10 @@ def fit_ml(stats, structure, *, noise="modality", max_iter=1000, tol=1e-13, gtol
         info.update(alpha_max=a_max, alpha_abs=a_abs, n_estep=info["n_estep"] + out["n_estep"],
                     unpenalised_history=unpen["history"])
     info["stopping_rule_met"] = bool(out["converged"])
+    info["gradient"] = out["gradient"]
+    if out["criterion"] == "likelihood":
+        info.update(saddle_checks=out["saddle_checks"], saddle_escapes=out["saddle_escapes"],
+                    saddle_gain=out["saddle_gain"])
     if not out["stop_crit"] <= gtol:
         info["convergence_message"] = convergence_message(out, max_iter, lay)
     return EstimationResult(loadings=out["W"], noise_var=out["psi"], n_iter=out["n_iter"],
@@ -631,6 +801,12 @@ def convergence_message(out, max_iter, lay=None):
     h = out["history"]
     obj, kkt = np.asarray(h["objective"]), np.asarray(h["kkt"])
     p = out["W"].shape[0]
+    if out.get("criterion") == "likelihood":
+        return (f"HCL(method='ml') stopped after {out['n_iter']} EM iterations (max_iter={max_iter}) without meeting its "
+                f"stopping rule: the log-likelihood of the sample still rose by {out['stop_crit']:.2g} nats per "
+                f"iteration over the last {out['window']} iterations (tol={out['gtol']:g}). Increase max_iter "
+                f"(e.g. max_iter={4 * max_iter}); keep accelerate='squarem'; if the increase keeps shrinking only "
+                "slowly, the structure may have a weakly identified subset (check it with hcl_stats.select_structure).")
     change = float((obj[-1] - obj[-2]) / max(p, 1)) if obj.size > 1 else float("nan")
     parts = [f"the last log-likelihood increase was {change:.2g} nats per sample and feature (change_tol={out['tol']:g})"]
     crit = out.get("stop_crit", kkt[-1] if kkt.size else np.nan)

@@ -135,13 +135,31 @@ class EM(Solver):
     ----------
     max_iter : int, default 1000
         EM iterations at most (a SQUAREM cycle counts as one).
-    tol : float, default 1e-10
-        Tolerance of ``stop_crit``: max(||P(dl/dW)||_F ||W||_F / p, root mean square of the scaled
-        noise gradient psi dl/dpsi), with a penalty the scaled distance of the gradient to the
-        penalty's subdifferential. ``converged = stop_crit <= tol``.
+    tol : float, optional
+        Tolerance of ``stop_crit``; ``converged = stop_crit <= tol``. Its meaning follows
+        ``criterion``; None (default) means 1e-3 for "likelihood" and 1e-10 for "gradient".
     change_tol : float, default 1e-13
-        EM also stops only once the increase of the objective per sample and feature is at most
-        ``change_tol`` (nats).
+        With ``criterion="gradient"``, EM also stops only once the increase of the objective per
+        sample and feature is at most ``change_tol`` (nats). Not used by "likelihood".
+    criterion : {"likelihood", "gradient"}, default "likelihood"
+        The stopping rule (docs/method.md, section 14).
+
+        - "likelihood": ``stop_crit`` is the mean increase per iteration of the total
+          log-likelihood of the sample (n times the average per sample), over the last
+          ``window`` iterations; EM stops once it is at most ``tol`` nats per iteration. This is
+          precision on the scale statistics reads (a likelihood-ratio statistic is twice a
+          difference of total log-likelihoods), at any sample size. It measures progress, not the
+          distance to the maximum: on a flat likelihood ridge EM can still gain a fraction of a
+          nat over hundreds more iterations (measured in docs/method.md, section 14).
+        - "gradient": ``stop_crit`` is max(||P(dl/dW)||_F ||W||_F / p, root mean square of the
+          scaled noise gradient psi dl/dpsi) (with a penalty the scaled distance of the gradient
+          to the penalty's subdifferential), a per-sample stationarity measure; EM stops when it
+          is at most ``tol`` and the objective's increase is at most ``change_tol``. For
+          reproducing an optimum to many digits (e.g. comparing two computations of one fit).
+
+        A population covariance (no sample size) is always fitted with "gradient".
+    window : int, default 10
+        Iterations over which "likelihood" averages the increase.
     accelerate : {"squarem", None}, default "squarem"
         SQUAREM with a monotone safeguard, or plain EM.
     shrinkage : bool, default True
@@ -161,30 +179,53 @@ class EM(Solver):
     handles_wide = True
     _parameter_constraints = {
         "max_iter": [Interval(int, 1, None)],
-        "tol": [Interval(float, 0, None)],
+        "tol": [Interval(float, 0, None), None],
         "change_tol": [Interval(float, 0, None)],
         "accelerate": [Options("squarem"), None],
         "shrinkage": [bool],
+        "criterion": [Options("likelihood", "gradient")],
+        "window": [Interval(int, 1, None)],
     }
+    #: default ``tol`` of each criterion (nats per iteration; dimensionless)
+    DEFAULT_TOL = {"likelihood": 1e-3, "gradient": 1e-10}
 
-    def __init__(self, max_iter=1000, tol=1e-10, change_tol=1e-13, accelerate="squarem", shrinkage=True):
+    def __init__(self, max_iter=1000, tol=None, change_tol=1e-13, accelerate="squarem", shrinkage=True,
+                 criterion="likelihood", window=10):
         self.max_iter = max_iter
         self.tol = tol
         self.change_tol = change_tol
         self.accelerate = accelerate
         self.shrinkage = shrinkage
+        self.criterion = criterion
+        self.window = window
+
+    def validate(self):
+        """As :meth:`Solver.validate`; an option the chosen ``criterion`` does not use
+        (``change_tol`` with "likelihood", ``window`` with "gradient") is a ValueError naming it."""
+        super().validate()
+        changed = self.changed_options()
+        unused = {"likelihood": "change_tol", "gradient": "window"}[self.criterion]
+        if unused in changed:
+            raise ValueError(f"The {unused!r} option of EM is not used with criterion={self.criterion!r}. "
+                             f"Got {unused}={changed[unused]!r}.")
+        return self
+
+    @property
+    def tol_value(self):
+        """``tol``, or the default of ``criterion`` when ``tol`` is None."""
+        return self.DEFAULT_TOL[self.criterion] if self.tol is None else self.tol
 
     def method_options(self):
-        return dict(max_iter=self.max_iter, gtol=self.tol, tol=self.change_tol, accelerate=self.accelerate,
-                    shrinkage=self.shrinkage)
+        return dict(max_iter=self.max_iter, gtol=self.tol_value, tol=self.change_tol, accelerate=self.accelerate,
+                    shrinkage=self.shrinkage, criterion=self.criterion, window=self.window)
 
     def solve_missing(self, Xs, structure, *, noise):
         """EM over the observed entries of ``Xs`` (NaN = missing); returns an EstimationResult."""
         from .missing import fit_missing
 
         self.validate()
-        return fit_missing(Xs, structure, noise=noise, max_iter=self.max_iter, tol=self.change_tol, gtol=self.tol,
-                           accelerate=self.accelerate)
+        return fit_missing(Xs, structure, noise=noise, max_iter=self.max_iter, tol=self.change_tol, gtol=self.tol_value,
+                           accelerate=self.accelerate, criterion=self.criterion, window=self.window)
 
 
 class ALS(Solver):
