@@ -132,11 +132,10 @@ def factor_noise(cov: np.ndarray, n_factors: int, psi0=None, *, floor: float = 1
             Sw = S / d[:, None] / d[None, :]
             w, Vk = top_eigh(Sw, k) if 3 * k < p else _full_top(Sw, k)
         else:
-            Sw = S / d[:, None] / d[None, :]
             if V is None:
-                w, V = top_eigh(Sw, q)
-            else:
-                w, V = _top_eig_subspace(Sw, V, n_iter=2)
+                w, V = top_eigh(S / d[:, None] / d[None, :], q)
+            else:   # products with D^{-1} S D^{-1}, without forming it (two p x p temporaries per step)
+                w, V = _top_eig_subspace(_Whitened(S, d), V, n_iter=2)
             w, Vk = w[:k], V[:, :k]
         L = d[:, None] * Vk * np.sqrt(np.clip(w - 1.0, 0.0, None))
         new = np.clip(var - np.einsum("ij,ij->i", L, L), lo, var)
