@@ -828,6 +828,7 @@ def report():
                                   for k in ("R", "U", "Syn")] for m in meths}
         figs["trifeature_curves"] = {m: [r for r in _sel(rows_t, m) if r.get("curve")] for m in meths}
         checks += _trifeature_checks(rows_t, "")
+    lines += _diag_section()
     # CPU time per method run
     tim = []
     for task_name, rr_all in (("factorcl", rows), ("factorcl_noisy", rows_n), ("trifeature", rows_t)):
@@ -891,7 +892,7 @@ def report():
                               for k in rows_l[0] if k.startswith("cc_decode")] for m in _methods_in(rows_l)}
     meta_lines = []
     for f in sorted(RESULTS.glob("contrastive_*.json")):
-        if "_quick" in f.name:
+        if "_quick" in f.name or f.name == DIAG_FILE:
             continue
         meta = json.loads(f.read_text())["meta"]
         meta_lines.append(f"- `{f.name}`: commit {meta.get('commit') or FACTORCL_COMMITS.get(f.name, 'not recorded')}, "
@@ -906,6 +907,58 @@ def report():
     (REPORTS / "contrastive_tables.md").write_text(text)
     _figure(figs)
     print(text)
+
+
+DIAG_FILE = "contrastive_synergy_diag.json"  # written by reports/contrastive/diag_synergy.py (pilot seed, not judged)
+
+
+def _diag_section():
+    """The synergy diagnostics (issue 14) from ``DIAG_FILE``: learnability of Syn from the raw inputs
+    and, per pilot fit, the Syn probes of one representation (see ``reports/contrastive/diag_synergy.py``)."""
+    f = RESULTS / DIAG_FILE
+    if not f.exists():
+        return []
+    rows = json.loads(f.read_text())
+    lines = ["### Why COrAL's Syn stays below the bound: diagnostics on the pilot seed (not judged)", "",
+             "Generated from `" + DIAG_FILE + "` (`python reports/contrastive/diag_synergy.py ...`; seed "
+             + ", ".join(str(s) for s in sorted({r["seed"] for r in rows})) + "; one fit each; not judged).", ""]
+    learn = [r for r in rows if r["kind"] == "learnability"]
+    if learn:
+        lines += ["Is Syn learnable from the raw inputs? Test balanced accuracy of a supervised MLP (the benchmark's "
+                  "bound, 2 x 256) against the number of labelled rows, and of a two-stage decoder that knows pi "
+                  "(MLP classifiers of texture_1 from x1 and colour_2 from x2; Syn = [colour_2 == pi(texture_1)]):", "",
+                  "| decoder | labelled rows | Syn | accuracy of texture_1 / colour_2 | CPU s |", "|---|---|---|---|---|"]
+        for r in learn:
+            acc = f"{r['acc_texture1']:.3f} / {r['acc_colour2']:.3f}" if "acc_texture1" in r else ""
+            lines.append(f"| {r['probe']} | {r['n_train']} | {r['Syn']:.3f} | {acc} | {r['cpu']:.0f} |")
+        lines.append("")
+    fits = [r for r in rows if r["kind"] == "fit"]
+    if fits:
+        lines += ["Probes of one representation (Syn unless named; balanced accuracy on test). `lin`: the benchmark's "
+                  "probe; `official`: the official linear probe (raw features, L-BFGS, C swept and refined on "
+                  "validation, final fit on train + val); `official, leak`: the same called as `main_trifeature.py` "
+                  "calls it (its validation set is the test set: C chosen on test, final fit on train + test; never used "
+                  "for a target); `MLP`: an MLP probe (2 x 256) on the representation; `s`: the fused part of COrAL's "
+                  "representation alone; `u`: its unique parts alone. `curve`: validation Syn of the fixed-C probe at "
+                  "930 / 1395 / 1860 steps. Unless named: d = 64, 2000 labelled rows, the committed COrAL / CoMM defaults.", "",
+                  "| method | change | pre-training | steps | CPU s (fit) | lin | official | official, leak | MLP | lin s | "
+                  "MLP s | lin u | R lin (s / u) | U lin (s / u) | curve |", "|" + "---|" * 15]
+        for r in fits:
+            ch = ", ".join(f"{k}={v}" for k, v in r["overrides"].items())
+            if r.get("n_train", 2000) != 2000:
+                ch = ", ".join(filter(None, [ch, f"{r['n_train']} labelled rows"]))
+            if r.get("faithful"):
+                ch = ", ".join(filter(None, [ch, "fixed sin-cos positions, no decay on 1-d parameters"]))
+            cur = {st: v["Syn"] for st, v in r["curve"]}
+            f3 = lambda k: f"{r[k]:.3f}" if k in r else "-"  # noqa: E731
+            part = lambda lab: (f"{r['lin_' + lab]:.3f} ({r['lin_' + lab + '_s']:.3f} / {r['lin_' + lab + '_u']:.3f})"  # noqa: E731
+                                if f"lin_{lab}_s" in r else f3("lin_" + lab))
+            lines.append(f"| {r['method']} | {ch or 'none'} | {r['pretraining']} | {r['steps']} | {r['cpu_fit']:.0f} | "
+                         f"{f3('lin')} | {f3('official')} | {f3('official_leak')} | {f3('mlp')} | {f3('lin_s')} | "
+                         f"{f3('mlp_s')} | {f3('lin_u')} | {part('R')} | {part('U')} | "
+                         + " / ".join(f"{cur[st]:.3f}" if st in cur else "-" for st in (930, 1395, 1860)) + " |")
+        lines.append("")
+    return lines
 
 
 def _linear_section(rows):

@@ -19,7 +19,9 @@ class VectorTokenizer(nn.Module):
     """Per-modality encoder then tokenizer (the vector counterpart of the official AlexNet encoder
     + patch input adapter): an MLP ``p -> enc_hidden -> n_tokens * token_dim``, reshaped to
     ``n_tokens`` tokens of ``token_dim``, each mapped linearly to ``d`` plus a learned position
-    embedding. Every token is a function of the whole input vector."""
+    embedding (the official patch adapter adds fixed 2-D sine-cosine embeddings, not learned; a
+    pilot with fixed embeddings is in ``reports/contrastive/README.md``). Every token is a function
+    of the whole input vector."""
 
     def __init__(self, n_features, enc_hidden, n_tokens, token_dim, d):
         super().__init__()
@@ -146,14 +148,18 @@ class COrAL(_FusionBase):
     noise ``aug_noise``; the official code uses image augmentations); in the fusion path only,
     view ' zeroes tokens of modality a and view '' those of the other modalities, each token with
     probability r (official: r = 0.75 static; tokens are multiplied by 0, as in the official
-    code); for two modalities a = 1 always, for more a is drawn per batch. Loss (official
+    code); for two modalities a is the first modality (view ' masks modality 1's tokens, view ''
+    modality 2's, as the official forward: ``masking=0``, then ``masking=1``), for more a is drawn
+    per batch. Loss (official
     ``CoralLoss``, weights 1): NT-Xent(tau = 0.1) on g(s'), g(s''); NT-Xent on h_m(u_m'),
     h_m(u_m'') for each m; plus ``lam`` times the per-sample cosine penalties between every pair
     of {h_1(u_1), ..., h_M(u_M), g(s)} within each view (6 terms for M = 2): ``orth="squared"``
     cos^2 (official) or ``"hinge"`` max(0, cos). Masking ratio r: ``mask="static"``
     (``mask_ratio``) or ``"schedule"`` (0.05, 0.35, 0.55, 0.75 from 0, 25, 50, 75 % of
     ``epochs``). Representation (official ``extract_features``): pre-head [s, u_1, ..., u_M] on the
-    unmasked, unaugmented input, shape (n, d + M d/2).
+    unmasked, unaugmented input, shape (n, d + M d/2). ``weight_decay`` applies to every
+    parameter (the official ``set_weight_decay_per_param`` exempts biases, norms and other 1-d
+    parameters).
 
     Parameters
     ----------
