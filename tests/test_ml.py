@@ -300,3 +300,28 @@ def test_likelihood_rule_leaves_a_saddle_that_the_gradient_rule_stops_at():
     assert abs(n * (lik["loglik"] - ref["loglik"])) < 0.05         # the same maximum as from the truth
     # at the returned point the check found no subset step worth more than the rule tolerates
     assert lik["saddle_gain"] <= 1e-3 * LIKELIHOOD_WINDOW
+
+
+@pytest.mark.parametrize("c, escapes", [(0.05, False), (0.1, True)])
+def test_saddle_check_moves_on_exactly_when_a_subset_step_gains_more_than_tol_times_window(c, escapes):
+    """The edge of the saddle check (tol x window = 1e-3 x 10 = 0.01 nats in total): on a population
+    covariance whose subset (1,) has loadings scaled by c, the fit that starts with that subset empty
+    stays there when the subset's exact maximisation gains 0.003 nats (c = 0.05), and moves on when
+    it gains 0.05 (c = 0.1). A threshold ten times lower or higher fails one of the two."""
+    from hcl_stats.estimation.ml import Layout, _subset_steps, em_fit
+
+    s = Structure({(0, 1): 2, (0,): 2, (1,): 2}, 2)
+    nf, n = (15, 20), 2000
+    d = simulate(s, nf, 10, noise_var=0.5, random_state=4)
+    lay = Layout(s, nf)
+    L = d.loadings.copy()
+    L[:, s.column_slices[(1,)]] *= c
+    S = L @ L.T + 0.5 * np.eye(35)
+    W0 = L.copy()
+    W0[:, s.column_slices[(1,)]] = 0.0
+    saddle = em_fit(S, W0, np.full(35, 0.5), lay, noise="feature", max_iter=2000, tol=1e-13, gtol=1e-10)
+    _, gain = _subset_steps(S, saddle["W"], saddle["psi"], saddle["loglik"], lay, np.diag(S).copy())
+    assert (0.001 < n * gain < 0.01) if not escapes else (0.01 < n * gain < 0.1)
+    lik = em_fit(S, W0, np.full(35, 0.5), lay, noise="feature", max_iter=2000, gtol=1e-3, criterion="likelihood",
+                 n_samples=n)
+    assert lik["converged"] and (lik["saddle_escapes"] > 0) == escapes
