@@ -177,21 +177,25 @@ def test_weakest_blocks_name_the_subset_whose_loadings_vanish():
     assert "(1,): " in convergence_message(dict(healthy, W=tiny), 5, lay)
 
 
-def test_zero_loadings_of_a_subset_are_a_fixed_point_of_em():
-    """docs/method.md, section 14 ("Where EM is slow"): a subset whose loadings are exactly zero keeps
-    them through EM steps (with the parameter expansion and SQUAREM of the default), although the
-    data carry its signal -- the reason a start with an empty subset can stop at a saddle."""
-    from hcl_stats import Structure, simulate
-    from hcl_stats.covariance import sample_covariance
-    from hcl_stats.estimation.ml import Layout, em_fit, weakest_blocks
+def _empty_subset_start():
+    """Data of a 2-modality design and a start equal to the true loadings but with subset (1,) empty."""
+    from hcl_stats.estimation.ml import Layout
 
     s = Structure({(0, 1): 2, (0,): 2, (1,): 2}, 2)
     nf = (15, 20)
     d = simulate(s, nf, 2000, noise_var=0.5, random_state=4)
-    S = sample_covariance(d.Xs).cov
-    lay = Layout(s, nf)
     W0 = d.loadings.copy()
     W0[:, s.column_slices[(1,)]] = 0.0
+    return s, d, sample_covariance(d.Xs).cov, Layout(s, nf), W0
+
+
+def test_zero_loadings_of_a_subset_are_a_fixed_point_of_em():
+    """docs/method.md, section 14 ("Where EM is slow"): a subset whose loadings are exactly zero keeps
+    them through EM steps (with the parameter expansion and SQUAREM of the default), although the
+    data carry its signal -- the reason a start with an empty subset can stop at a saddle."""
+    from hcl_stats.estimation.ml import em_fit, weakest_blocks
+
+    s, d, S, lay, W0 = _empty_subset_start()
     out = em_fit(S, W0, np.full(35, 0.5), lay, noise="feature", max_iter=30)
     assert np.all(out["W"][:, s.column_slices[(1,)]] == 0.0)
     assert weakest_blocks(out["W"], out["psi"], lay, n=1)[0] == ((1,), 0.0)
@@ -278,15 +282,7 @@ def test_likelihood_rule_leaves_a_saddle_that_the_gradient_rule_stops_at():
     of the fit from the true loadings; the gradient rule stops at the saddle."""
     from hcl_stats.estimation.ml import LIKELIHOOD_WINDOW, em_fit
 
-    s = Structure({(0, 1): 2, (0,): 2, (1,): 2}, 2)
-    nf = (15, 20)
-    d = simulate(s, nf, 2000, noise_var=0.5, random_state=4)
-    S = sample_covariance(d.Xs).cov
-    from hcl_stats.estimation.ml import Layout
-
-    lay = Layout(s, nf)
-    W0 = d.loadings.copy()
-    W0[:, s.column_slices[(1,)]] = 0.0
+    s, d, S, lay, W0 = _empty_subset_start()
     psi0 = np.full(35, 0.5)
     n = 2000
     grad = em_fit(S, W0, psi0, lay, noise="feature", max_iter=500, tol=1e-13, gtol=1e-10)
