@@ -19,8 +19,20 @@ $B --task trifeature --seeds 5 --methods "MLP bound,raw input,Cross,COrAL" --pre
 $B --task trifeature --seeds 5 --methods "Cross,COrAL" --pretraining unbiased --suffix _unbiased
 wait
 $B --task trifeature --seeds 5 --methods "CoMM" --pretraining biased --suffix _comm_biased  # stopped at 01:54 after seeds 0-2 (deadline)
+$B --task trifeature --seeds 5 --seed-start 3 --methods "CoMM" --pretraining biased --suffix _comm_biased_s3  # diagnosis round: seed 3 done, seed 4 stopped (no CPU at nice 19)
 # not run in issue 14's round for lack of CPU, at the second budget:
 # SupCon, Cross+Self, FactorCL-SSL, the OurCL ablations, the noisy variant, e.g.
 $B --task trifeature --seeds 5 --methods "CoMM" --pretraining unbiased --suffix _comm_unbiased  # stopped at 01:54 after seed 0 (deadline)
 # $B --task factorcl --seeds 5 --methods "raw input,SupCon,Cross+Self,FactorCL-SSL" --shares 1,0 --suffix _others
+# the synergy diagnosis (issue 14, pilot seed 5; rows in benchmarks/results/contrastive_synergy_diag.json)
+D="nice -n 19 python reports/contrastive/diag_synergy.py"
+$D learnability
+$D fit --method COrAL --epochs 20 --tag baseline
+$D fit --method CoMM --epochs 20 --tag baseline
+$D fit --method COrAL --epochs 20 --set d=128 --tag d128
+$D fit --method COrAL --epochs 20 --set n_tokens=16,token_dim=16 --tag tok16
+$D fit --method COrAL --epochs 20 --set mask_ratio=0.0 --tag nomask
+$D fit --method COrAL --epochs 20 --n-train 10000 --tag ntrain10000
+$D fit --method COrAL --epochs 15 --set d=256 --tag d256
+$D fit --method COrAL --epochs 10 --faithful --light --tag faithful  # started, stopped unfinished (no CPU): not in the results
 python benchmarks/bench_contrastive.py --report
