@@ -958,6 +958,16 @@ def _diag_section():
                          f"{f3('mlp_s')} | {f3('lin_u')} | {part('R')} | {part('U')} | "
                          + " / ".join(f"{cur[st]:.3f}" if st in cur else "-" for st in (930, 1395, 1860)) + " |")
         lines.append("")
+    base = {r["method"]: r for r in fits if r.get("tag") == "baseline" and "mlp" in r}
+    bound = [r for r in learn if r["probe"].startswith("MLP bound") and r["n_train"] == 2000]
+    if "COrAL" in base and bound:
+        b, c = base["COrAL"], bound[0]["Syn"]
+        lines += [f"Reading (seed {b['seed']}, {b['steps']} steps): an MLP probe finds Syn {b['mlp']:.3f} in COrAL's "
+                  f"representation (raw-input MLP bound on the same labelled rows: {c:.3f}), a linear probe "
+                  f"{b['lin']:.3f} (official probe {b['official']:.3f}; with its test leak {b['official_leak']:.3f})"
+                  + (f"; CoMM-style: MLP {base['CoMM']['mlp']:.3f}, linear {base['CoMM']['lin']:.3f}" if "CoMM" in base else "")
+                  + "." + (" The synergy is in the representation; the linear readout is what falls short."
+                           if b["mlp"] >= c - 0.05 and b["lin"] < b["mlp"] - 0.10 else ""), ""]
     return lines
 
 
