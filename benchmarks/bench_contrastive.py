@@ -138,6 +138,19 @@ def mlp_bound(task, label, seed, max_epochs=300, patience=30):
     """Supervised upper bound of a probe: an MLP (2 x 256, ReLU) on the raw concatenated inputs,
     trained on the labelled ``train`` split (Adam lr 1e-3, batch 64, cross-entropy), the epoch
     chosen by validation balanced accuracy (patience ``patience``), scored once on ``test``."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    Z = {k: np.hstack(getattr(task, k).Xs) for k in ("train", "val", "test")}
+    Ztr, Zva, Zte = _standardise(Z["train"], Z["val"], Z["test"])
+    ytr, yva, yte = (getattr(task, k).y[label] for k in ("train", "val", "test"))
+    n_classes = int(max(ytr.max(), yva.max(), yte.max()) + 1)
+    pred, epochs = fit_mlp_probe(Ztr, ytr, Zva, yva, Zte, n_classes, seed, max_epochs, patience)
+    return float(balanced_accuracy_score(yte, pred)), epochs
+
+
+def fit_mlp_probe(Ztr, ytr, Zva, yva, Zte, n_classes, seed, max_epochs=300, patience=30):
+    """The MLP of :func:`mlp_bound` on given (standardised) features: trained on (Ztr, ytr), the
+    epoch chosen by balanced accuracy on (Zva, yva); returns (predictions on Zte, epochs run)."""
     import copy
 
     import torch
@@ -145,12 +158,8 @@ def mlp_bound(task, label, seed, max_epochs=300, patience=30):
 
     from hcl_stats.contrastive.deep.training import mlp, seed_everything
 
-    Z = {k: np.hstack(getattr(task, k).Xs) for k in ("train", "val", "test")}
-    Ztr, Zva, Zte = _standardise(Z["train"], Z["val"], Z["test"])
-    ytr, yva, yte = (getattr(task, k).y[label] for k in ("train", "val", "test"))
     gen = seed_everything(1000 + seed)
-    C = int(max(ytr.max(), yva.max(), yte.max()) + 1)
-    net = mlp(Ztr.shape[1], [256, 256], C)
+    net = mlp(Ztr.shape[1], [256, 256], n_classes)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     xt, yt = torch.as_tensor(Ztr, dtype=torch.float32), torch.as_tensor(ytr)
     xv, xe = torch.as_tensor(Zva, dtype=torch.float32), torch.as_tensor(Zte, dtype=torch.float32)
@@ -175,7 +184,7 @@ def mlp_bound(task, label, seed, max_epochs=300, patience=30):
                 break
     net.load_state_dict(state)
     with torch.no_grad():
-        return float(balanced_accuracy_score(yte, net(xe).argmax(1).numpy())), ep + 1
+        return net(xe).argmax(1).numpy(), ep + 1
 
 
 # ---------------------------------------------------------------------------------------

@@ -81,8 +81,10 @@ def main(argv=None):
         "",
         "How it is measured: each task records its CPU seconds (`time.process_time`, BLAS pinned to one thread), which is "
         "its wall time on an idle core; the full study is 1300 independent tasks, so on C idle cores it takes about "
-        "1300 x (mean CPU seconds per task) / C. The sample: the first replicates of every grid point (all 13 sample sizes), "
-        f"run with {args.jobs} worker process(es) on this shared machine.",
+        "1300 x (mean CPU seconds per task) / C. "
+        + ("The sample: the first replicates of every grid point (all 13 sample sizes), "
+           f"run with {args.jobs} worker process(es) on this shared machine." if not args.no_run else
+           f"The sample: the rows stored in {args.out} (read with --no-run; not run by this command)."),
         "",
     ]
     if run_info:

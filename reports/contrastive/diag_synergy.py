@@ -30,7 +30,6 @@ for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_v, "1")
 
 import argparse  # noqa: E402
-import copy  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -108,42 +107,15 @@ def official_probe(Ztr, ytr, Zva, yva, Zte, yte):
 
 def mlp_probe(Ztr, ytr, Zva, yva, Zte, yte, seed=0, max_epochs=300, patience=30, return_pred=False):
     """MLP (2 x 256) on standardised features, Adam lr 1e-3, batch 64, epoch chosen on validation
-    (the benchmark's MLP bound, on any features); test balanced accuracy (or test predictions)."""
-    import torch
+    (the benchmark's MLP bound, ``bench_contrastive.fit_mlp_probe``, on any features); test
+    balanced accuracy (or test predictions)."""
     from sklearn.metrics import balanced_accuracy_score
 
     import bench_contrastive as B
-    from hcl_stats.contrastive.deep.training import mlp, seed_everything
 
     Ztr, Zva, Zte = B._standardise(Ztr, Zva, Zte)
-    gen = seed_everything(1000 + seed)
     k = int(max(ytr.max(), yva.max(), yte.max()) + 1)
-    net = mlp(Ztr.shape[1], [256, 256], k)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    xt, yt = torch.as_tensor(Ztr, dtype=torch.float32), torch.as_tensor(ytr)
-    xv, xe = torch.as_tensor(Zva, dtype=torch.float32), torch.as_tensor(Zte, dtype=torch.float32)
-    best, state, bad = -1.0, None, 0
-    for _ in range(max_epochs):
-        net.train()
-        perm = torch.randperm(len(yt), generator=gen)
-        for b in range(0, len(yt) - 63, 64):
-            idx = perm[b:b + 64]
-            loss = torch.nn.functional.cross_entropy(net(xt[idx]), yt[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        net.eval()
-        with torch.no_grad():
-            s = balanced_accuracy_score(yva, net(xv).argmax(1).numpy())
-        if s > best:
-            best, state, bad = s, copy.deepcopy(net.state_dict()), 0
-        else:
-            bad += 1
-            if bad >= patience:
-                break
-    net.load_state_dict(state)
-    with torch.no_grad():
-        pred = net(xe).argmax(1).numpy()
+    pred, _ = B.fit_mlp_probe(Ztr, ytr, Zva, yva, Zte, k, seed, max_epochs, patience)
     return pred if return_pred else float(balanced_accuracy_score(yte, pred))
 
 
