@@ -273,7 +273,11 @@ _NOTES = {
         "(the paper's test-sample version, against the plug-in true encoder, is stored as excess_risk). Corrected "
         "least squares and the group lasso use the errors-in-variables correction H = Z^T Z / m - C_hat Psi C_hat^T; "
         "the oracle uses the true loadings and noise. Paper-mode loadings are not aligned across modalities, so "
-        "the corrected Gram matrix is badly wrong and corrected least squares can fail by orders of magnitude."),
+        "the corrected Gram matrix is badly wrong and corrected least squares can fail by orders of magnitude. "
+        "The rate -1/2 in the labelled sample size m is asymptotic: with K regressors the norm of the "
+        "least-squares error, sqrt(K sigma^2 / (m - K - 1)), has log-log slope -m / (2 (m - K - 1)), steeper "
+        "than -1/2 when m is a few times K (-0.60 on average over m = 140 to 400 with K = 35), so a rate check "
+        "in m over such a grid can fail on the fast side."),
     "selection": (
         "Reading the figures: beta is zero on the structures marked irrelevant; the group lasso over structures "
         "(3-fold cross-validation, each fold fitted on its training part only, one-standard-error rule) should keep "
