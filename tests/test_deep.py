@@ -6,7 +6,7 @@ torch = pytest.importorskip("torch")
 
 from hcl_stats import Structure  # noqa: E402
 from hcl_stats.contrastive.deep import COrAL, CoMM, Cross, CrossSelf, DeepHCL, FactorCL, SupCon  # noqa: E402
-from hcl_stats.contrastive.deep.coral import VectorTokenizer, mask_tokens  # noqa: E402
+from hcl_stats.contrastive.deep.coral import VectorTokenizer, _sincos_embedding, mask_tokens  # noqa: E402
 from hcl_stats.contrastive.deep.training import ConcatCritic, augment, nt_xent, supcon_loss, torch_seed  # noqa: E402
 from hcl_stats.contrastive.tasks import factorcl_synthetic, hierarchical_task, trifeature_vectors  # noqa: E402
 from hcl_stats.exceptions import NotFittedError  # noqa: E402
@@ -184,6 +184,51 @@ def test_coral_tokens_see_the_whole_vector_and_masking_zeroes_tokens():
     assert torch.count_nonzero(mask_tokens(t, 1.0, g)) == 0
     kept = (mask_tokens(t, 0.75, g).abs().sum(-1) > 0).float().mean()
     assert 0.15 < float(kept) < 0.35
+
+
+def test_coral_sincos_position_embeddings_are_fixed_and_follow_the_formula(bimodal):
+    T, d = 3, 8
+    pe = _sincos_embedding(T, d)
+    expect = np.zeros((T, d))
+    for t in range(T):
+        for i in range(d // 2):
+            w = 10000.0 ** (-2 * i / d)
+            expect[t, 2 * i], expect[t, 2 * i + 1] = np.sin(t * w), np.cos(t * w)
+    np.testing.assert_allclose(pe[0].numpy(), expect, rtol=1e-5, atol=1e-6)
+    assert _sincos_embedding(4, 5).shape == (1, 4, 5)  # odd width
+    m = MODELS["coral"](pos_embedding="sincos", random_state=0, epochs=1, batch_size=32).fit(bimodal.pretrain.Xs)
+    params = {id(p) for p in m.module_.parameters()}
+    for tok in list(m.module_.tok_s) + list(m.module_.tok_u):
+        assert id(tok.pos) not in params and not tok.pos.requires_grad  # a buffer: not trained
+        assert torch.equal(tok.pos, pe)  # unchanged by training
+    learned = MODELS["coral"](random_state=0, epochs=1, batch_size=32).fit(bimodal.pretrain.Xs)
+    assert all(isinstance(tok.pos, torch.nn.Parameter) for tok in learned.module_.tok_s)  # the default
+
+
+def test_coral_decay_1d_false_exempts_every_1d_parameter(bimodal):
+    Xs = bimodal.pretrain.Xs
+    m = MODELS["coral"](decay_1d=False, weight_decay=0.1, random_state=0, epochs=1, batch_size=32).fit(Xs)
+    one_d = {id(p) for p in m.module_.parameters() if p.ndim < 2}
+    groups = m._inner_opt.param_groups
+    assert one_d and {id(p) for g in groups for p in g["params"]} == one_d
+    assert all(g["weight_decay"] == 0.0 for g in groups)
+    assert MODELS["coral"](random_state=0, epochs=1)._inner_parameters(m.module_) == []  # default: one optimizer
+    # with no weight decay at all, the split optimizer is the same update as the single one
+    a = MODELS["coral"](decay_1d=False, weight_decay=0.0, random_state=0, epochs=1, batch_size=32).fit(Xs)
+    b = MODELS["coral"](decay_1d=True, weight_decay=0.0, random_state=0, epochs=1, batch_size=32).fit(Xs)
+    np.testing.assert_allclose(a.state_vector(), b.state_vector(), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("kw, msg", [
+    (dict(pos_embedding="fixed"), r"The 'pos_embedding' parameter of COrAL must be one of \{'learned', 'sincos'\}\. Got 'fixed'"),
+    (dict(decay_1d="False"), r"The 'decay_1d' parameter of COrAL must be a bool\. Got 'False'"),
+    (dict(decay_1d=0), r"The 'decay_1d' parameter of COrAL must be a bool\. Got 0"),
+])
+def test_coral_new_options_are_validated(kw, msg, bimodal):
+    with pytest.raises(ValueError, match=msg):
+        MODELS["coral"](epochs=1, **kw).fit(bimodal.pretrain.Xs)
+    with pytest.raises(ValueError, match=r"The 'pos_embedding' parameter of VectorTokenizer must be one of .*Got 'fixed'"):
+        VectorTokenizer(6, [16], n_tokens=4, token_dim=3, d=8, pos_embedding="fixed")
 
 
 def test_coral_follows_the_official_initialisation_and_loss_weights(bimodal):

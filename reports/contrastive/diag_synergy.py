@@ -6,6 +6,11 @@ Usage (from the repository root, one thread, nice 19)::
     python reports/contrastive/diag_synergy.py learnability
     python reports/contrastive/diag_synergy.py fit --method COrAL --epochs 20 [--set d=128,mask_ratio=0.5] [--tag x]
         [--n-train 10000] [--unbiased] [--faithful] [--light]
+    python reports/contrastive/diag_synergy.py fit --method COrAL --epochs 20 --set pos_embedding=sincos,decay_1d=False
+
+``--set`` values ``True`` / ``False`` are read as booleans, integers and floats as numbers, the
+rest as strings. ``--faithful`` predates COrAL's ``pos_embedding`` and ``decay_1d`` options and
+patches the package at run time; prefer the options.
 
 Rows are appended to ``benchmarks/results/contrastive_synergy_diag.json`` (pilots: never judged).
 Probes of one representation (all fitted on the labelled ``train`` split, tuned on ``val``):
@@ -266,7 +271,8 @@ def main():
     ov = {}
     for kv in filter(None, a.set.split(",")):
         k, v = kv.split("=")
-        ov[k] = int(v) if v.lstrip("-").isdigit() else float(v) if v.replace(".", "", 1).replace("e-", "", 1).isdigit() else v
+        ov[k] = (v == "True" if v in ("True", "False") else int(v) if v.lstrip("-").isdigit()
+                 else float(v) if v.replace(".", "", 1).replace("e-", "", 1).isdigit() else v)
     if a.what == "learnability":
         learnability(a.seed)
     else:

@@ -15,20 +15,53 @@ from .training import DeepContrastive, augment, mlp, nt_xent
 __all__ = ["COrAL", "CoMM", "VectorTokenizer", "mask_tokens"]
 
 
+def _sincos_embedding(n_tokens, d):
+    """Fixed 1-D sine-cosine position embeddings over the token index, shape (1, n_tokens, d).
+
+    Entry (t, 2i) is sin(t w_i) and entry (t, 2i + 1) is cos(t w_i), with
+    w_i = 10000^(-2i / d) (the official ``build_1d_sincos_posemb`` layout; the official patch
+    adapter uses its 2-D counterpart over image patches).
+
+    Parameters
+    ----------
+    n_tokens : int
+        Number of tokens.
+    d : int
+        Embedding width.
+
+    Returns
+    -------
+    torch.Tensor
+        The embeddings, float32 of shape (1, n_tokens, d).
+    """
+    pos = torch.arange(n_tokens, dtype=torch.float32)[:, None]
+    w = torch.exp(torch.arange(0, d, 2, dtype=torch.float32) * -(torch.log(torch.tensor(10000.0)) / d))
+    pe = torch.zeros(n_tokens, d)
+    pe[:, 0::2] = torch.sin(pos * w)
+    pe[:, 1::2] = torch.cos(pos * w[: d // 2])
+    return pe[None]
+
+
 class VectorTokenizer(nn.Module):
     """Per-modality encoder then tokenizer (the vector counterpart of the official AlexNet encoder
     + patch input adapter): an MLP ``p -> enc_hidden -> n_tokens * token_dim``, reshaped to
-    ``n_tokens`` tokens of ``token_dim``, each mapped linearly to ``d`` plus a learned position
-    embedding (the official patch adapter adds fixed 2-D sine-cosine embeddings, not learned; a
-    pilot with fixed embeddings is in ``reports/contrastive/README.md``). Every token is a function
-    of the whole input vector."""
+    ``n_tokens`` tokens of ``token_dim``, each mapped linearly to ``d`` plus a position
+    embedding: ``pos_embedding="learned"`` (default; a trained parameter, initialised N(0, 0.02^2))
+    or ``"sincos"`` (fixed 1-D sine-cosine embeddings over the token index,
+    ``_sincos_embedding``, a buffer, not trained; the official patch adapter adds fixed 2-D
+    sine-cosine embeddings). Every token is a function of the whole input vector."""
 
-    def __init__(self, n_features, enc_hidden, n_tokens, token_dim, d):
+    def __init__(self, n_features, enc_hidden, n_tokens, token_dim, d, pos_embedding="learned"):
         super().__init__()
+        if pos_embedding not in ("learned", "sincos"):
+            raise ValueError(f"The 'pos_embedding' parameter of VectorTokenizer must be one of {{'learned', 'sincos'}}. Got {pos_embedding!r} instead.")
         self.n_tokens, self.token_dim = n_tokens, token_dim
         self.encoder = mlp(n_features, enc_hidden, n_tokens * token_dim)
         self.adapter = nn.Linear(token_dim, d)
-        self.pos = nn.Parameter(0.02 * torch.randn(1, n_tokens, d))
+        if pos_embedding == "learned":
+            self.pos = nn.Parameter(0.02 * torch.randn(1, n_tokens, d))
+        else:
+            self.register_buffer("pos", _sincos_embedding(n_tokens, d))
 
     def forward(self, x):
         h = F.relu(self.encoder(x)).reshape(x.shape[0], self.n_tokens, self.token_dim)
@@ -77,10 +110,11 @@ def _bn_mlp(d_in, hidden, d_out):
 
 
 class _FusionNet(nn.Module):
-    def __init__(self, n_features, d, heads, enc_hidden, n_tokens, token_dim, head_hidden, head_out, unique):
+    def __init__(self, n_features, d, heads, enc_hidden, n_tokens, token_dim, head_hidden, head_out, unique,
+                 pos_embedding="learned"):
         super().__init__()
         M = len(n_features)
-        self.tok_s = nn.ModuleList([VectorTokenizer(p, enc_hidden, n_tokens, token_dim, d) for p in n_features])
+        self.tok_s = nn.ModuleList([VectorTokenizer(p, enc_hidden, n_tokens, token_dim, d, pos_embedding) for p in n_features])
         self.cls = nn.Parameter(torch.randn(1, 1, d))
         self.fusion = _Block(d, heads)
         self.ln_out = nn.LayerNorm(d)
@@ -125,7 +159,8 @@ class _FusionBase(DeepContrastive):
         if self.d % self.heads:
             raise ValueError(f"The 'd' parameter of {type(self).__name__} must be divisible by 'heads' ({self.heads}). Got {self.d} instead.")
         return _FusionNet(n_features, self.d, self.heads, list(self.enc_hidden), self.n_tokens, self.token_dim,
-                          list(self.head_hidden), self.head_out, self._unique)
+                          list(self.head_hidden), self.head_out, self._unique,
+                          getattr(self, "pos_embedding", "learned"))
 
     def _views(self, xs, gen):
         return [[augment(x, gen, self.aug_mask, self.aug_noise) for x in xs] for _ in range(2)]
@@ -157,9 +192,16 @@ class COrAL(_FusionBase):
     cos^2 (official) or ``"hinge"`` max(0, cos). Masking ratio r: ``mask="static"``
     (``mask_ratio``) or ``"schedule"`` (0.05, 0.35, 0.55, 0.75 from 0, 25, 50, 75 % of
     ``epochs``). Representation (official ``extract_features``): pre-head [s, u_1, ..., u_M] on the
-    unmasked, unaugmented input, shape (n, d + M d/2). ``weight_decay`` applies to every
-    parameter (the official ``set_weight_decay_per_param`` exempts biases, norms and other 1-d
-    parameters).
+    unmasked, unaugmented input, shape (n, d + M d/2).
+
+    Two options switch deviations from the official code (defaults: ours). ``pos_embedding``:
+    ``"learned"`` trained position embeddings of the tokens, or ``"sincos"`` fixed 1-D
+    sine-cosine embeddings over the token index (not trained; the official patch adapter adds
+    fixed sine-cosine embeddings). ``decay_1d``: True applies ``weight_decay`` to every
+    parameter; False exempts the 1-d parameters (biases, LayerNorm and BatchNorm weights, the
+    pooling queries), as the official ``set_weight_decay_per_param``; they are then stepped by
+    a second optimizer of the same kind and settings with weight decay 0 (the same update as one
+    optimizer with a no-decay parameter group; ``_inner_opt`` after fitting).
 
     Parameters
     ----------
@@ -168,6 +210,8 @@ class COrAL(_FusionBase):
     head_hidden : tuple, default (256, 256); head_out : int, default 128 (official (512, 512), 256)
     tau : float, default 0.1; lam : float, default 1.0 (official Trifeature run); orth : {"squared", "hinge"}
     mask : {"static", "schedule"}; mask_ratio : float, default 0.75
+    pos_embedding : {"learned", "sincos"}, default "learned" (official: fixed sine-cosine)
+    decay_1d : bool, default True (official: False)
     epochs : default 100; batch_size : default 64; lr : default 1e-4; weight_decay : default 1e-3;
     optimizer : default "adamw"; patience : default None (fixed epochs, the official training);
     val_fraction, random_state, verbose : see :class:`~hcl_stats.contrastive.deep.training.DeepContrastive`.
@@ -175,12 +219,13 @@ class COrAL(_FusionBase):
 
     _extra_constraints = {**_FusionBase._extra_constraints, "lam": [Interval(float, 0, None)],
                           "orth": [Options("squared", "hinge")], "mask": [Options("static", "schedule")],
-                          "mask_ratio": [Interval(float, 0, 1, closed="left")]}
+                          "mask_ratio": [Interval(float, 0, 1, closed="left")],
+                          "pos_embedding": [Options("learned", "sincos")], "decay_1d": [bool]}
 
     def __init__(self, *, d=64, heads=8, enc_hidden=(128,), n_tokens=8, token_dim=32, head_hidden=(256, 256),
                  head_out=128, tau=0.1, lam=1.0, orth="squared", mask="static", mask_ratio=0.75, aug_mask=0.3,
-                 aug_noise=0.2, epochs=100, batch_size=64, lr=1e-4, weight_decay=1e-3, optimizer="adamw", patience=None,
-                 val_fraction=0.2, random_state=0, verbose=False):
+                 aug_noise=0.2, pos_embedding="learned", decay_1d=True, epochs=100, batch_size=64, lr=1e-4,
+                 weight_decay=1e-3, optimizer="adamw", patience=None, val_fraction=0.2, random_state=0, verbose=False):
         self.d = d
         self.heads = heads
         self.enc_hidden = enc_hidden
@@ -195,7 +240,21 @@ class COrAL(_FusionBase):
         self.mask_ratio = mask_ratio
         self.aug_mask = aug_mask
         self.aug_noise = aug_noise
+        self.pos_embedding = pos_embedding
+        self.decay_1d = decay_1d
         self._set_common(epochs, batch_size, lr, weight_decay, optimizer, patience, val_fraction, random_state, verbose)
+
+    def _inner_parameters(self, net):
+        # decay_1d=False: the trained 1-d parameters go to the second optimizer (no weight decay)
+        return [] if self.decay_1d else [p for p in net.parameters() if p.requires_grad and p.ndim < 2]
+
+    def _inner(self, net, xs, y, gen):
+        # the gradients of the 1-d parameters come from the main loss's backward pass; step them
+        # without weight decay, then clear them (the main optimizer clears only its own)
+        for group in self._inner_opt.param_groups:
+            group["weight_decay"] = 0.0
+        self._inner_opt.step()
+        self._inner_opt.zero_grad(set_to_none=True)
 
     def ratio(self, epoch):
         """Masking ratio r at ``epoch``."""
