@@ -442,3 +442,16 @@ def test_documented_defaults_of_the_solver_parts_are_pinned_and_used_by_hcl():
         assert h.converged_ == (h.stop_crit_ <= 1e-3 if method == "ml" else h.stop_crit_ <= 1e-6), method
     h = HCL(s, solver=EM(criterion="gradient")).fit(d.Xs)
     assert h.tol_ == 1e-10 and h.converged_ == (h.stop_crit_ <= 1e-10)
+
+
+def test_population_covariance_is_fitted_with_the_gradient_rule_and_its_tolerance():
+    """Without a sample size the likelihood rule has no scale: the default EM falls back to the gradient
+    rule with that rule's tolerance 1e-10 (not the likelihood rule's 1e-3 nats per iteration); a tol set
+    by the user is kept."""
+    s = Structure({(0, 1): 2, (0,): 1, (1,): 1}, 2)
+    Sigma = simulate(s, (8, 9), 10, noise_var=0.5, random_state=1).covariance()
+    h = HCL(s).fit_covariance(Sigma, (8, 9))
+    assert h.results_.info["criterion"] == "gradient" and h.tol_ == 1e-10
+    assert h.converged_ and h.stop_crit_ <= 1e-10
+    h = HCL(s, solver=EM(tol=1e-6)).fit_covariance(Sigma, (8, 9))
+    assert h.tol_ == 1e-6 and h.results_.info["criterion"] == "gradient"

@@ -219,6 +219,16 @@ class EM(Solver):
         return dict(max_iter=self.max_iter, gtol=self.tol_value, tol=self.change_tol, accelerate=self.accelerate,
                     shrinkage=self.shrinkage, criterion=self.criterion, window=self.window)
 
+    def solve(self, stats, structure, *, noise=None, alpha=0.0, l1_ratio=1.0):
+        """As :meth:`Solver.solve`. A population covariance (no sample size) has no sampling
+        precision for the "likelihood" rule, so it is fitted with the "gradient" rule and that
+        rule's tolerance (``tol`` if set, else 1e-10), recorded as the fit's ``tol_``."""
+        if self.criterion == "likelihood" and getattr(stats, "n_samples", None) is None:
+            part = EM(max_iter=self.max_iter, tol=self.tol, change_tol=self.change_tol, accelerate=self.accelerate,
+                      shrinkage=self.shrinkage, criterion="gradient")
+            return part.solve(stats, structure, noise=noise, alpha=alpha, l1_ratio=l1_ratio)
+        return super().solve(stats, structure, noise=noise, alpha=alpha, l1_ratio=l1_ratio)
+
     def solve_missing(self, Xs, structure, *, noise):
         """EM over the observed entries of ``Xs`` (NaN = missing); returns an EstimationResult."""
         from .missing import fit_missing
