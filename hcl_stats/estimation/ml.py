@@ -161,21 +161,22 @@ def _estep(S, W, psi, S_diag=None):
     Mk = np.eye(K) + W.T @ Wp
     cM = (np.linalg.cholesky(Mk), True)                     # (factor, lower): as sla.cho_factor, less overhead
     SWp = S @ Wp
-    Minv = sla.cho_solve(cM, np.eye(K), check_finite=False)
+    Li = np.linalg.inv(cM[0])                              # triangular inverse: M^{-1} = L^{-T} L^{-1}
+    Minv = Li.T @ Li
     Minv = 0.5 * (Minv + Minv.T)
     A = SWp @ Minv                                          # S beta^T
     beta_T = Wp @ Minv                                      # Sigma^{-1} W  (p, K)
     B = Minv + beta_T.T @ SWp @ Minv
     B = 0.5 * (B + B.T)
     logdet = 2.0 * np.sum(np.log(np.diag(cM[0]))) + np.sum(np.log(psi))
-    trace = np.sum((_diag(S) if S_diag is None else S_diag) / psi) - np.sum(Wp * A)   # tr(Sigma^{-1} S)
+    trace = np.sum((_diag(S) if S_diag is None else S_diag) / psi) - np.vdot(Wp, A)   # tr(Sigma^{-1} S)
     ll = -0.5 * (p * _LOG2PI + logdet + trace)
     return A, B, beta_T, Wp, cM, ll
 
 
 def _gradient(A, beta_T, Wp, cM, psi, mask):
-    # Sigma^{-1} A = Psi^{-1} A - Wp M^{-1} Wp^T A
-    SiA = A / psi[:, None] - Wp @ sla.cho_solve(cM, Wp.T @ A)
+    # Sigma^{-1} A = Psi^{-1} A - Wp M^{-1} Wp^T A, and Wp M^{-1} = beta^T
+    SiA = A / psi[:, None] - beta_T @ (Wp.T @ A)
     return (SiA - beta_T) * mask
 
 
@@ -188,8 +189,8 @@ def _psi_gradient(S_diag, A, beta_T, Wp, psi, noise, lay):
     if noise == "fixed":
         return np.zeros(0)
     H = beta_T.T @ A
-    T = S_diag / psi**2 - 2.0 * np.sum(A * Wp, axis=1) / psi + np.sum((Wp @ H) * Wp, axis=1)
-    inv = 1.0 / psi - np.sum(beta_T * Wp, axis=1)
+    T = S_diag / psi**2 - 2.0 * np.einsum("ij,ij->i", A, Wp) / psi + np.einsum("ij,ij->i", Wp @ H, Wp)
+    inv = 1.0 / psi - np.einsum("ij,ij->i", beta_T, Wp)
     g = 0.5 * (T - inv) * psi
     if noise == "feature":
         return g
@@ -279,6 +280,13 @@ def _support_rows(Bcc, Am, sub):
     return X
 
 
+def _solve_right(Bcc, Am):
+    """Am Bcc^{-1} for the K_m x K_m matrix Bcc (symmetric positive definite: E[z z^T] of a modality's
+    factors) and p_m rows Am: the small inverse, then one p_m x K_m x K_m product (a LAPACK solve with
+    p_m right-hand sides costs several times more at these sizes)."""
+    return Am @ np.linalg.inv(Bcc)
+
+
 def _mstep(S_diag, A, B, W, psi, lay, noise, alpha, l1_ratio, psi_floor, support=None, px=False):
     Wn = np.zeros_like(W)
     for m, r in enumerate(lay.rows):
@@ -292,8 +300,8 @@ def _mstep(S_diag, A, B, W, psi, lay, noise, alpha, l1_ratio, psi_floor, support
             X, _, _ = penalised_rows(Bcc, Am, alpha * psi[r], groups, gw, l1_ratio, X0=W[r][:, C])
             Wn[r.start:r.stop, C] = X
         else:
-            Wn[r.start:r.stop, C] = np.linalg.solve(Bcc, Am.T).T
-    d = S_diag - 2.0 * np.sum(Wn * A, axis=1) + np.sum((Wn @ B) * Wn, axis=1)
+            Wn[r.start:r.stop, C] = _solve_right(Bcc, Am)
+    d = S_diag - 2.0 * np.einsum("ij,ij->i", Wn, A) + np.einsum("ij,ij->i", Wn @ B, Wn)
     if px:
         Wn = Wn @ _px_factor(B, lay)
     if noise == "feature":
