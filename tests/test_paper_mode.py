@@ -150,3 +150,127 @@ def test_two_modalities_global_only_reduces_to_cross_covariance_structure():
     d = simulate(s, nf, 1, noise_var=1.0, random_state=5)
     hcl = HCL(s, method="init").fit_covariance(d.covariance(), nf)
     assert max(metrics.gram_errors(hcl.loadings_, d.loadings, s, nf, relative=True).values()) < 1e-8
+
+
+# -- the linear-algebra kernels paper mode runs on (Lanczos with one-triangle products, the
+#    symmetry check, the trace-based noise) and the refinement's products on the support ----------
+from hcl_stats.estimation.linalg import is_symmetric, top_abs_eigh, top_eigh, top_eigh_lanczos  # noqa: E402
+from hcl_stats.estimation.paper import _support_product  # noqa: E402
+
+
+def _spiked(p, k, seed, negative=0):
+    """A symmetric p x p matrix: noise bulk plus k positive spikes and ``negative`` negative ones."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((p, p))
+    A = (X + X.T) / np.sqrt(8 * p)
+    U = np.linalg.qr(rng.standard_normal((p, k + negative)))[0]
+    s = np.r_[np.linspace(6.0, 2.0, k), -np.linspace(5.0, 2.5, negative)]
+    return A + (U * s) @ U.T
+
+
+@pytest.mark.parametrize("p,block", [(7, 64), (300, 64), (300, 7), (257, 256)])
+def test_is_symmetric_is_allclose_at_its_edge(p, block):
+    rng = np.random.default_rng(p)
+    X = rng.standard_normal((p, p))
+    A = X + X.T
+    rtol, atol = 1e-10, 1e-12
+    assert is_symmetric(A, rtol, atol, block=block) and np.allclose(A, A.T, rtol=rtol, atol=atol)
+    i, j = p - 1, p // 3
+    for side in ((i, j), (j, i)):                          # an asymmetry above or below the diagonal
+        for factor, expected in ((0.9, True), (1.1, False)):  # just inside / just outside the tolerance
+            B = A.copy()
+            B[side] += factor * (atol + rtol * abs(A[side[::-1]]))
+            assert np.allclose(B, B.T, rtol=rtol, atol=atol) == expected
+            assert is_symmetric(B, rtol, atol, block=block) == expected, (side, factor)
+    B = A.copy()
+    B[0, 0] = np.nan
+    assert not is_symmetric(B, block=block) and not np.allclose(B, B.T)
+
+
+def test_is_symmetric_rejects_a_non_square_matrix():
+    with pytest.raises(ValueError, match=r"A must be a square matrix; got shape \(3, 4\)"):
+        is_symmetric(np.zeros((3, 4)))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_lanczos_top_eigenpairs_equal_the_dense_solver(seed):
+    A = _spiked(300, 12, seed)
+    w0, V0 = top_eigh(A, 12)
+    w1, V1 = top_eigh_lanczos(A, 12)
+    np.testing.assert_allclose(w1, w0, rtol=1e-10, atol=1e-10 * abs(w0).max())
+    np.testing.assert_allclose((V1 * w1) @ V1.T, (V0 * w0) @ V0.T, atol=1e-10 * abs(w0).max())
+    np.testing.assert_allclose(top_eigh_lanczos(A, 12, return_eigenvectors=False), w0, rtol=1e-10)
+    # by absolute value, with negative eigenvalues among the largest (the Schur steps' pinv)
+    B = _spiked(300, 6, seed, negative=4)
+    w, V = np.linalg.eigh(B)
+    order = np.argsort(-np.abs(w))[:10]
+    for symmetric_products in (False, True):
+        wa, Va = top_abs_eigh(B, 10, symmetric_products=symmetric_products)
+        assert np.sum(wa < 0) == 4
+        np.testing.assert_allclose(wa, w[order], rtol=1e-10)
+        np.testing.assert_allclose((Va / wa) @ Va.T, (V[:, order] / w[order]) @ V[:, order].T, atol=1e-10)
+
+
+def test_naive_svd_equals_the_dense_eigendecomposition_at_the_lanczos_size():
+    from hcl_stats.estimation.init import naive_svd
+
+    s = Structure.full(3, 2)
+    d = simulate(s, (60, 90, 120), 2000, noise_var=1.5, random_state=1)
+    cov = sample_covariance(d.Xs).cov
+    w, V = np.linalg.eigh(cov)
+    W_ref = V[:, ::-1][:, :14] * np.sqrt(w[::-1][:14])
+    W = naive_svd(cov, 14)
+    np.testing.assert_allclose(W @ W.T, W_ref @ W_ref.T, atol=1e-10 * w.max())
+    np.testing.assert_allclose(np.abs(np.sum(W * W_ref, 0)), np.sum(W_ref ** 2, 0), rtol=1e-10)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_trace_based_noise_is_the_mean_of_the_bottom_eigenvalues(seed):
+    s = Structure.full(3, 2)
+    nf = (60, 90, 120)                                   # p = 270: the Lanczos path
+    d = simulate(s, nf, 2000, noise_var=1.5, random_state=seed)
+    cov = sample_covariance(d.Xs).cov
+    K = s.n_factors
+    ref = np.linalg.eigvalsh(cov)[: 270 - K].mean()
+    assert abs(bottom_eigenvalue_noise(cov, K) - ref) <= 1e-10 * ref
+
+
+def _reference_refine(W0, S_W, mask, lr=1e-4, lr_decay=0.1, decay_every=10, max_iter=1000, tol=1e-6, min_iter=100):
+    """The authors' loop with the full product V @ S_W at every step (a transcription)."""
+    V, M = W0.T.copy(), mask.T.astype(float)
+    prev, trace = np.inf, []
+    for i in range(max_iter):
+        R = V.T @ V - S_W
+        loss = 0.5 * np.sum(R * R)
+        trace.append(loss)
+        V = V - lr * ((2.0 * V @ R) * M)
+        if i > 0 and i % decay_every == 0:
+            lr *= lr_decay
+        if i > min_iter and abs(prev - loss) < tol:
+            break
+        prev = loss
+    return V.T, np.array(trace)
+
+
+@pytest.mark.parametrize("structure", POP_STRUCTURES[:4], ids=lambda s: f"M{s.n_modalities}-K{s.n_factors}")
+def test_refinement_on_the_support_equals_the_full_product(structure):
+    nf = tuple(15 + 4 * m for m in range(structure.n_modalities))
+    d = simulate(structure, nf, 500, noise_var=0.7, random_state=4)
+    cov = sample_covariance(d.Xs).cov
+    S_W = cov - bottom_eigenvalue_noise(cov, structure.n_factors) * np.eye(cov.shape[0])
+    mask = structure.support_mask(nf)
+    W0 = spectral_init(S_W, structure, nf) * mask
+    assert _support_product(W0.T, S_W, mask.T.astype(float)) is not None   # the support path is taken
+    for kw in ({}, {"lr": 1e-3, "lr_decay": 1.0, "max_iter": 200}):
+        W, n_iter, _, trace = paper_refine(W0, S_W, mask, **kw)
+        W_ref, trace_ref = _reference_refine(W0, S_W, mask, **kw)
+        assert n_iter == len(trace_ref)
+        np.testing.assert_allclose(trace, trace_ref, rtol=1e-10)
+        np.testing.assert_allclose(W, W_ref, rtol=0, atol=1e-10 * np.abs(W_ref).max())
+    # a start that is not zero off the support uses the full product (and is refined as before)
+    W1 = W0 + 0.01 * ~mask
+    assert _support_product(W1.T, S_W, mask.T.astype(float)) is None
+    W, n_iter, _, trace = paper_refine(W1, S_W, mask)
+    W_ref, trace_ref = _reference_refine(W1, S_W, mask)
+    np.testing.assert_allclose(trace, trace_ref, rtol=1e-10)
+    np.testing.assert_allclose(W, W_ref, atol=1e-10 * np.abs(W_ref).max())

@@ -51,6 +51,37 @@ def paper_stop_crit(W, S_W, mask):
     return float(np.linalg.norm(G) / denom)
 
 
+def _support_product(V, S_W, M, max_runs=16, min_saving=0.2):
+    """A function computing V @ S_W on the support of M (K, p) only (zero elsewhere), or None.
+
+    Features in a contiguous run with the same support pattern (for a structure's mask, one run
+    per modality) need only the rows of V active there: VS[F, J] = V[F] @ S_W[:, J]. Used when V
+    is zero off the support (the refinement keeps it so), there are at most ``max_runs`` runs and
+    the products shrink by at least ``min_saving`` (recovery design: 47 instead of 82 MFLOP).
+    """
+    K, p = M.shape
+    if p == 0 or np.any(V[M == 0] != 0):
+        return None
+    active = M != 0
+    change = np.flatnonzero(np.any(active[:, 1:] != active[:, :-1], axis=0)) + 1
+    bounds = np.concatenate([[0], change, [p]])
+    if len(bounds) - 1 > max_runs:
+        return None
+    runs = [(slice(a, b), np.flatnonzero(active[:, a])) for a, b in zip(bounds[:-1], bounds[1:])]
+    cost = sum(len(f) * (r.stop - r.start) for r, f in runs)
+    if cost > (1.0 - min_saving) * K * p:
+        return None
+
+    def product(V):
+        out = np.zeros((K, p))
+        for r, f in runs:
+            if f.size:
+                out[f, r] = V[f] @ S_W[:, r]
+        return out
+
+    return product
+
+
 def paper_refine(W0, S_W, mask, *, lr=1e-4, lr_decay=0.1, decay_every=10, max_iter=1000,
                  tol=1e-6, min_iter=100):
     """The authors' masked gradient refinement.
@@ -63,13 +94,15 @@ def paper_refine(W0, S_W, mask, *, lr=1e-4, lr_decay=0.1, decay_every=10, max_it
     V = np.array(W0.T, dtype=float)
     M = mask.T.astype(float)
     S_sq = float(np.sum(S_W * S_W))
+    # V @ S_W is needed on the support only (the gradient is masked and V is zero off it)
+    product = _support_product(V, S_W, M) or (lambda V: V @ S_W)
     loss_prev = np.inf
     trace = []
     stopped = False
     it = 0
     for i in range(max_iter):
         it = i + 1
-        VS = V @ S_W
+        VS = product(V)
         loss, G = _objective(V, VS, S_sq)
         trace.append(loss)
         grad = -2.0 * VS + 2.0 * G @ V
