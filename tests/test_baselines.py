@@ -233,3 +233,16 @@ def test_randomised_baselines_are_reproducible_by_default():
     b = JIVE(1, "permutation", n_permutations=5).fit(d.Xs)
     assert a.individual_ranks_ == b.individual_ranks_
     np.testing.assert_array_equal(SLIDE(S3, max_iter=30).fit(d.Xs).loadings_, SLIDE(S3, max_iter=30).fit(d.Xs).loadings_)
+
+
+def test_slide_gram_product_on_the_support_equals_the_full_product():
+    from hcl_stats.baselines._slide import _support_gram_product
+
+    rng = np.random.default_rng(0)
+    nf = (30, 25, 20)
+    X = rng.standard_normal((200, sum(nf)))
+    C = X.T @ X
+    mask = S3.support_mask(nf)
+    for m in (mask, np.ones_like(mask), rng.random(mask.shape) < 0.5):   # runs by modality; no saving; many runs
+        V = rng.standard_normal(mask.shape) * m
+        np.testing.assert_allclose(_support_gram_product(C, m)(V), C @ V, rtol=0, atol=1e-12 * np.abs(C @ V).max())
