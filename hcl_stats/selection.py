@@ -52,6 +52,7 @@ import numpy as np
 from scipy import linalg as sla
 from scipy import optimize, stats as sps
 
+from ._threads import limit_blas
 from ._validation import check_Xs, user_stacklevel
 from .covariance import DataStats
 from .estimation.noise import cov_diag, is_data_stats
@@ -1179,7 +1180,10 @@ def select_structure(Xs, *, level=1e-3, max_rank=None, noise="feature", names=No
     if max_rank is not None and max_rank > n - 2:
         notes.append(f"max_rank={max_rank} exceeds what n_samples = {n} can test (n - 2 = {n - 2}); ranks are capped there")
 
-    struct, det, more = _select_once(Xs, level, max_rank, noise, names, label)
+    # small dense kernels: one BLAS thread unless the data are large (hcl_stats._threads)
+    size = n * sum(n_features)
+    with limit_blas(size):
+        struct, det, more = _select_once(Xs, level, max_rank, noise, names, label)
     notes += more
     K = struct.n_factors
     if K >= n - 1:
@@ -1193,8 +1197,9 @@ def select_structure(Xs, *, level=1e-3, max_rank=None, noise="feature", names=No
         from ._validation import check_random_state
 
         rng = check_random_state(random_state)
-        stability = _stability(Xs, struct, n_resamples, float(resample_fraction), rng, level, max_rank, noise,
-                               names, label, hints=det["modality_tests"])
+        with limit_blas(size):
+            stability = _stability(Xs, struct, n_resamples, float(resample_fraction), rng, level, max_rank, noise,
+                                   names, label, hints=det["modality_tests"])
         if not stability.stable:
             notes.append(f"unstable selection: the most frequent structure was selected in {stability.modal_frequency:.0%} "
                          f"of {n_resamples} subsamples of {resample_fraction:.0%} of the rows, the full-data structure in "

@@ -19,8 +19,8 @@ import pytest
 
 # layer number, the top-level names in it, and why they sit there (one line per layer)
 LAYER_TABLE = [
-    (0, ("exceptions", "_validation", "base", "plotting", "summary"),
-     "foundations: errors, input checks, the estimator base, plots and tables; know nothing of the model"),
+    (0, ("exceptions", "_validation", "_threads", "base", "plotting", "summary"),
+     "foundations: errors, input checks, BLAS threads, the estimator base, plots and tables; know nothing of the model"),
     (1, ("structure", "covariance", "likelihood", "metrics", "simulate"),
      "the model and its statistics: what a structure is, its sufficient statistics, likelihood, metrics"),
     (2, ("estimation",),

@@ -56,6 +56,7 @@ import warnings
 import numpy as np
 from scipy import linalg as sla
 
+from .._threads import blas_threads_for, limit_blas
 from . import EstimationResult, register_method
 from .init import spectral_init
 from .noise import bottom_eigenvalue_noise, is_data_stats
@@ -404,12 +405,10 @@ def likelihood_progress(objective, n_samples, window=LIKELIHOOD_WINDOW):
 
 
 def _blas_limit(S, W0, blas_threads):
-    if blas_threads is None:
-        return None
-    if blas_threads == "auto":
-        p, K = np.shape(W0)
-        return 1 if (isinstance(S, LowRankCov) or p * K < 2_000_000) else None
-    return int(blas_threads)
+    if blas_threads == "auto" and isinstance(S, LowRankCov):
+        return 1
+    p, K = np.shape(W0)
+    return blas_threads_for(p * K, blas_threads)
 
 
 def _em_loop(S, W0, psi0, lay, noise, max_iter, tol, gtol, accelerate, alpha, l1_ratio, psi_floor, support, px,
@@ -744,7 +743,11 @@ def fit_ml(stats, structure, *, noise="modality", max_iter=1000, tol=1e-13, gtol
         noise_var = np.asarray(noise_var, float)
         if not shrinkage:
             raise ValueError("noise_var (known noise variances) is only supported with shrinkage=True.")
-    sigma2, S, W0, info = _start(stats, structure, shrinkage, noise, noise_var=noise_var)
+    # the start's kernels (factor analyses, eigenproblems, thin QR) on one BLAS thread unless its largest
+    # dense operand (the p x p covariance, or the n x p data) is large (hcl_stats._threads)
+    p_all = sum(stats.n_features)
+    with limit_blas(p_all * (stats.n_samples if is_data_stats(stats) else p_all)):
+        sigma2, S, W0, info = _start(stats, structure, shrinkage, noise, noise_var=noise_var)
     if init is not None:
         W0 = np.asarray(init, float)
     psi0 = np.maximum(np.broadcast_to(sigma2, (S.shape[0],)), 1e-8 * float(np.mean(_diag(S))))
