@@ -17,12 +17,13 @@ def is_symmetric(A, rtol: float = 1e-05, atol: float = 1e-08, block: int = 64) -
     """``np.allclose(A, A.T, rtol=rtol, atol=atol)`` for a finite square matrix, without its
     p x p temporaries.
 
-    The same test, |A_ij - A_ji| <= atol + rtol |A_ji| for every (i, j), made on the upper
-    triangle only: for each pair the two orientations together read
-    |A_ij - A_ji| <= atol + rtol min(|A_ij|, |A_ji|). Row blocks of ``block`` rows are compared with
-    the matching column blocks, and a block that is exactly symmetric is accepted after one
-    subtraction, so the temporaries are ``block`` x p and an exactly symmetric matrix costs about
-    one pass (measured 3 ms against 30 ms for ``np.allclose`` at p = 1400).
+    The same test, ``abs(A[i, j] - A[j, i]) <= atol + rtol * abs(A[j, i])`` for every (i, j), made
+    on the upper triangle only: for each pair the two orientations together read
+    ``abs(A[i, j] - A[j, i]) <= atol + rtol * min(abs(A[i, j]), abs(A[j, i]))``. Row blocks of
+    ``block`` rows are compared with the matching column blocks, and a block that is exactly
+    symmetric is accepted after one subtraction, so the temporaries are ``block`` x p and an
+    exactly symmetric matrix costs about one pass (measured 3-5 ms against 25-30 ms for
+    ``np.allclose`` at p = 1400).
 
     Parameters
     ----------
