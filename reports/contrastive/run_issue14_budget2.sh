@@ -20,9 +20,12 @@ $B --task trifeature --seeds 5 --methods "Cross,COrAL" --pretraining unbiased --
 wait
 $B --task trifeature --seeds 5 --methods "CoMM" --pretraining biased --suffix _comm_biased  # stopped at 01:54 after seeds 0-2 (deadline)
 $B --task trifeature --seeds 5 --seed-start 3 --methods "CoMM" --pretraining biased --suffix _comm_biased_s3  # diagnosis round: seed 3 done, seed 4 stopped (no CPU at nice 19)
+$B --task trifeature --seeds 5 --methods "CoMM" --pretraining unbiased --suffix _comm_unbiased  # stopped at 01:54 after seed 0 (deadline)
+# the CoMM-style row completed to seeds 0-4 in a later round (one process at a time, same budget and CoMM code)
+$B --task trifeature --seeds 5 --seed-start 4 --methods "CoMM" --pretraining biased --suffix _comm_biased_s4
+$B --task trifeature --seeds 5 --seed-start 1 --methods "CoMM" --pretraining unbiased --suffix _comm_unbiased_s1-4
 # not run in issue 14's round for lack of CPU, at the second budget:
 # SupCon, Cross+Self, FactorCL-SSL, the OurCL ablations, the noisy variant, e.g.
-$B --task trifeature --seeds 5 --methods "CoMM" --pretraining unbiased --suffix _comm_unbiased  # stopped at 01:54 after seed 0 (deadline)
 # $B --task factorcl --seeds 5 --methods "raw input,SupCon,Cross+Self,FactorCL-SSL" --shares 1,0 --suffix _others
 # the synergy diagnosis (issue 14, pilot seed 5; rows in benchmarks/results/contrastive_synergy_diag.json)
 D="nice -n 19 python reports/contrastive/diag_synergy.py"
