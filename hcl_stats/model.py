@@ -12,8 +12,10 @@ from . import io as _io
 from .base import BaseEstimator, clone
 from .covariance import CovarianceStats, covariance_stats, fit_statistics, is_out_of_core, sample_covariance
 from .estimation import METHODS
+from .estimation.linalg import is_symmetric
 from .estimation.solvers import Solver, solver_for_method
-from .exceptions import ConvergenceWarning, IdentifiabilityError, IdentifiabilityWarning, NotFittedError
+from .exceptions import (ConvergenceWarning, EstimationWarning, IdentifiabilityError, IdentifiabilityWarning,
+                         NotFittedError)
 from .likelihood import loglik_from_cov, loglik_from_stats, loglik_samples, model_covariance, model_precision
 from .structure import Structure
 from .summary import Summary, Table
@@ -636,7 +638,7 @@ class HCL(BaseEstimator):
             raise ValueError(f"cov must have shape (p, p) = ({p}, {p}) for n_features={n_features}; got {cov.shape}.")
         if not np.all(np.isfinite(cov)):
             raise ValueError("cov must be finite; got NaN or infinite entries.")
-        if not np.allclose(cov, cov.T, rtol=1e-10, atol=1e-12 * max(1.0, np.abs(cov).max())):
+        if not is_symmetric(cov, rtol=1e-10, atol=1e-12 * max(1.0, float(cov.max()), -float(cov.min()))):
             raise ValueError("cov must be symmetric.")
         mean = np.zeros(p) if mean is None else np.asarray(mean, float)
         stats = CovarianceStats(cov=0.5 * (cov + cov.T), mean=mean, n_samples=n_samples, n_features=n_features)
@@ -690,6 +692,17 @@ class HCL(BaseEstimator):
                 f"HCL(method={part.method!r}) stopped after {res.n_iter} iterations with stop_crit_="
                 f"{res.stop_crit:.3g} above tol_={res.tol:.3g} (not stationary); increase max_iter.")
             warnings.warn(msg, ConvergenceWarning, stacklevel=user_stacklevel())
+        at_floor = res.info.get("noise_at_floor")
+        if at_floor:
+            starts = np.cumsum([0] + list(stats.n_features))
+            mods = np.searchsorted(starts, at_floor[:10], side="right") - 1
+            where = [f"Xs[{m}][:, {j - starts[m]}]" for j, m in zip(at_floor[:10], mods)]
+            warnings.warn(f"HCL: the noise variances of {len(at_floor)} feature(s) ({', '.join(where)}"
+                          f"{', ...' if len(at_floor) > 10 else ''}) stopped at the floor, "
+                          f"{res.info['noise_floor']:g} times the feature's variance: a Heywood case (the factors explain "
+                          "these features almost entirely, e.g. duplicated or collinear features). Their noise variance "
+                          "is held at the floor; consider dropping duplicated features.", EstimationWarning,
+                          stacklevel=user_stacklevel())
         mean = stats.mean if missing is None else res.info["mean"]
         if missing is None:
             loglik = loglik_from_stats(stats, res.loadings, res.noise_var)

@@ -323,3 +323,30 @@ def test_saddle_check_moves_on_exactly_when_a_subset_step_gains_more_than_tol_ti
     lik = em_fit(S, W0, np.full(35, 0.5), lay, noise="feature", max_iter=2000, gtol=1e-3, criterion="likelihood",
                  n_samples=n)
     assert lik["converged"] and (lik["saddle_escapes"] > 0) == escapes
+
+
+def test_heywood_features_stop_at_the_noise_floor_with_a_warning():
+    """A duplicated feature (up to scale) makes the likelihood rise without bound as its noise variance goes to
+    zero; the fit holds it at 1e-3 of the feature's variance, converges, and says which features."""
+    import warnings
+
+    from hcl_stats import HCL
+    from hcl_stats.exceptions import EstimationWarning
+
+    s = Structure({(0, 1): 2, (0,): 1, (1,): 1}, 2)
+    data = simulate(s, (10, 12), 500, noise_var=1.0, random_state=0)
+    Xs = [data.Xs[0].copy(), data.Xs[1].copy()]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # clean data: nothing at the floor, no warning
+        clean = HCL(s).fit(Xs)
+    assert clean.results_.info["noise_at_floor"] == []
+    Xs[0][:, 3] = 2.0 * Xs[0][:, 2]
+    with pytest.warns(EstimationWarning, match=r"2 feature\(s\) \(Xs\[0\]\[:, 2\], Xs\[0\]\[:, 3\]\) stopped at the floor, "
+                                               r"0.001 times the feature's variance"):
+        est = HCL(s).fit(Xs)
+    assert est.converged_ and est.results_.info["noise_at_floor"] == [2, 3]
+    ratio = est.noise_var_features_[[2, 3]] / Xs[0][:, [2, 3]].var(axis=0, ddof=1)
+    np.testing.assert_allclose(ratio, 1e-3, rtol=1e-6)
+    from hcl_stats.estimation import ml
+
+    assert ml.PSI_FLOOR == 1e-3

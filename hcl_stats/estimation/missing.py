@@ -59,8 +59,8 @@ import numpy as np
 from scipy import linalg as sla
 
 from . import EstimationResult
-from .ml import (LIKELIHOOD_WINDOW, NOISE_MODELS, Layout as _Layout, convergence_message, likelihood_progress,
-                 px_factor as _px_factor, scaled_kkt, squarem_steps, stop_rule)
+from .ml import (LIKELIHOOD_WINDOW, NOISE_MODELS, PSI_FLOOR, Layout as _Layout, convergence_message,
+                 likelihood_progress, px_factor as _px_factor, scaled_kkt, squarem_steps, stop_rule)
 
 __all__ = ["fit_missing", "missing_estep", "posterior_moments_incomplete", "paper_representation_incomplete",
            "loglik_samples_incomplete", "available_case_moments", "INIT_OPTIONS"]
@@ -409,7 +409,8 @@ def fit_missing(Xs, structure, *, noise="feature", max_iter=1000, tol=1e-13, gto
             how = "given"
         W = W * lay.mask
         pat = _Patterns(Xs_, lay)
-        psi_floor = 1e-10 * np.ones(p)       # the data are on unit scale
+        # each noise variance at least PSI_FLOOR times its feature's observed variance (a Heywood case stops there)
+        psi_floor = PSI_FLOOR * np.maximum(np.nanvar(Xs_, axis=0), np.finfo(float).tiny)
         psi = np.maximum(psi, psi_floor)
         out = _em(Xs_, mu, W, psi, pat, lay, noise, max_iter, tol, gtol, accelerate, psi_floor, bool(px),
                   rule=stop_rule(criterion, n, window))
@@ -423,6 +424,8 @@ def fit_missing(Xs, structure, *, noise="feature", max_iter=1000, tol=1e-13, gto
                 posterior_mean=out["Z"], missing=True, tol=tol, gtol=gtol, px=bool(px), criterion=criterion,
                 gradient=out["gradient"])
     info["stopping_rule_met"] = bool(out["converged"])
+    info["noise_floor"] = PSI_FLOOR
+    info["noise_at_floor"] = np.flatnonzero(psi <= psi_floor * (1.0 + 1e-9)).tolist()
     if not out["stop_crit"] <= gtol:
         info["convergence_message"] = convergence_message(
             {"history": {"objective": hist["loglik"], "kkt": hist["kkt"]}, "W": W, "psi": psi, "n_iter": out["n_iter"],

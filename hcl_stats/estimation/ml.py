@@ -67,13 +67,19 @@ from .sparse import column_groups, penalised_rows, penalty_value, row_alpha_max
 __all__ = ["fit_ml", "em_fit", "ml_path", "alpha_max_ml", "convergence_message", "NOISE_MODELS", "scaled_kkt",
            "subdiff_distance", "penalised_kkt", "optimality", "Layout", "px_factor", "block_ranks", "check_options",
            "matrix_diagonal", "estep", "n_noise_params", "em_start", "squarem_steps", "LowRankCov",
-           "weakest_blocks", "VANISHED", "CRITERIA", "LIKELIHOOD_WINDOW", "likelihood_progress", "stop_rule",
+           "weakest_blocks", "VANISHED", "PSI_FLOOR", "CRITERIA", "LIKELIHOOD_WINDOW", "likelihood_progress", "stop_rule",
            "subset_maximum"]
 
 NOISE_MODELS = ("modality", "feature", "isotropic")
 CRITERIA = ("gradient", "likelihood")
 #: iterations over which the "likelihood" criterion averages the increase of the log-likelihood
 LIKELIHOOD_WINDOW = 10
+#: the fits keep every noise variance at least PSI_FLOOR times its feature's sample variance: a Heywood
+#: case (a feature the factors explain almost entirely, e.g. a duplicated or collinear feature) stops
+#: there instead of crawling towards zero, along which the likelihood can rise without bound and EM
+#: takes thousands of iterations before its arithmetic breaks down (the same floor as
+#: :func:`.noise.factor_noise` and the goodness-of-fit test; R's factanal bounds uniquenesses at 0.005)
+PSI_FLOOR = 1e-3
 _LOG2PI = np.log(2.0 * np.pi)
 
 
@@ -756,8 +762,9 @@ def fit_ml(stats, structure, *, noise="modality", max_iter=1000, tol=1e-13, gtol
         noise = "fixed"
     if criterion == "likelihood" and stats.n_samples is None:
         criterion = "gradient"   # a population covariance: no sampling precision to calibrate against
+    floor = None if noise == "fixed" else PSI_FLOOR * np.asarray(stats.feature_var, float)
     kw = dict(noise=noise, max_iter=max_iter, tol=tol, gtol=gtol, accelerate=accelerate, l1_ratio=l1_ratio,
-              criterion=criterion, n_samples=stats.n_samples, window=window)
+              criterion=criterion, n_samples=stats.n_samples, window=window, psi_floor=floor)
     out = em_fit(S, W0, psi0, lay, alpha=0.0, **kw)
     info.update(init=W0, n_estep=out["n_estep"], criterion=criterion)
     if alpha > 0:
@@ -769,6 +776,9 @@ def fit_ml(stats, structure, *, noise="modality", max_iter=1000, tol=1e-13, gtol
                     unpenalised_history=unpen["history"])
     info["stopping_rule_met"] = bool(out["converged"])
     info["gradient"] = out["gradient"]
+    if floor is not None:
+        info["noise_floor"] = PSI_FLOOR
+        info["noise_at_floor"] = np.flatnonzero(out["psi"] <= floor * (1.0 + 1e-9)).tolist()
     if out["criterion"] == "likelihood":
         info.update(saddle_checks=out["saddle_checks"], saddle_escapes=out["saddle_escapes"],
                     saddle_gain=out["saddle_gain"])
