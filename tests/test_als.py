@@ -168,7 +168,12 @@ def test_stopping_rule_is_scale_free():
     st2 = CovarianceStats(cov=4096.0 * st.cov, mean=st.mean, n_samples=st.n_samples, n_features=nf)
     b = fit_als(st2, s, max_iter=300)
     assert a.n_iter == b.n_iter and a.converged == b.converged
-    np.testing.assert_allclose(b.loadings, 64.0 * a.loadings, rtol=1e-9, atol=1e-9 * np.abs(b.loadings).max())
+    # the estimate: each subset's Gram block (its loadings are defined up to a rotation, and that gauge is
+    # ill-determined where a subset's singular values nearly tie: from the spectral start with fixed
+    # eigenvector signs the loadings differ by a rotation of 4e-8, their Gram blocks by 1e-11)
+    for c in s.column_slices.values():
+        Ga, Gb = a.loadings[:, c] @ a.loadings[:, c].T, b.loadings[:, c] @ b.loadings[:, c].T
+        np.testing.assert_allclose(Gb, 4096.0 * Ga, rtol=1e-9, atol=1e-9 * np.abs(Gb).max())
 
 
 def test_documented_defaults_are_pinned():

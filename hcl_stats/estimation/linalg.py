@@ -6,7 +6,28 @@ from scipy import linalg as sla
 from scipy.linalg import blas
 from scipy.sparse import linalg as spla
 
-__all__ = ["top_eigh", "top_abs_eigh", "top_eigh_lanczos", "rec", "psd_rank_approx", "sym", "is_symmetric"]
+__all__ = ["top_eigh", "top_abs_eigh", "top_eigh_lanczos", "rec", "psd_rank_approx", "sym", "is_symmetric",
+           "fixed_signs"]
+
+
+def fixed_signs(V):
+    """V (n, k) with each column's sign chosen so that its entry of largest magnitude is positive (the
+    first such entry on a tie).
+
+    Eigenvectors are defined up to sign, and the sign LAPACK or ARPACK returns changes with the last
+    digits of the input and with the number of BLAS threads. The spectral initialisation combines
+    blocks from separate eigendecompositions (one per modality), so a flipped block changes the
+    estimate, not only its parametrisation: without a convention paper mode's loadings differed by
+    22-36% (W W^T by 0.28-0.40) between one and two BLAS threads on 4 of 9 recovery-study fits. With
+    it the estimators give the same result on any backend, up to rounding (unless two entries of a
+    column tie in magnitude to the last digits)."""
+    V = np.asarray(V)
+    if V.size == 0:
+        return V
+    cols = np.arange(V.shape[1])
+    sign = np.sign(V[np.argmax(np.abs(V), axis=0), cols])
+    sign[sign == 0] = 1.0
+    return V * sign
 
 
 def sym(A: np.ndarray) -> np.ndarray:
@@ -94,12 +115,11 @@ def top_abs_eigh(A, q, *, symmetric_products=False):
 
     ``symmetric_products=True`` makes the Lanczos products read one triangle of ``A`` (BLAS
     dsymv; ``A`` must then be exactly symmetric, e.g. from :func:`sym`): about 3x cheaper per
-    product at p = 1300 on one thread, the same pairs to rounding. The sign of an eigenvector is
-    not continuous in rounding, though: from either solver it can flip when the input changes in
-    its last digits (measured on the recovery design: a rounding-level change upstream of the
-    Schur steps flipped the sign of some blocks of the spectral initialisation, moving the
-    loadings by 22% in 2 of 3 tasks). Paper mode and the spectral initialisation therefore keep
-    the default (the products ``A @ x``, the iterates of the reference runs).
+    product at p = 1300 on one thread, the same pairs to rounding. The solvers' eigenvector signs
+    are not continuous in rounding (a rounding-level change upstream of the Schur steps flipped
+    blocks of the spectral initialisation, moving the loadings by 22% in 2 of 3 recovery tasks), so
+    the returned vectors carry the convention of :func:`fixed_signs`. Paper mode and the spectral
+    initialisation keep the products ``A @ x``.
     """
     n = A.shape[0]
     q = int(min(q, n))
@@ -109,7 +129,7 @@ def top_abs_eigh(A, q, *, symmetric_products=False):
            if n >= 200 and 10 * q < n else None)
     w, V = out if out is not None else sla.eigh(A)
     order = np.argsort(-np.abs(w), kind="stable")[:q]
-    return w[order], V[:, order]
+    return w[order], fixed_signs(V[:, order])
 
 
 def top_eigh_lanczos(A, k, return_eigenvectors=True):
@@ -118,8 +138,8 @@ def top_eigh_lanczos(A, k, return_eigenvectors=True):
     Same result as :func:`top_eigh` to rounding. For p >= 200 and 10 k < p, ARPACK to machine
     precision from a fixed start vector with products that read one triangle (0.10 against 0.16 s
     for the dense partial solver at p = 1400, k = 21 on one thread); otherwise, or if Lanczos
-    does not converge, :func:`top_eigh`. ``A`` must be exactly symmetric. Eigenvector signs may
-    differ from :func:`top_eigh`'s (see :func:`top_abs_eigh`).
+    does not converge, :func:`top_eigh`. ``A`` must be exactly symmetric. Eigenvector signs follow
+    :func:`fixed_signs`, as :func:`top_eigh`'s.
 
     Parameters
     ----------
@@ -144,7 +164,7 @@ def top_eigh_lanczos(A, k, return_eigenvectors=True):
         return np.sort(out)[::-1]
     w, V = out
     order = np.argsort(-w, kind="stable")
-    return w[order], V[:, order]
+    return w[order], fixed_signs(V[:, order])
 
 
 def rec(A, r, *, symmetric_products=False):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg as sla
 
-from .linalg import sym
+from .linalg import fixed_signs, sym
 
 __all__ = ["spectral_init_lowrank", "eig_factor"]
 
@@ -25,7 +25,7 @@ def eig_factor(X, d, q):
     Q, R = np.linalg.qr(X)
     w, U = sla.eigh(sym((R * d) @ R.T))
     order = np.argsort(-np.abs(w), kind="stable")[:q]
-    w, V = w[order], Q @ U[:, order]
+    w, V = w[order], fixed_signs(Q @ U[:, order])   # a sign per vector that does not depend on the backend
     if w.size < q:  # the remaining eigenvalues are exactly zero
         w = np.concatenate([w, np.zeros(q - w.size)])
         V = np.hstack([V, np.zeros((n, q - V.shape[1]))])
