@@ -54,6 +54,7 @@ from scipy import stats as sps
 
 from ._validation import check_random_state, check_Xs, describe, user_stacklevel
 from .covariance import CovarianceStats, DataStats, sample_covariance
+from .estimation.ml import PSI_FLOOR
 from .exceptions import ConvergenceWarning, DataWarning
 from .likelihood import loglik_from_cov
 from .structure import Structure
@@ -65,7 +66,7 @@ __all__ = ["goodness_of_fit", "GoodnessOfFit", "compare_structures", "StructureC
 CORRECTIONS = ("auto", "bartlett", "bartlett_k", "swain", "none", "bootstrap")
 _NOISE_MODELS = ("modality", "feature", "isotropic")
 _LOG2PI = np.log(2.0 * np.pi)
-_PSI_FLOOR = 1e-3
+_PSI_FLOOR = PSI_FLOOR   # the floor every fit uses (hcl_stats.estimation.ml)
 
 
 # ----------------------------------------------------------------------------------------------
